@@ -1,0 +1,108 @@
+//! Daily successes vs failures: an ECharts chart drawn in the browser through charming, with a
+//! table view of the same numbers (for screen readers and for copying).
+
+use leptos::prelude::*;
+
+use crate::api::DayPoint;
+
+/// Stacked daily bars of successful and failed sessions.
+///
+/// The `<div>` is rendered on the server and stays in place; an effect (browser only) draws
+/// the chart into it and redraws it whenever `points` changes.
+#[component]
+pub fn DailyChart(
+    /// Element id of the chart container.
+    id: &'static str,
+    /// The points to draw; `None` while loading.
+    points: Signal<Option<Vec<DayPoint>>>,
+) -> impl IntoView {
+    Effect::new(move |_| {
+        if let Some(points) = points.get() {
+            #[cfg(feature = "hydrate")]
+            browser::draw(id, &points);
+            #[cfg(not(feature = "hydrate"))]
+            let _ = points;
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    on_cleanup(move || browser::forget(id));
+
+    view! {
+        <figure class="chart-figure">
+            <div id=id class="chart" role="img" aria-label="Daily successful and failed sessions"></div>
+            <details class="table-view">
+                <summary>"Table view"</summary>
+                <table>
+                    <thead><tr><th>"Day"</th><th>"Successful"</th><th>"Failed"</th></tr></thead>
+                    <tbody>
+                        {move || points.get().unwrap_or_default().into_iter().map(|p| view! {
+                            <tr><td>{p.day}</td><td class="num">{p.success}</td><td class="num">{p.failure}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </details>
+        </figure>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use charming::component::{Axis, Grid, Legend};
+    use charming::element::{AxisType, ItemStyle, Tooltip, Trigger};
+    use charming::renderer::{Echarts, WasmRenderer};
+    use charming::series::Bar;
+    use charming::theme::Theme;
+    use charming::Chart;
+
+    use crate::api::DayPoint;
+
+    thread_local! {
+        static CHARTS: RefCell<HashMap<&'static str, Echarts>> = RefCell::new(HashMap::new());
+    }
+
+    fn prefers_dark() -> bool {
+        web_sys::window()
+            .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+            .is_some_and(|m| m.matches())
+    }
+
+    pub fn draw(id: &'static str, points: &[DayPoint]) {
+        let days: Vec<String> = points.iter().map(|p| p.day.clone()).collect();
+        let success: Vec<i64> = points.iter().map(|p| p.success).collect();
+        let failure: Vec<i64> = points.iter().map(|p| p.failure).collect();
+        let chart = Chart::new()
+            .background_color("transparent")
+            .tooltip(Tooltip::new().trigger(Trigger::Axis))
+            .legend(Legend::new().top("0"))
+            .grid(Grid::new().left("3%").right("3%").bottom("3%").contain_label(true))
+            .x_axis(Axis::new().type_(AxisType::Category).data(days))
+            .y_axis(Axis::new().type_(AxisType::Value).name("sessions"))
+            .series(Bar::new().name("Successful").stack("sessions").item_style(ItemStyle::new().color("#2e7d32")).data(success))
+            .series(Bar::new().name("Failed").stack("sessions").item_style(ItemStyle::new().color("#c62828")).data(failure));
+        CHARTS.with(|charts| {
+            let mut charts = charts.borrow_mut();
+            if let Some(existing) = charts.get(id) {
+                WasmRenderer::update(existing, &chart);
+                return;
+            }
+            let theme = if prefers_dark() { Theme::Dark } else { Theme::Default };
+            match WasmRenderer::new_opt(None, None).theme(theme).render(id, &chart) {
+                Ok(instance) => {
+                    charts.insert(id, instance);
+                }
+                Err(e) => leptos::logging::error!("chart {id} could not be drawn: {e:?}"),
+            }
+        });
+    }
+
+    pub fn forget(id: &'static str) {
+        CHARTS.with(|charts| {
+            if let Some(instance) = charts.borrow_mut().remove(id) {
+                WasmRenderer::dispose_chart(&instance);
+            }
+        });
+    }
+}

@@ -1,0 +1,26 @@
+//! The commands of the `tlswatch` binary.
+
+mod import;
+
+use anyhow::Context;
+
+use crate::config::{Cli, Command, ServeArgs};
+use crate::http::{shutdown_signal, Application};
+use crate::store::{redact, Store};
+
+/// Runs the command; returns the process exit status.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let global = cli.global;
+    let url = global.database_url();
+    let store = Store::connect(&url, global.db_max_connections).await.with_context(|| format!("opening the database {}", redact(&url)))?;
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => serve(store, args).await.map(|()| 0),
+        Command::Import(args) => import::run(&store, &global, &args).await,
+    }
+}
+
+async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
+    let site_root = args.site_root.map(|p| p.display().to_string());
+    let app = Application::build(store, args.listen, site_root).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}

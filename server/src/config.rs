@@ -1,0 +1,133 @@
+//! Settings: command-line flags and `TLSWATCH_*` environment variables (clap).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ingest::Limits;
+
+/// tlswatch: a self-hosted dashboard for TLS-RPT reports and MTA-STS health.
+///
+/// Every flag can also be set through the environment variable shown next to it.
+#[derive(Debug, Parser)]
+#[command(name = "tlswatch", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// Settings of `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web dashboard and the report receivers (the default).
+    Serve(ServeArgs),
+    /// Import TLS-RPT reports from files and directories (.json, .json.gz, .gz, .zip, .eml, mbox).
+    Import(ImportArgs),
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: a SQLite file
+    /// `tlswatch.db` in the data directory, created on first start.
+    #[arg(long, env = "TLSWATCH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Data directory (the default SQLite database lives here).
+    #[arg(long, env = "TLSWATCH_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `tlswatch=debug,sqlx=warn`.
+    #[arg(long, env = "TLSWATCH_LOG", default_value = "info,sqlx=warn", global = true)]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "TLSWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Largest mail, upload or POST body accepted, in bytes.
+    #[arg(long, env = "TLSWATCH_MAX_INPUT_BYTES", default_value_t = 15_000_000, global = true)]
+    pub max_input_bytes: usize,
+    /// Largest report after decompression, in bytes.
+    #[arg(long, env = "TLSWATCH_MAX_DECOMPRESSED_BYTES", default_value_t = 20_000_000, global = true)]
+    pub max_decompressed_bytes: usize,
+    /// Most entries a zip archive may have.
+    #[arg(long, env = "TLSWATCH_MAX_ZIP_ENTRIES", default_value_t = 1_000, global = true)]
+    pub max_zip_entries: usize,
+    /// Deepest MIME nesting accepted in a mail.
+    #[arg(long, env = "TLSWATCH_MAX_MIME_DEPTH", default_value_t = 20, global = true)]
+    pub max_mime_depth: usize,
+    /// Register unknown policy domains found in reports from authenticated channels (CLI,
+    /// upload, IMAP). The open HTTPS receiver never registers domains.
+    #[arg(long, env = "TLSWATCH_AUTO_REGISTER_DOMAINS", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    pub auto_register_domains: bool,
+    /// Database connection pool size.
+    #[arg(long, env = "TLSWATCH_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    pub db_max_connections: u32,
+}
+
+impl GlobalArgs {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("tlswatch.db").display()),
+        }
+    }
+
+    /// Input limits in effect.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_input: self.max_input_bytes,
+            max_decompressed: self.max_decompressed_bytes,
+            max_zip_entries: self.max_zip_entries,
+            max_mime_depth: self.max_mime_depth,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TLSWATCH_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Directory with the built site (WASM, CSS, ECharts). Default: `LEPTOS_SITE_ROOT`, else
+    /// `target/site`.
+    #[arg(long, env = "TLSWATCH_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+}
+
+/// Output format of `import`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A progress bar and a summary.
+    Text,
+    /// One JSON object per input: `path`, `status`, `reason`, `reports`.
+    Json,
+}
+
+/// Settings of `import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Files and directories (searched recursively; mbox files and Maildir folders included).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}

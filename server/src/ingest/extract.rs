@@ -1,0 +1,372 @@
+//! Finding the report JSON inside whatever a sender delivered: plain JSON, gzip, zip, or a mail.
+//!
+//! Detection order (spec §1.7 D-24): declared media type, then file name, then magic bytes.
+//! Every read is bounded by [`Limits`]; a gzip or zip bomb is refused after reading no more than
+//! the decompressed limit.
+
+use std::io::{Cursor, Read};
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+/// Bounds on untrusted input. Defaults follow mox (15 MB mail, 20 MB JSON).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest mail, upload or POST body, in bytes.
+    pub max_input: usize,
+    /// Largest report JSON after decompression, in bytes.
+    pub max_decompressed: usize,
+    /// Most entries a zip archive may list.
+    pub max_zip_entries: usize,
+    /// Deepest MIME nesting accepted.
+    pub max_mime_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_input: 15_000_000, max_decompressed: 20_000_000, max_zip_entries: 1_000, max_mime_depth: 20 }
+    }
+}
+
+/// The kind of payload, as detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Report JSON.
+    Json,
+    /// gzip-compressed report JSON.
+    Gzip,
+    /// zip archive holding report JSON.
+    Zip,
+    /// An RFC 5322 mail carrying a report.
+    Mail,
+}
+
+/// One report body found in the input.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The report JSON, decompressed.
+    pub json: Vec<u8>,
+    /// The gzip bytes exactly as received, when the report came gzipped.
+    pub original_gzip: Option<Vec<u8>>,
+    /// `TLS-Report-Domain` from the mail headers, or the domain in an RFC 8460 file name.
+    pub fallback_domain: Option<String>,
+    /// Where in the input it was found (file name or MIME part), for messages.
+    pub origin: String,
+}
+
+/// Why nothing could be extracted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// The input is larger than [`Limits::max_input`].
+    #[error("input is {0} bytes, above the {1}-byte limit")]
+    TooLarge(usize, usize),
+    /// Decompression would exceed [`Limits::max_decompressed`].
+    #[error("decompressed report exceeds the {0}-byte limit")]
+    DecompressedTooLarge(usize),
+    /// Anything else, with a reason.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Detects the payload kind from a declared media type, a file name and the first bytes.
+pub fn detect(content_type: Option<&str>, name: Option<&str>, bytes: &[u8]) -> Option<Kind> {
+    if let Some(ct) = content_type {
+        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match ct.as_str() {
+            "application/tlsrpt+gzip" | "application/gzip" | "application/x-gzip" => return Some(sniff_gzip_or(bytes, Kind::Gzip)),
+            "application/tlsrpt+json" | "application/json" | "application/tlsrpt" => return Some(sniff_gzip_or(bytes, Kind::Json)),
+            "application/zip" | "application/tlsrpt+zip" | "application/x-zip-compressed" => return Some(Kind::Zip),
+            "message/rfc822" => return Some(Kind::Mail),
+            _ => {}
+        }
+    }
+    if let Some(name) = name {
+        let n = name.to_ascii_lowercase();
+        if n.ends_with(".gz") {
+            return Some(sniff_gzip_or(bytes, Kind::Gzip));
+        }
+        if n.ends_with(".zip") {
+            return Some(Kind::Zip);
+        }
+        if n.ends_with(".json") {
+            return Some(sniff_gzip_or(bytes, Kind::Json));
+        }
+        if n.ends_with(".eml") || n.ends_with(".msg") {
+            return Some(Kind::Mail);
+        }
+    }
+    sniff(bytes)
+}
+
+/// Magic bytes alone.
+pub fn sniff(bytes: &[u8]) -> Option<Kind> {
+    let trimmed = trim_start(bytes);
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        Some(Kind::Gzip)
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        Some(Kind::Zip)
+    } else if trimmed.starts_with(b"{") || trimmed.starts_with(b"\xEF\xBB\xBF{") {
+        Some(Kind::Json)
+    } else if looks_like_mail(trimmed) {
+        Some(Kind::Mail)
+    } else {
+        None
+    }
+}
+
+// A declared JSON type or name does not stop us from noticing gzip magic (RFC 8460 receivers
+// see both labels on both encodings).
+fn sniff_gzip_or(bytes: &[u8], declared: Kind) -> Kind {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        Kind::Gzip
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        Kind::Zip
+    } else if declared == Kind::Gzip && trim_start(bytes).starts_with(b"{") {
+        Kind::Json
+    } else {
+        declared
+    }
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let n = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &bytes[n..]
+}
+
+fn looks_like_mail(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let Ok(text) = std::str::from_utf8(head).or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()])) else {
+        return false;
+    };
+    let first = text.lines().next().unwrap_or("");
+    let header_like = |l: &str| {
+        l.split_once(':').is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    (first.starts_with("From ") || header_like(first))
+        && text.lines().take(200).any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("content-type:") || l.starts_with("mime-version:") || l.starts_with("tls-report-domain:")
+        })
+}
+
+/// Extracts every report from `bytes`.
+pub fn extract(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, limits: &Limits) -> Result<Vec<Found>, ExtractError> {
+    if bytes.len() > limits.max_input {
+        return Err(ExtractError::TooLarge(bytes.len(), limits.max_input));
+    }
+    let fallback_domain = name.and_then(domain_from_filename);
+    let origin = name.unwrap_or("input").to_owned();
+    match detect(content_type, name, bytes) {
+        Some(kind) => extract_kind(kind, bytes, fallback_domain, origin, limits, 0),
+        None if bytes.is_empty() => Err(ExtractError::Invalid("input is empty".into())),
+        None => Err(ExtractError::Invalid(
+            "not a TLS-RPT report: neither JSON, gzip, zip nor a mail (first bytes do not match any)".into(),
+        )),
+    }
+}
+
+fn extract_kind(kind: Kind, bytes: &[u8], fallback_domain: Option<String>, origin: String, limits: &Limits, depth: usize) -> Result<Vec<Found>, ExtractError> {
+    match kind {
+        Kind::Json => {
+            if bytes.len() > limits.max_decompressed {
+                return Err(ExtractError::DecompressedTooLarge(limits.max_decompressed));
+            }
+            Ok(vec![Found { json: bytes.to_vec(), original_gzip: None, fallback_domain, origin }])
+        }
+        Kind::Gzip => {
+            let json = gunzip(bytes, limits.max_decompressed)?;
+            Ok(vec![Found { json, original_gzip: Some(bytes.to_vec()), fallback_domain, origin }])
+        }
+        Kind::Zip => unzip(bytes, fallback_domain, &origin, limits),
+        Kind::Mail => extract_mail(bytes, limits, depth),
+    }
+}
+
+/// Decompresses the first gzip member (trailing bytes are ignored, D-26), reading at most
+/// `max` bytes of output.
+pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, ExtractError> {
+    let mut out = Vec::with_capacity((bytes.len() * 4).min(max));
+    let mut dec = flate2::read::GzDecoder::new(bytes).take(max as u64 + 1);
+    dec.read_to_end(&mut out).map_err(|e| ExtractError::Invalid(format!("gzip data is corrupt: {e}")))?;
+    if out.len() > max {
+        return Err(ExtractError::DecompressedTooLarge(max));
+    }
+    Ok(out)
+}
+
+fn unzip(bytes: &[u8], fallback_domain: Option<String>, origin: &str, limits: &Limits) -> Result<Vec<Found>, ExtractError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ExtractError::Invalid(format!("zip archive is corrupt: {e}")))?;
+    if archive.len() > limits.max_zip_entries {
+        return Err(ExtractError::Invalid(format!("zip archive lists {} entries, above the limit of {}", archive.len(), limits.max_zip_entries)));
+    }
+    let mut found = Vec::new();
+    let mut budget = limits.max_decompressed;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| ExtractError::Invalid(format!("zip entry {i} is unreadable: {e}")))?;
+        let name = entry.name().to_owned();
+        let lower = name.to_ascii_lowercase();
+        if entry.is_dir() || !(lower.ends_with(".json") || lower.ends_with(".json.gz")) {
+            continue;
+        }
+        let mut data = Vec::new();
+        (&mut entry).take(budget as u64 + 1).read_to_end(&mut data).map_err(|e| ExtractError::Invalid(format!("zip entry {name} is corrupt: {e}")))?;
+        if data.len() > budget {
+            return Err(ExtractError::DecompressedTooLarge(limits.max_decompressed));
+        }
+        budget -= data.len();
+        let domain = domain_from_filename(&name).or_else(|| fallback_domain.clone());
+        let origin = format!("{origin}:{name}");
+        if data.starts_with(&[0x1f, 0x8b]) {
+            let json = gunzip(&data, budget)?;
+            budget -= json.len().min(budget);
+            found.push(Found { json, original_gzip: Some(data), fallback_domain: domain, origin });
+        } else {
+            found.push(Found { json: data, original_gzip: None, fallback_domain: domain, origin });
+        }
+    }
+    if found.is_empty() {
+        return Err(ExtractError::Invalid("zip archive holds no .json entry".into()));
+    }
+    Ok(found)
+}
+
+fn extract_mail(bytes: &[u8], limits: &Limits, depth: usize) -> Result<Vec<Found>, ExtractError> {
+    if depth > limits.max_mime_depth {
+        return Err(ExtractError::Invalid(format!("MIME nesting deeper than {}", limits.max_mime_depth)));
+    }
+    let msg = MessageParser::default()
+        .parse(bytes)
+        .ok_or_else(|| ExtractError::Invalid("not a parsable mail message".into()))?;
+    let header_domain = msg.header_raw("TLS-Report-Domain").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let nesting = mime_depth(&msg, 0, 0, limits.max_mime_depth + 1);
+    if nesting > limits.max_mime_depth {
+        return Err(ExtractError::Invalid(format!("MIME nesting deeper than {}", limits.max_mime_depth)));
+    }
+    let mut found = Vec::new();
+    let mut reasons = Vec::new();
+    for (i, part) in msg.parts.iter().enumerate() {
+        if let PartType::Message(inner) = &part.body {
+            if let Ok(mut more) = extract_mail(inner.raw_message(), limits, depth + nesting + 1) {
+                found.append(&mut more);
+            }
+            continue;
+        }
+        if matches!(part.body, PartType::Multipart(_)) {
+            continue;
+        }
+        let ct = part.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase());
+        let name = part.attachment_name().map(str::to_owned);
+        let candidate = is_candidate(ct.as_deref(), name.as_deref(), i == 0 && msg.parts.len() == 1);
+        if !candidate {
+            continue;
+        }
+        let data = part.contents();
+        let fallback = header_domain.clone().or_else(|| name.as_deref().and_then(domain_from_filename));
+        let origin = name.clone().unwrap_or_else(|| format!("part {i}"));
+        let kind = match detect(ct.as_deref(), name.as_deref(), data) {
+            Some(Kind::Mail) | None => continue,
+            Some(k) => k,
+        };
+        match extract_kind(kind, data, fallback, origin, limits, depth + 1) {
+            Ok(mut f) => found.append(&mut f),
+            Err(e @ ExtractError::DecompressedTooLarge(_)) => return Err(e),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if found.is_empty() {
+        return Err(ExtractError::Invalid(match reasons.first() {
+            Some(r) => format!("the mail's report attachment is unusable: {r}"),
+            None => "the mail carries no TLS-RPT report (no JSON, gzip or zip attachment)".into(),
+        }));
+    }
+    Ok(found)
+}
+
+fn is_candidate(ct: Option<&str>, name: Option<&str>, whole_message: bool) -> bool {
+    let by_type = matches!(
+        ct,
+        Some(
+            "application/tlsrpt+gzip"
+                | "application/tlsrpt+json"
+                | "application/tlsrpt"
+                | "application/tlsrpt+zip"
+                | "application/gzip"
+                | "application/x-gzip"
+                | "application/zip"
+                | "application/x-zip-compressed"
+                | "application/json"
+                | "application/octet-stream"
+        )
+    );
+    let by_name = name.is_some_and(|n| {
+        let n = n.to_ascii_lowercase();
+        n.ends_with(".json") || n.ends_with(".gz") || n.ends_with(".zip")
+    });
+    // D-23: a report may be the whole message body (not multipart).
+    by_type || by_name || whole_message
+}
+
+fn mime_depth(msg: &Message<'_>, part: u32, depth: usize, cap: usize) -> usize {
+    if depth >= cap {
+        return depth;
+    }
+    let Some(p) = msg.part(part) else { return depth };
+    match p.sub_parts() {
+        Some(children) => children.iter().map(|&c| if c == part { depth } else { mime_depth(msg, c, depth + 1, cap) }).max().unwrap_or(depth),
+        None => depth,
+    }
+}
+
+/// The policy domain in an RFC 8460 §5.1 file name: `sender!policy-domain!begin!end[!id].json[.gz]`.
+pub fn domain_from_filename(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next()?;
+    let mut fields = base.split('!');
+    let _sender = fields.next()?;
+    let domain = fields.next()?;
+    let begin = fields.next()?;
+    (!domain.is_empty() && begin.bytes().all(|b| b.is_ascii_digit())).then(|| domain.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_sniffed_whatever_the_declared_type() {
+        let body = gz(b"{}");
+        assert_eq!(detect(Some("application/tlsrpt+json"), None, &body), Some(Kind::Gzip));
+        assert_eq!(detect(None, Some("x.json"), &body), Some(Kind::Gzip));
+        assert_eq!(detect(Some("application/tlsrpt+gzip"), None, b"{}"), Some(Kind::Json));
+    }
+
+    #[test]
+    fn gzip_trailing_garbage_is_ignored() {
+        let mut body = gz(b"{\"a\":1}");
+        body.extend_from_slice(b"\r\n\r\ngarbage");
+        assert_eq!(gunzip(&body, 1000).unwrap(), b"{\"a\":1}");
+    }
+
+    #[test]
+    fn ingest_rejects_gzip_that_expands_past_limit() {
+        let body = gz(&vec![b' '; 10_000]);
+        assert_eq!(gunzip(&body, 1_000), Err(ExtractError::DecompressedTooLarge(1_000)));
+    }
+
+    #[test]
+    fn rfc_file_names_give_the_policy_domain() {
+        assert_eq!(domain_from_filename("google.com!example.net!1663200000!1663286399!001.json.gz"), Some("example.net".into()));
+        assert_eq!(domain_from_filename("report.json"), None);
+    }
+
+    #[test]
+    fn random_bytes_are_rejected_with_a_reason() {
+        let err = extract(b"\x00\x01\x02hello", None, None, &Limits::default()).unwrap_err();
+        assert!(err.to_string().contains("not a TLS-RPT report"), "{err}");
+    }
+}

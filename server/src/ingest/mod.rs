@@ -1,0 +1,147 @@
+//! Ingestion: from bytes received on any channel to stored reports or a quarantined input.
+//!
+//! `prepare` is pure CPU work (extract, decompress, parse, hash) and runs off the async
+//! runtime; `commit` writes a batch of prepared inputs in one transaction and quarantines what
+//! was rejected, so nothing is ever dropped silently.
+
+pub mod extract;
+
+use std::io::Write;
+
+use sha2::{Digest, Sha256};
+
+pub use extract::Limits;
+
+use crate::domain::{parse_report, ParseContext};
+use crate::store::{DomainPolicy, NewReport, Store, StoreOutcome};
+
+/// One input (a file, a mail, a POST body) after parsing, before storing.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Where it came from (path, client address, mail id).
+    pub source: String,
+    /// Channel: `cli`, `upload`, `https`, `imap`.
+    pub channel: &'static str,
+    /// Reports found and parsed.
+    pub reports: Vec<NewReport>,
+    /// Why reports in it (or the whole input) were rejected.
+    pub errors: Vec<String>,
+    /// The raw input, kept only when something was rejected (for the quarantine).
+    pub raw_if_rejected: Option<Vec<u8>>,
+}
+
+/// The result for one input, as shown to users and printed by `tlswatch import --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputOutcome {
+    /// Where it came from.
+    pub path: String,
+    /// `imported`, `duplicate` or `rejected`.
+    pub status: Status,
+    /// Why it was rejected (or why part of it was).
+    pub reason: Option<String>,
+    /// Reports newly stored from it.
+    pub reports: usize,
+    /// Reports in it that were already stored.
+    pub duplicates: usize,
+    /// Warnings recorded for its reports.
+    pub warnings: usize,
+}
+
+/// Status of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// At least one new report stored.
+    Imported,
+    /// Every report in it was already stored.
+    Duplicate,
+    /// Nothing stored; the input is in the quarantine.
+    Rejected,
+}
+
+/// Extracts and parses every report in `bytes`. Never panics and never fails: problems are
+/// recorded in [`Prepared::errors`].
+pub fn prepare(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, source: String, channel: &'static str, limits: &Limits, now: i64) -> Prepared {
+    let mut prepared = Prepared { source, channel, reports: Vec::new(), errors: Vec::new(), raw_if_rejected: None };
+    match extract::extract(bytes, content_type, name, limits) {
+        Err(e) => prepared.errors.push(e.to_string()),
+        Ok(found) => {
+            for f in found {
+                let ctx = ParseContext { fallback_domain: f.fallback_domain.clone() };
+                match parse_report(&f.json, &ctx) {
+                    Ok(mut report) => {
+                        let content_hash = sha256_hex(&f.json);
+                        if report.report_id.is_empty() {
+                            report.report_id = format!("sha256:{}", &content_hash[..32]);
+                        }
+                        let raw_gz = f.original_gzip.unwrap_or_else(|| gzip(&f.json));
+                        prepared.reports.push(NewReport { report, content_hash, raw_gz, raw_size: f.json.len(), channel, received_at: now });
+                    }
+                    Err(e) if Some(f.origin.as_str()) == name || f.origin == "input" => prepared.errors.push(e.to_string()),
+                    Err(e) => prepared.errors.push(format!("{}: {e}", f.origin)),
+                }
+            }
+        }
+    }
+    if !prepared.errors.is_empty() {
+        prepared.raw_if_rejected = Some(bytes[..bytes.len().min(limits.max_input)].to_vec());
+    }
+    prepared
+}
+
+/// Stores a batch of prepared inputs in one transaction and quarantines the rejected ones.
+/// Returns one outcome per input, in order. Errors are storage failures only.
+pub async fn commit(store: &Store, batch: Vec<Prepared>, domains: DomainPolicy) -> anyhow::Result<Vec<InputOutcome>> {
+    let reports: Vec<NewReport> = batch.iter().flat_map(|p| p.reports.iter().cloned()).collect();
+    let stored = store.store_reports(&reports, domains).await?;
+    let mut stored = stored.into_iter();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for p in batch {
+        let (mut imported, mut duplicates, mut warnings) = (0, 0, 0);
+        let mut errors = p.errors;
+        for r in &p.reports {
+            match stored.next() {
+                Some(StoreOutcome::Imported(_)) => {
+                    imported += 1;
+                    warnings += r.report.warnings.len();
+                }
+                Some(StoreOutcome::Duplicate(_)) => duplicates += 1,
+                Some(StoreOutcome::Refused(reason)) => errors.push(reason),
+                None => errors.push("internal: missing store outcome".into()),
+            }
+        }
+        let status = if imported > 0 {
+            Status::Imported
+        } else if errors.is_empty() && duplicates > 0 {
+            Status::Duplicate
+        } else {
+            Status::Rejected
+        };
+        let reason = (!errors.is_empty()).then(|| errors.join("; "));
+        if let Some(reason) = &reason {
+            let raw = p.raw_if_rejected.unwrap_or_default();
+            store.quarantine(p.channel, &p.source, now_unix(), reason, &sha256_hex(&raw), &gzip(&raw), raw.len()).await?;
+            tracing::debug!(source = %p.source, channel = p.channel, %reason, "input rejected and quarantined");
+        }
+        outcomes.push(InputOutcome { path: p.source, status, reason, reports: imported, duplicates, warnings });
+    }
+    Ok(outcomes)
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// gzip with a fast level (stored reports are read rarely).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = e.write_all(bytes);
+    e.finish().unwrap_or_default()
+}
+
+/// Current Unix time in seconds.
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,16 @@
+//! tlswatch server library: everything that runs only on the server.
+//!
+//! - [`domain`]: the pure TLS-RPT model, parser and counting rule (no I/O);
+//! - [`store`]: all SQL, one set of statements for SQLite and PostgreSQL;
+//! - [`ingest`]: from received bytes to stored reports or quarantined input;
+//! - [`http`]: the axum application (dashboard, server functions, health);
+//! - [`cli`]: the commands of the `tlswatch` binary.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,25 @@
+//! The `tlswatch` binary: parse settings, run the command.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = tlswatch::config::Cli::parse();
+    tlswatch::telemetry::init(&cli.global.log, cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tlswatch: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tlswatch::cli::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tlswatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

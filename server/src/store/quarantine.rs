@@ -1,0 +1,61 @@
+//! Inputs that could not become reports. Nothing is dropped: the raw bytes and the reason are
+//! kept so an admin can look at them and re-process them after an upgrade.
+
+use anyhow::Context;
+
+use super::Store;
+
+/// A rejected input as listed for admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Row id.
+    pub id: i64,
+    /// Channel it arrived through.
+    pub channel: String,
+    /// File name, mail part or client address it came from.
+    pub source_name: String,
+    /// Unix seconds it arrived.
+    pub received_at: i64,
+    /// Why it was rejected.
+    pub reason: String,
+    /// Size of the raw input in bytes.
+    pub raw_size: i64,
+}
+
+impl Store {
+    /// Keeps a rejected input. The same bytes rejected twice are kept once (the latest reason wins).
+    pub async fn quarantine(&self, channel: &str, source_name: &str, received_at: i64, reason: &str, content_hash: &str, raw_gz: &[u8], raw_size: usize) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "insert into rejected_input (channel, source_name, received_at, reason, content_hash, raw_gz, raw_size)
+             values ($1, $2, $3, $4, $5, $6, $7)
+             on conflict (content_hash) do update set reason = excluded.reason, received_at = excluded.received_at",
+        )
+        .bind(channel)
+        .bind(source_name)
+        .bind(received_at)
+        .bind(reason)
+        .bind(content_hash)
+        .bind(raw_gz)
+        .bind(raw_size as i64)
+        .execute(self.pool())
+        .await
+        .context("storing rejected input")?;
+        Ok(())
+    }
+
+    /// Rejected inputs, newest first.
+    pub async fn list_rejected(&self, limit: i64) -> anyhow::Result<Vec<Rejected>> {
+        let rows: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
+            "select id, channel, source_name, received_at, reason, raw_size from rejected_input order by id desc limit $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .context("listing rejected inputs")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, channel, source_name, received_at, reason, raw_size)| Rejected { id, channel, source_name, received_at, reason, raw_size })
+            .collect())
+    }
+}
