@@ -1,0 +1,132 @@
+//! Test harness: real databases (a SQLite file in a temporary directory, a fresh database on
+//! the PostgreSQL server) and report builders.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use sqlx::{Connection, Executor};
+use tlswatch::store::Store;
+
+/// A store plus whatever must live as long as it (temporary directory, database to drop).
+pub struct TestDb {
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            // Drop is synchronous; use a private runtime on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A fresh SQLite database file in a temporary directory.
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/dir/tlswatch.db").display());
+    let store = Store::connect(&url, 4).await.unwrap();
+    TestDb { store, _dir: Some(dir), pg: None }
+}
+
+/// The PostgreSQL server tests use.
+pub fn pg_admin_url() -> String {
+    std::env::var("TLSWATCH_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh PostgreSQL database, or `None` (said loudly) when no server answers. With
+/// `TLSWATCH_REQUIRE_POSTGRES=1` (set by `.ci/run`) a missing server fails the test instead.
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = pg_admin_url();
+    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("TLSWATCH_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("PostgreSQL required (TLSWATCH_REQUIRE_POSTGRES=1) but {admin_url} is unreachable: {e}");
+            }
+            eprintln!("\n*** SKIPPED: PostgreSQL store test: cannot connect to {admin_url}: {e}");
+            eprintln!("*** Set TLSWATCH_TEST_POSTGRES_URL or start PostgreSQL; .ci/run requires it.\n");
+            return None;
+        }
+    };
+    let name = format!("tlswatch_t_{}", rand::random::<u64>());
+    admin.execute(format!("create database {name}").as_str()).await.unwrap();
+    let url = match admin_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("bad PostgreSQL URL {admin_url}"),
+    };
+    let store = Store::connect(&url, 8).await.unwrap();
+    Some(TestDb { store, _dir: None, pg: Some((admin_url, name)) })
+}
+
+/// Runs an async test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident => $body:ident;)*) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::support::sqlite().await;
+                super::$body(&db.store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::support::postgres().await {
+                    super::$body(&db.store).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// Path of a fixture under `tests/fixtures`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+/// Bytes of a fixture.
+pub fn fixture_bytes(path: &str) -> Vec<u8> {
+    std::fs::read(fixture(path)).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+/// gzip of `data`.
+pub fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A report JSON with one sts policy.
+pub fn report_json(org: &str, id: &str, domain: &str, day: &str, success: u64, failures: &[(&str, &str, u64)]) -> String {
+    let failed: u64 = failures.iter().map(|f| f.2).sum();
+    let details: Vec<String> = failures
+        .iter()
+        .map(|(rt, mx, n)| format!(r#"{{"result-type":"{rt}","sending-mta-ip":"192.0.2.1","receiving-mx-hostname":"{mx}","failed-session-count":{n}}}"#))
+        .collect();
+    format!(
+        r#"{{"organization-name":"{org}","date-range":{{"start-datetime":"{day}T00:00:00Z","end-datetime":"{day}T23:59:59Z"}},
+"contact-info":"tlsrpt@{org}","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: *.{domain}","max_age: 86400"],
+"policy-domain":"{domain}","mx-host":["*.{domain}"]}},"summary":{{"total-successful-session-count":{success},"total-failure-session-count":{failed}}},
+"failure-details":[{}]}}]}}"#,
+        details.join(",")
+    )
+}
+
+/// Prepares and commits one input through the CLI channel.
+pub async fn import(store: &Store, bytes: &[u8], name: &str) -> tlswatch::ingest::InputOutcome {
+    let limits = tlswatch::ingest::Limits::default();
+    let p = tlswatch::ingest::prepare(bytes, None, Some(name), name.to_owned(), "cli", &limits, 1_800_000_000);
+    let mut out = tlswatch::ingest::commit(store, vec![p], tlswatch::store::DomainPolicy::AutoRegister).await.unwrap();
+    out.remove(0)
+}
