@@ -30,7 +30,9 @@ create table report (
     policy_count bigint not null,
     success_count bigint not null,
     failure_count bigint not null,
-    unique (org_name, report_id, start_time, end_time)
+    -- SHA-256 (hex) of organization, report-id and date range: a report delivered twice in
+    -- other bytes is still stored once
+    dedup_key text not null unique
 );
 create index report_start_day on report (start_day);
 

@@ -59,6 +59,13 @@ mod browser {
 
     use crate::api::DayPoint;
 
+    #[wasm_bindgen::prelude::wasm_bindgen]
+    extern "C" {
+        // charming 0.6 binds `echarts.init` and `setOption` but not `dispose`.
+        #[wasm_bindgen(js_namespace = echarts, js_name = dispose)]
+        fn dispose(chart: &wasm_bindgen::JsValue);
+    }
+
     thread_local! {
         static CHARTS: RefCell<HashMap<&'static str, Echarts>> = RefCell::new(HashMap::new());
     }
@@ -101,7 +108,7 @@ mod browser {
     pub fn forget(id: &'static str) {
         CHARTS.with(|charts| {
             if let Some(instance) = charts.borrow_mut().remove(id) {
-                WasmRenderer::dispose_chart(&instance);
+                dispose(&instance);
             }
         });
     }

@@ -1,1 +1,118 @@
-fn main() {}
+//! `tlswatch-bench`: benchmarks that print numbers (not part of the test run).
+//!
+//! - `sizes [SITE_ROOT]`: WASM, JS, CSS and ECharts sizes raw and gzipped, and the first-load total.
+//! - `ingest [N]`: generates N report mails (.eml, gzip attachment), imports them into a fresh
+//!   SQLite file and prints mails/s, with the parse-only time beside it.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("sizes") => sizes(Path::new(args.get(1).map(String::as_str).unwrap_or("target/site"))),
+        Some("ingest") => {
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+            tokio::runtime::Runtime::new()?.block_on(ingest(n))
+        }
+        _ => {
+            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N]");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn gz_len(bytes: &[u8]) -> usize {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    let _ = e.write_all(bytes);
+    e.finish().map(|v| v.len()).unwrap_or(0)
+}
+
+fn sizes(site: &Path) -> anyhow::Result<()> {
+    let files: [(&str, PathBuf); 4] = [
+        ("app WASM", site.join("pkg/tlswatch.wasm")),
+        ("app JS glue", site.join("pkg/tlswatch.js")),
+        ("CSS", site.join("pkg/tlswatch.css")),
+        ("ECharts 5.5.1", site.join("echarts.min.js")),
+    ];
+    println!("{:<16} {:>12} {:>12}", "asset", "raw bytes", "gzip -6");
+    let (mut raw_total, mut gz_total) = (0, 0);
+    for (name, path) in &files {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e} (run `cargo leptos build --release`)", path.display()))?;
+        let g = gz_len(&bytes);
+        println!("{:<16} {:>12} {:>12}", name, bytes.len(), g);
+        raw_total += bytes.len();
+        gz_total += g;
+    }
+    println!("{:<16} {:>12} {:>12}", "first load", raw_total, gz_total);
+    println!("(first load = the four assets above; the HTML page itself adds a few KB)");
+    Ok(())
+}
+
+async fn ingest(n: usize) -> anyhow::Result<()> {
+    use tlswatch::ingest::{import_pipelined, prepare, Limits};
+    use tlswatch::store::{DomainPolicy, Store};
+
+    let mails: Vec<Vec<u8>> = (0..n).map(make_mail).collect();
+    let total_bytes: usize = mails.iter().map(Vec::len).sum();
+    let limits = Limits::default();
+
+    let t = Instant::now();
+    let mut parsed = 0;
+    for m in &mails {
+        parsed += prepare(m, None, None, String::new(), "cli", &limits, 0).reports.len();
+    }
+    let parse_secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(parsed == n, "parsed {parsed} of {n}");
+
+    let dir = tempfile_dir()?;
+    let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 4).await?;
+    let t = Instant::now();
+    let mut stored = 0;
+    import_pipelined(&store, mails, 512, DomainPolicy::AutoRegister, move |m: &Vec<u8>| vec![prepare(m, None, None, String::new(), "cli", &limits, 0)], |o| {
+        stored += o.reports;
+        Ok(())
+    })
+    .await?;
+    let ingest_secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(stored == n && store.report_count().await? as usize == n, "stored count mismatch");
+    println!("mails: {n} ({:.1} MB)", total_bytes as f64 / 1e6);
+    println!("parse only (extract + gunzip + JSON):  {:>8.3} s  {:>10.0} mails/s", parse_secs, n as f64 / parse_secs);
+    println!("ingest into SQLite (parse + store):    {:>8.3} s  {:>10.0} mails/s", ingest_secs, n as f64 / ingest_secs);
+    println!("store share of ingest time: {:.0} %", 100.0 * (ingest_secs - parse_secs).max(0.0) / ingest_secs);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tlswatch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn make_mail(i: usize) -> Vec<u8> {
+    use base64::Engine;
+    let domain = format!("domain{}.example", i % 100);
+    let day = 20_000 + (i / 100) as i64 % 1000;
+    let start = day * 86_400;
+    let date = chrono::DateTime::from_timestamp(start, 0).unwrap_or_default().format("%Y-%m-%d").to_string();
+    let json = format!(
+        r#"{{"organization-name":"Sender {s}","date-range":{{"start-datetime":"{date}T00:00:00Z","end-datetime":"{date}T23:59:59Z"}},"contact-info":"tlsrpt@sender{s}.example","report-id":"bench-{i}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: *.{domain}","max_age: 604800"],"policy-domain":"{domain}","mx-host":["*.{domain}"]}},"summary":{{"total-successful-session-count":{ok},"total-failure-session-count":{f}}},"failure-details":[{{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.{ip}","receiving-mx-hostname":"mx1.{domain}","receiving-ip":"198.51.100.7","failed-session-count":{f}}}]}}]}}"#,
+        s = i % 9,
+        ok = 100 + i % 1000,
+        f = i % 7,
+        ip = i % 250,
+    );
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = e.write_all(json.as_bytes());
+    let gz = e.finish().unwrap_or_default();
+    format!(
+        "From: noreply-smtp-tls-reporting@sender{s}.example\r\nTo: tlsrpt@{domain}\r\nSubject: Report Domain: {domain} Submitter: sender{s}.example Report-ID: <bench-{i}@sender{s}.example>\r\nTLS-Report-Domain: {domain}\r\nTLS-Report-Submitter: sender{s}.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; boundary=\"b{i}\"; report-type=tlsrpt\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nThis is a TLS report.\r\n--b{i}\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"sender{s}.example!{domain}!{start}!{end}!{i}.json.gz\"\r\n\r\n{b64}\r\n--b{i}--\r\n",
+        s = i % 9,
+        end = start + 86_399,
+        b64 = base64::engine::general_purpose::STANDARD.encode(&gz),
+    )
+    .into_bytes()
+}

@@ -20,21 +20,17 @@ pub async fn run(store: &Store, global: &GlobalArgs, args: &ImportArgs) -> anyho
     let domains = if global.auto_register_domains { DomainPolicy::AutoRegister } else { DomainPolicy::KnownOnly };
     let bar = progress_bar(files.len() as u64, args.format);
     let (mut imported, mut duplicate, mut rejected, mut reports) = (0usize, 0usize, 0usize, 0usize);
-    for chunk in files.chunks(BATCH) {
-        let chunk = chunk.to_vec();
-        let prepared = tokio::task::spawn_blocking(move || chunk.iter().flat_map(|p| prepare_path(p, &limits)).collect::<Vec<_>>()).await?;
-        let outcomes = ingest::commit(store, prepared, domains).await?;
-        for o in &outcomes {
-            match o.status {
-                Status::Imported => imported += 1,
-                Status::Duplicate => duplicate += 1,
-                Status::Rejected => rejected += 1,
-            }
-            reports += o.reports;
-            report_outcome(o, args.format, &bar)?;
+    ingest::import_pipelined(store, files, BATCH, domains, move |p: &PathBuf| prepare_path(p, &limits), |o| {
+        match o.status {
+            Status::Imported => imported += 1,
+            Status::Duplicate => duplicate += 1,
+            Status::Rejected => rejected += 1,
         }
-        bar.inc(outcomes.len().min(BATCH) as u64);
-    }
+        reports += o.reports;
+        bar.inc(1);
+        report_outcome(o, args.format, &bar)
+    })
+    .await?;
     bar.finish_and_clear();
     if args.format == OutputFormat::Text {
         eprintln!("{} inputs: {imported} imported ({reports} reports), {duplicate} duplicate, {rejected} rejected", imported + duplicate + rejected);

@@ -185,7 +185,8 @@ fn extract_kind(kind: Kind, bytes: &[u8], fallback_domain: Option<String>, origi
 /// `max` bytes of output.
 pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, ExtractError> {
     let mut out = Vec::with_capacity((bytes.len() * 4).min(max));
-    let mut dec = flate2::read::GzDecoder::new(bytes).take(max as u64 + 1);
+    // `bufread` reads the slice in place (no 32 KiB intermediate buffer per report).
+    let mut dec = flate2::bufread::GzDecoder::new(bytes).take(max as u64 + 1);
     dec.read_to_end(&mut out).map_err(|e| ExtractError::Invalid(format!("gzip data is corrupt: {e}")))?;
     if out.len() > max {
         return Err(ExtractError::DecompressedTooLarge(max));

@@ -145,3 +145,30 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// Imports `items` in batches of `batch`, preparing the next batch on a blocking thread while
+/// the current one is written, and calls `on_outcome` for every input in order.
+pub async fn import_pipelined<T, P, O>(store: &Store, items: Vec<T>, batch: usize, domains: DomainPolicy, prepare_item: P, mut on_outcome: O) -> anyhow::Result<()>
+where
+    T: Send + Sync + 'static,
+    P: Fn(&T) -> Vec<Prepared> + Send + Sync + 'static,
+    O: FnMut(&InputOutcome) -> anyhow::Result<()>,
+{
+    let items = std::sync::Arc::new(items);
+    let prepare_item = std::sync::Arc::new(prepare_item);
+    let ranges: Vec<std::ops::Range<usize>> = (0..items.len()).step_by(batch.max(1)).map(|s| s..(s + batch.max(1)).min(items.len())).collect();
+    let spawn = |r: std::ops::Range<usize>| {
+        let (items, prepare_item) = (items.clone(), prepare_item.clone());
+        tokio::task::spawn_blocking(move || items[r].iter().flat_map(|t| prepare_item(t)).collect::<Vec<_>>())
+    };
+    let mut ranges = ranges.into_iter();
+    let mut pending = ranges.next().map(spawn);
+    while let Some(job) = pending.take() {
+        let prepared = job.await?;
+        pending = ranges.next().map(spawn);
+        for o in commit(store, prepared, domains).await? {
+            on_outcome(&o)?;
+        }
+    }
+    Ok(())
+}

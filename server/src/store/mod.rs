@@ -6,6 +6,7 @@
 //! `migrations/postgres`), where the DDL must.
 
 mod reports;
+mod rows;
 mod quarantine;
 mod stats;
 

@@ -1,13 +1,19 @@
 //! Writing reports: dedup, policies, failure details and the daily rollups, all in one
 //! transaction, so a crash never leaves half a report and the rollups always equal the rows.
+//!
+//! A batch costs a handful of multi-row statements whatever its size, which is what makes bulk
+//! imports fast; the HTTPS receiver simply sends batches of one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
-use sqlx::{Any, Transaction};
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
 
-use super::Store;
+use super::rows::{insert_rows, list, Val};
+use super::{Backend, Store};
 use crate::domain::counting::{contributions, counted_policies};
+use crate::domain::days::day_of;
 use crate::domain::Report;
 
 /// A parsed report ready to store.
@@ -27,13 +33,28 @@ pub struct NewReport {
     pub received_at: i64,
 }
 
+impl NewReport {
+    /// Identity of a report whatever its bytes: organization, report-id and date range.
+    pub fn dedup_key(&self) -> String {
+        let r = &self.report;
+        let mut h = Sha256::new();
+        for part in [r.organization_name.as_bytes(), b"\0", r.report_id.as_bytes(), b"\0"] {
+            h.update(part);
+        }
+        h.update(r.start.timestamp().to_be_bytes());
+        h.update(r.end.timestamp().to_be_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
 /// What storing one report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOutcome {
     /// Stored with this row id.
     Imported(i64),
-    /// Already stored (same organization + report-id + date range, or the same JSON) as this id.
-    Duplicate(i64),
+    /// Already stored (same organization + report-id + date range, or the same JSON); the id of
+    /// the stored copy when known.
+    Duplicate(Option<i64>),
     /// Not stored, with the reason (a domain that is not registered, say).
     Refused(String),
 }
@@ -47,244 +68,316 @@ pub enum DomainPolicy {
     KnownOnly,
 }
 
+type Key3 = (i64, i64, String);
+
 #[derive(Default)]
 struct Rollups {
-    domain: BTreeMap<(i64, i64), (i64, i64, i64)>,
-    mx: BTreeMap<(i64, i64, String), i64>,
-    result: BTreeMap<(i64, i64, String), i64>,
-    reporter: BTreeMap<(i64, i64, String), (i64, i64, i64)>,
+    domain: BTreeMap<(i64, i64), [i64; 3]>,
+    reporter: BTreeMap<Key3, [i64; 3]>,
+    mx: BTreeMap<Key3, i64>,
+    result: BTreeMap<Key3, i64>,
 }
 
 impl Store {
     /// Stores a batch of reports in one transaction. Duplicates (within the batch, in the
     /// database, or inserted concurrently by another instance) are detected and not counted.
     pub async fn store_reports(&self, batch: &[NewReport], domains: DomainPolicy) -> anyhow::Result<Vec<StoreOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
         let _guard = self.write_guard().await;
         let mut tx = self.pool().begin().await.context("starting transaction")?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut domain_ids: HashMap<String, Option<i64>> = HashMap::new();
-        let mut rollups = Rollups::default();
-        for item in batch {
-            outcomes.push(insert_one(&mut tx, item, domains, &mut domain_ids, &mut rollups).await?);
+        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
+        mark_duplicates(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
+        let domain_ids = resolve_domains(&mut tx, self.backend(), batch, &outcomes, domains).await?;
+        for (i, item) in batch.iter().enumerate() {
+            if outcomes[i].is_none() {
+                if let Some(p) = item.report.policies.iter().find(|p| !domain_ids.contains_key(&p.policy_domain)) {
+                    outcomes[i] = Some(StoreOutcome::Refused(format!("domain {} is not registered in tlswatch", p.policy_domain)));
+                }
+            }
         }
-        apply_rollups(&mut tx, &rollups).await?;
+        let report_ids = insert_reports(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
+        insert_policies(&mut tx, self.backend(), batch, &report_ids, &domain_ids).await?;
+        let rollups = rollups(batch, &report_ids, &domain_ids);
+        apply_rollups(&mut tx, self.backend(), &rollups).await?;
         tx.commit().await.context("committing reports")?;
-        Ok(outcomes)
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(StoreOutcome::Duplicate(None))).collect())
     }
 }
 
-async fn insert_one(
-    tx: &mut Transaction<'static, Any>,
-    item: &NewReport,
-    domains: DomainPolicy,
-    domain_ids: &mut HashMap<String, Option<i64>>,
-    rollups: &mut Rollups,
-) -> anyhow::Result<StoreOutcome> {
-    let r = &item.report;
-    let (start, end) = (r.start.timestamp(), r.end.timestamp());
-    if let Some(id) = find_duplicate(tx, item).await? {
-        return Ok(StoreOutcome::Duplicate(id));
-    }
-    for p in &r.policies {
-        if !domain_ids.contains_key(&p.policy_domain) {
-            let id = domain_id(tx, &p.policy_domain, domains, item.received_at).await?;
-            domain_ids.insert(p.policy_domain.clone(), id);
-        }
-        if domain_ids[&p.policy_domain].is_none() {
-            return Ok(StoreOutcome::Refused(format!("domain {} is not registered in tlswatch", p.policy_domain)));
+async fn mark_duplicates(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], keys: &[String], outcomes: &mut [Option<StoreOutcome>]) -> anyhow::Result<()> {
+    let mut seen = HashSet::new();
+    for (i, item) in batch.iter().enumerate() {
+        let new_hash = seen.insert(item.content_hash.as_str());
+        let new_key = seen.insert(keys[i].as_str());
+        if !(new_hash && new_key) {
+            outcomes[i] = Some(StoreOutcome::Duplicate(None));
         }
     }
-    let counted = counted_policies(r);
-    let contribs = contributions(r);
-    let (success, failure) = contribs.iter().fold((0u64, 0u64), |(s, f), c| (s + c.success, f + c.failure));
-    let warnings = serde_json::to_string(&r.warnings)?;
-    let row: Option<(i64,)> = sqlx::query_as(
-        "insert into report (org_name, report_id, contact_info, start_time, end_time, start_day, channel, received_at,
-             content_hash, raw_gz, raw_size, warnings, policy_count, success_count, failure_count)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         on conflict do nothing
-         returning id",
-    )
-    .bind(&r.organization_name)
-    .bind(&r.report_id)
-    .bind(r.contact_info.as_deref())
-    .bind(start)
-    .bind(end)
-    .bind(crate::domain::days::day_of(r.start))
-    .bind(item.channel)
-    .bind(item.received_at)
-    .bind(&item.content_hash)
-    .bind(&item.raw_gz)
-    .bind(item.raw_size as i64)
-    .bind(warnings)
-    .bind(r.policies.len() as i64)
-    .bind(to_i64(success))
-    .bind(to_i64(failure))
-    .fetch_optional(&mut **tx)
-    .await
-    .context("inserting report")?;
-    let Some((report_row,)) = row else {
-        // Another instance stored it between our check and our insert.
-        let id = find_duplicate(tx, item).await?.unwrap_or_default();
-        return Ok(StoreOutcome::Duplicate(id));
-    };
-
-    for (pos, (p, counted)) in r.policies.iter().zip(counted).enumerate() {
-        let domain = domain_ids[&p.policy_domain].unwrap_or_default();
-        let (policy_row,): (i64,) = sqlx::query_as(
-            "insert into report_policy (report_id, position, policy_type, policy_domain, domain_id, policy_strings,
-                 mx_patterns, success_count, failure_count, counted)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             returning id",
-        )
-        .bind(report_row)
-        .bind(pos as i64)
-        .bind(&p.policy_type)
-        .bind(&p.policy_domain)
-        .bind(domain)
-        .bind(serde_json::to_string(&p.policy_strings)?)
-        .bind(serde_json::to_string(&p.mx_hosts)?)
-        .bind(to_i64(p.success))
-        .bind(to_i64(p.failure))
-        .bind(i64::from(counted))
-        .fetch_one(&mut **tx)
-        .await
-        .context("inserting report policy")?;
-        for f in &p.failures {
-            sqlx::query(
-                "insert into failure_detail (policy_id, result_type, sending_mta_ip, receiving_mx_hostname,
-                     receiving_mx_helo, receiving_ip, failed_session_count, additional_information, failure_reason_code)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(policy_row)
-            .bind(&f.result_type)
-            .bind(f.sending_mta_ip.as_deref())
-            .bind(f.receiving_mx_hostname.as_deref())
-            .bind(f.receiving_mx_helo.as_deref())
-            .bind(f.receiving_ip.as_deref())
-            .bind(to_i64(f.failed_session_count))
-            .bind(f.additional_information.as_deref())
-            .bind(f.failure_reason_code.as_deref())
-            .execute(&mut **tx)
-            .await
-            .context("inserting failure detail")?;
+    let mut existing: HashMap<String, i64> = HashMap::new();
+    for chunk in (0..batch.len()).collect::<Vec<_>>().chunks(1_000) {
+        let n = chunk.len();
+        let sql = format!("select id, content_hash, dedup_key from report where content_hash in ({}) or dedup_key in ({})", list(b, 1, n), list(b, n + 1, n));
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            q = q.bind(&batch[i].content_hash);
+        }
+        for &i in chunk {
+            q = q.bind(&keys[i]);
+        }
+        for row in q.fetch_all(&mut **tx).await.context("looking for duplicate reports")? {
+            let id: i64 = row.try_get(0)?;
+            existing.insert(row.try_get(1)?, id);
+            existing.insert(row.try_get(2)?, id);
         }
     }
-
-    for c in contribs {
-        let d = domain_ids[&c.domain].unwrap_or_default();
-        let (s, f) = (to_i64(c.success), to_i64(c.failure));
-        let e = rollups.domain.entry((d, c.day)).or_default();
-        *e = (e.0 + s, e.1 + f, e.2 + 1);
-        let e = rollups.reporter.entry((d, c.day, r.organization_name.clone())).or_default();
-        *e = (e.0 + s, e.1 + f, e.2 + 1);
-        for (mx, n) in c.failure_by_mx {
-            *rollups.mx.entry((d, c.day, mx)).or_default() += to_i64(n);
+    for (i, item) in batch.iter().enumerate() {
+        if let Some(&id) = existing.get(&item.content_hash).or_else(|| existing.get(&keys[i])) {
+            outcomes[i] = Some(StoreOutcome::Duplicate(Some(id)));
         }
-        for (rt, n) in c.failure_by_result {
-            *rollups.result.entry((d, c.day, rt)).or_default() += to_i64(n);
-        }
-    }
-    Ok(StoreOutcome::Imported(report_row))
-}
-
-async fn find_duplicate(tx: &mut Transaction<'static, Any>, item: &NewReport) -> anyhow::Result<Option<i64>> {
-    let r = &item.report;
-    let row: Option<(i64,)> = sqlx::query_as(
-        "select id from report
-         where content_hash = $1 or (org_name = $2 and report_id = $3 and start_time = $4 and end_time = $5)
-         limit 1",
-    )
-    .bind(&item.content_hash)
-    .bind(&r.organization_name)
-    .bind(&r.report_id)
-    .bind(r.start.timestamp())
-    .bind(r.end.timestamp())
-    .fetch_optional(&mut **tx)
-    .await
-    .context("looking for a duplicate report")?;
-    Ok(row.map(|r| r.0))
-}
-
-async fn domain_id(tx: &mut Transaction<'static, Any>, name: &str, policy: DomainPolicy, now: i64) -> anyhow::Result<Option<i64>> {
-    if policy == DomainPolicy::AutoRegister {
-        sqlx::query("insert into domain (name, created_at, origin) values ($1, $2, 'auto') on conflict (name) do nothing")
-            .bind(name)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .context("registering domain")?;
-    }
-    let row: Option<(i64,)> = sqlx::query_as("select id from domain where name = $1")
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await
-        .context("looking up domain")?;
-    Ok(row.map(|r| r.0))
-}
-
-async fn apply_rollups(tx: &mut Transaction<'static, Any>, r: &Rollups) -> anyhow::Result<()> {
-    for (&(d, day), &(s, f, n)) in &r.domain {
-        sqlx::query(
-            "insert into daily_domain (domain_id, day, success, failure, reports) values ($1, $2, $3, $4, $5)
-             on conflict (domain_id, day) do update set success = daily_domain.success + excluded.success,
-                 failure = daily_domain.failure + excluded.failure, reports = daily_domain.reports + excluded.reports",
-        )
-        .bind(d)
-        .bind(day)
-        .bind(s)
-        .bind(f)
-        .bind(n)
-        .execute(&mut **tx)
-        .await
-        .context("updating daily_domain")?;
-    }
-    for ((d, day, org), &(s, f, n)) in &r.reporter {
-        sqlx::query(
-            "insert into daily_reporter (domain_id, day, org_name, success, failure, reports) values ($1, $2, $3, $4, $5, $6)
-             on conflict (domain_id, day, org_name) do update set success = daily_reporter.success + excluded.success,
-                 failure = daily_reporter.failure + excluded.failure, reports = daily_reporter.reports + excluded.reports",
-        )
-        .bind(d)
-        .bind(day)
-        .bind(org)
-        .bind(s)
-        .bind(f)
-        .bind(n)
-        .execute(&mut **tx)
-        .await
-        .context("updating daily_reporter")?;
-    }
-    for ((d, day, mx), &n) in &r.mx {
-        sqlx::query(
-            "insert into daily_mx (domain_id, day, mx, failure) values ($1, $2, $3, $4)
-             on conflict (domain_id, day, mx) do update set failure = daily_mx.failure + excluded.failure",
-        )
-        .bind(d)
-        .bind(day)
-        .bind(mx)
-        .bind(n)
-        .execute(&mut **tx)
-        .await
-        .context("updating daily_mx")?;
-    }
-    for ((d, day, rt), &n) in &r.result {
-        sqlx::query(
-            "insert into daily_result (domain_id, day, result_type, failure) values ($1, $2, $3, $4)
-             on conflict (domain_id, day, result_type) do update set failure = daily_result.failure + excluded.failure",
-        )
-        .bind(d)
-        .bind(day)
-        .bind(rt)
-        .bind(n)
-        .execute(&mut **tx)
-        .await
-        .context("updating daily_result")?;
     }
     Ok(())
 }
 
-// Counts are at most 2^53 (checked by the parser) and sums of a batch stay far below i64::MAX.
+async fn resolve_domains(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], outcomes: &[Option<StoreOutcome>], policy: DomainPolicy) -> anyhow::Result<HashMap<String, i64>> {
+    let names: Vec<&str> = batch
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.is_none())
+        .flat_map(|(item, _)| item.report.policies.iter().map(|p| p.policy_domain.as_str()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    if policy == DomainPolicy::AutoRegister {
+        let now = batch[0].received_at;
+        let rows: Vec<Vec<Val>> = names.iter().map(|n| vec![Val::Text(n), Val::I64(now), Val::Text("auto")]).collect();
+        insert_rows(tx, b, "insert into domain (name, created_at, origin)", 3, &rows, "on conflict (name) do nothing").await?;
+    }
+    let mut ids = HashMap::new();
+    for chunk in names.chunks(1_000) {
+        let sql = format!("select id, name from domain where name in ({})", list(b, 1, chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q.bind(*n);
+        }
+        for row in q.fetch_all(&mut **tx).await.context("looking up domains")? {
+            ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(ids)
+}
+
+/// Inserts the reports still without an outcome; returns batch index → row id.
+async fn insert_reports(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], keys: &[String], outcomes: &mut [Option<StoreOutcome>]) -> anyhow::Result<HashMap<usize, i64>> {
+    let todo: Vec<usize> = (0..batch.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let totals: Vec<(i64, i64)> = todo
+        .iter()
+        .map(|&i| contributions(&batch[i].report).iter().fold((0, 0), |(s, f), c| (s + to_i64(c.success), f + to_i64(c.failure))))
+        .collect();
+    let warnings: Vec<String> = todo.iter().map(|&i| serde_json::to_string(&batch[i].report.warnings).unwrap_or_else(|_| "[]".into())).collect();
+    let rows: Vec<Vec<Val>> = todo
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let (item, r) = (&batch[i], &batch[i].report);
+            vec![
+                Val::Text(&r.organization_name),
+                Val::Text(&r.report_id),
+                Val::OptText(r.contact_info.as_deref()),
+                Val::I64(r.start.timestamp()),
+                Val::I64(r.end.timestamp()),
+                Val::I64(day_of(r.start)),
+                Val::Text(item.channel),
+                Val::I64(item.received_at),
+                Val::Text(&item.content_hash),
+                Val::Bytes(&item.raw_gz),
+                Val::I64(item.raw_size as i64),
+                Val::Text(&warnings[k]),
+                Val::I64(r.policies.len() as i64),
+                Val::I64(totals[k].0),
+                Val::I64(totals[k].1),
+                Val::Text(&keys[i]),
+            ]
+        })
+        .collect();
+    let inserted = insert_rows(
+        tx,
+        b,
+        "insert into report (org_name, report_id, contact_info, start_time, end_time, start_day, channel, received_at,
+             content_hash, raw_gz, raw_size, warnings, policy_count, success_count, failure_count, dedup_key)",
+        16,
+        &rows,
+        "on conflict do nothing returning id, content_hash",
+    )
+    .await?;
+    let mut by_hash = HashMap::new();
+    for row in inserted {
+        by_hash.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+    }
+    let mut ids = HashMap::new();
+    for i in todo {
+        // Not returned: another instance stored the same report a moment ago.
+        outcomes[i] = Some(match by_hash.get(&batch[i].content_hash) {
+            Some(&id) => {
+                ids.insert(i, id);
+                StoreOutcome::Imported(id)
+            }
+            None => StoreOutcome::Duplicate(None),
+        });
+    }
+    Ok(ids)
+}
+
+async fn insert_policies(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], report_ids: &HashMap<usize, i64>, domain_ids: &HashMap<String, i64>) -> anyhow::Result<()> {
+    let mut order: Vec<(&usize, &i64)> = report_ids.iter().collect();
+    order.sort();
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut meta = Vec::new();
+    for &(&i, &report_row) in &order {
+        let r = &batch[i].report;
+        for (pos, (p, counted)) in r.policies.iter().zip(counted_policies(r)).enumerate() {
+            texts.push((serde_json::to_string(&p.policy_strings)?, serde_json::to_string(&p.mx_hosts)?));
+            meta.push((report_row, pos, p, counted));
+        }
+    }
+    let rows: Vec<Vec<Val>> = meta
+        .iter()
+        .zip(&texts)
+        .map(|((report_row, pos, p, counted), (strings, mx))| {
+            vec![
+                Val::I64(*report_row),
+                Val::I64(*pos as i64),
+                Val::Text(&p.policy_type),
+                Val::Text(&p.policy_domain),
+                Val::I64(domain_ids.get(&p.policy_domain).copied().unwrap_or_default()),
+                Val::Text(strings),
+                Val::Text(mx),
+                Val::I64(to_i64(p.success)),
+                Val::I64(to_i64(p.failure)),
+                Val::I64(i64::from(*counted)),
+            ]
+        })
+        .collect();
+    let returned = insert_rows(
+        tx,
+        b,
+        "insert into report_policy (report_id, position, policy_type, policy_domain, domain_id, policy_strings, mx_patterns,
+             success_count, failure_count, counted)",
+        10,
+        &rows,
+        "returning id, report_id, position",
+    )
+    .await?;
+    let mut policy_ids = HashMap::new();
+    for row in returned {
+        policy_ids.insert((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?), row.try_get::<i64, _>(0)?);
+    }
+    let mut details = Vec::new();
+    for (report_row, pos, p, _) in &meta {
+        let policy_row = *policy_ids.get(&(*report_row, *pos as i64)).context("policy row not returned")?;
+        for f in &p.failures {
+            details.push(vec![
+                Val::I64(policy_row),
+                Val::Text(&f.result_type),
+                Val::OptText(f.sending_mta_ip.as_deref()),
+                Val::OptText(f.receiving_mx_hostname.as_deref()),
+                Val::OptText(f.receiving_mx_helo.as_deref()),
+                Val::OptText(f.receiving_ip.as_deref()),
+                Val::I64(to_i64(f.failed_session_count)),
+                Val::OptText(f.additional_information.as_deref()),
+                Val::OptText(f.failure_reason_code.as_deref()),
+            ]);
+        }
+    }
+    insert_rows(
+        tx,
+        b,
+        "insert into failure_detail (policy_id, result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo,
+             receiving_ip, failed_session_count, additional_information, failure_reason_code)",
+        9,
+        &details,
+        "",
+    )
+    .await?;
+    Ok(())
+}
+
+fn rollups(batch: &[NewReport], report_ids: &HashMap<usize, i64>, domain_ids: &HashMap<String, i64>) -> Rollups {
+    let mut r = Rollups::default();
+    for &i in report_ids.keys() {
+        let report = &batch[i].report;
+        for c in contributions(report) {
+            let d = domain_ids.get(&c.domain).copied().unwrap_or_default();
+            let (s, f) = (to_i64(c.success), to_i64(c.failure));
+            add3(r.domain.entry((d, c.day)).or_default(), [s, f, 1]);
+            add3(r.reporter.entry((d, c.day, report.organization_name.clone())).or_default(), [s, f, 1]);
+            for (mx, n) in c.failure_by_mx {
+                *r.mx.entry((d, c.day, mx)).or_default() += to_i64(n);
+            }
+            for (rt, n) in c.failure_by_result {
+                *r.result.entry((d, c.day, rt)).or_default() += to_i64(n);
+            }
+        }
+    }
+    r
+}
+
+fn add3(acc: &mut [i64; 3], v: [i64; 3]) {
+    for k in 0..3 {
+        acc[k] += v[k];
+    }
+}
+
+// Keys are sorted (BTreeMap), so concurrent PostgreSQL writers lock rollup rows in one order
+// and cannot deadlock.
+async fn apply_rollups(tx: &mut Transaction<'static, Any>, b: Backend, r: &Rollups) -> anyhow::Result<()> {
+    let rows: Vec<Vec<Val>> = r.domain.iter().map(|(&(d, day), v)| vec![Val::I64(d), Val::I64(day), Val::I64(v[0]), Val::I64(v[1]), Val::I64(v[2])]).collect();
+    insert_rows(
+        tx,
+        b,
+        "insert into daily_domain (domain_id, day, success, failure, reports)",
+        5,
+        &rows,
+        "on conflict (domain_id, day) do update set success = daily_domain.success + excluded.success,
+             failure = daily_domain.failure + excluded.failure, reports = daily_domain.reports + excluded.reports",
+    )
+    .await?;
+    let rows: Vec<Vec<Val>> = r
+        .reporter
+        .iter()
+        .map(|((d, day, org), v)| vec![Val::I64(*d), Val::I64(*day), Val::Text(org), Val::I64(v[0]), Val::I64(v[1]), Val::I64(v[2])])
+        .collect();
+    insert_rows(
+        tx,
+        b,
+        "insert into daily_reporter (domain_id, day, org_name, success, failure, reports)",
+        6,
+        &rows,
+        "on conflict (domain_id, day, org_name) do update set success = daily_reporter.success + excluded.success,
+             failure = daily_reporter.failure + excluded.failure, reports = daily_reporter.reports + excluded.reports",
+    )
+    .await?;
+    let rows: Vec<Vec<Val>> = r.mx.iter().map(|((d, day, mx), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(mx), Val::I64(*n)]).collect();
+    insert_rows(tx, b, "insert into daily_mx (domain_id, day, mx, failure)", 4, &rows, "on conflict (domain_id, day, mx) do update set failure = daily_mx.failure + excluded.failure").await?;
+    let rows: Vec<Vec<Val>> = r.result.iter().map(|((d, day, rt), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(rt), Val::I64(*n)]).collect();
+    insert_rows(
+        tx,
+        b,
+        "insert into daily_result (domain_id, day, result_type, failure)",
+        4,
+        &rows,
+        "on conflict (domain_id, day, result_type) do update set failure = daily_result.failure + excluded.failure",
+    )
+    .await?;
+    Ok(())
+}
+
+// Counts are at most 2^53 (checked by the parser); sums of a batch stay far below i64::MAX.
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

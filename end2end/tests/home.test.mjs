@@ -1,0 +1,66 @@
+// The overview page: an imported report shows up with its chart drawn, and the hydrated range
+// control redraws the chart through a server function without reloading the page.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ROOT, browser, dataDir, importReports, reportJson, startServer, utcDay, watchErrors } from './support.mjs';
+
+let server;
+let ctx;
+
+before(async () => {
+  const dir = dataDir();
+  const results = importReports(dir, [
+    reportJson({ org: 'Recent Sender <b>Inc</b>', id: 'e2e-recent', domain: 'e2e.example', day: utcDay(-2), success: 100,
+      failures: [{ type: 'certificate-expired', mx: 'mx1.e2e.example', count: 5 }] }),
+    reportJson({ org: 'Older Sender', id: 'e2e-older', domain: 'e2e.example', day: utcDay(-20), success: 50 }),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['imported', 'imported']);
+  server = await startServer(dir);
+  ctx = await browser();
+});
+
+after(async () => {
+  await ctx?.close();
+  server?.stop();
+});
+
+const chartLength = () => {
+  const inst = window.echarts?.getInstanceByDom(document.getElementById('daily-chart'));
+  return inst ? inst.getOption().xAxis[0].data.length : -1;
+};
+
+test('imported report appears with its chart, and the range control redraws it in place', async () => {
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${server.base}/?days=7`);
+
+  // Server-rendered table.
+  await page.locator('#domains td.domain', { hasText: 'e2e.example' }).waitFor();
+  assert.equal(await page.locator('#total-success').innerText(), '100');
+  assert.equal(await page.locator('#total-failure').innerText(), '5');
+
+  // The chart is drawn in the browser by ECharts (proof the WASM hydrated).
+  await page.locator('#daily-chart canvas').waitFor();
+  await page.waitForFunction(chartLength, null, { timeout: 10000 });
+  assert.equal(await page.evaluate(chartLength), 7);
+
+  // Change the range: no reload, URL updated, chart and totals redrawn from the server function.
+  await page.evaluate(() => { window.__sameDocument = true; });
+  await page.selectOption('#range', '30');
+  await page.waitForFunction((n) => {
+    const inst = window.echarts.getInstanceByDom(document.getElementById('daily-chart'));
+    return inst && inst.getOption().xAxis[0].data.length === n;
+  }, 30, { timeout: 10000 });
+  assert.match(page.url(), /days=30/);
+  await page.locator('#total-success', { hasText: '150' }).waitFor();
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was reloaded');
+  const successSeries = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('daily-chart')).getOption().series[0].data);
+  assert.equal(successSeries.reduce((a, b) => a + b, 0), 150);
+
+  if (process.env.E2E_SCREENSHOT) {
+    await page.setViewportSize({ width: 1200, height: 800 });
+    await page.screenshot({ path: join(ROOT, 'docs/screenshot.png'), fullPage: true });
+  }
+  assert.deepEqual(errors, []);
+});

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test: unit and integration tests (SQLite and the
+# PostgreSQL server at 127.0.0.1:5432, required), then the end-to-end tests in Chromium.
+#
+# Reuses a build directory outside the clone when TLSWATCH_TARGET_CACHE is set (CI does), so a
+# fresh clone does not rebuild every dependency.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -n "${TLSWATCH_TARGET_CACHE:-}" ] && [ ! -e target ]; then
+  mkdir -p "$TLSWATCH_TARGET_CACHE"
+  ln -s "$TLSWATCH_TARGET_CACHE" target
+fi
+
+scripts/bootstrap.sh
+
+# Debian packages for the tests: Chromium (end-to-end), Dovecot (IMAP tests).
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+command -v psql >/dev/null || need+=(postgresql-client)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# The PostgreSQL store tests must run here, not be skipped.
+export TLSWATCH_REQUIRE_POSTGRES=1
+export TLSWATCH_TEST_POSTGRES_URL="${TLSWATCH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! psql "$TLSWATCH_TEST_POSTGRES_URL" -qAtc 'select 1' >/dev/null 2>&1; then
+  echo "PostgreSQL at $TLSWATCH_TEST_POSTGRES_URL is not answering; trying to start the local cluster…"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  sleep 2
+fi
+
+echo "== cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== unit and integration tests (SQLite + PostgreSQL)"
+cargo test --workspace
+
+echo "== release build (server + WASM)"
+cargo leptos build --release
+
+echo "== end-to-end tests in Chromium"
+TLSWATCH_BIN="$PWD/target/release/tlswatch" node --test --test-concurrency=1 end2end/tests/
+
+echo "== all tests passed"

@@ -1,0 +1,107 @@
+//! Multi-row statements: one `insert … values (…), (…)` per table and batch instead of one
+//! round trip per row.
+//!
+//! Placeholders: PostgreSQL needs `$n`. SQLite accepts `$n` too, but treats each as a *named*
+//! parameter and looks names up linearly, which makes a statement with thousands of parameters
+//! quadratic; it gets anonymous `?` instead (bound in order, the same order as `$1…$n`).
+
+use anyhow::Context;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use super::Backend;
+
+/// One bound value.
+#[derive(Debug, Clone)]
+pub enum Val<'a> {
+    /// Integer.
+    I64(i64),
+    /// Text.
+    Text(&'a str),
+    /// Nullable text.
+    OptText(Option<&'a str>),
+    /// Bytes.
+    Bytes(&'a [u8]),
+}
+
+// Both databases accept far more; staying well below keeps statements small.
+const MAX_PARAMS: usize = 8_000;
+
+/// Runs `head VALUES (…),(…) tail` for `rows` (each `cols` values), split into statements of at
+/// most `MAX_PARAMS` parameters, and returns every row the statements return.
+pub async fn insert_rows(tx: &mut Transaction<'static, Any>, backend: Backend, head: &str, cols: usize, rows: &[Vec<Val<'_>>], tail: &str) -> anyhow::Result<Vec<AnyRow>> {
+    let mut out = Vec::new();
+    let per_statement = (MAX_PARAMS / cols).max(1);
+    for chunk in rows.chunks(per_statement) {
+        let sql = format!("{head} values {} {tail}", placeholders(backend, chunk.len(), cols));
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            debug_assert_eq!(row.len(), cols);
+            for v in row {
+                q = match v {
+                    Val::I64(n) => q.bind(*n),
+                    Val::Text(s) => q.bind(*s),
+                    Val::OptText(s) => q.bind(*s),
+                    Val::Bytes(b) => q.bind(*b),
+                };
+            }
+        }
+        let mut rows = q.fetch_all(&mut **tx).await.with_context(|| format!("running {head}"))?;
+        out.append(&mut rows);
+    }
+    Ok(out)
+}
+
+/// One placeholder: `$n` (PostgreSQL) or `?` (SQLite).
+fn push_placeholder(s: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Postgres => {
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+        Backend::Sqlite => s.push('?'),
+    }
+}
+
+/// `($1,$2),($3,$4)` for 2 rows of 2 columns.
+pub fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            push_placeholder(&mut s, backend, r * cols + c + 1);
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `$from,…,$(from+n-1)` for an `in (…)` list.
+pub fn list(backend: Backend, from: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 6);
+    for i in from..from + n {
+        if i > from {
+            s.push(',');
+        }
+        push_placeholder(&mut s, backend, i);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(placeholders(Backend::Postgres, 2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(list(Backend::Postgres, 3, 2), "$3,$4");
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
+    }
+}
