@@ -72,7 +72,8 @@ pub type SharedBackend = std::sync::Arc<dyn Backend>;
 
 #[cfg(feature = "ssr")]
 fn backend() -> Result<SharedBackend, ServerFnError> {
-    use_context::<SharedBackend>().ok_or_else(|| ServerFnError::new("server misconfigured: no backend in context"))
+    use_context::<SharedBackend>()
+        .ok_or_else(|| ServerFnError::new("server misconfigured: no backend in context"))
 }
 
 /// Overview for the last `days` days.

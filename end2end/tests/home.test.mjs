@@ -60,6 +60,7 @@ test('imported report appears with its chart, and the range control redraws it i
 
   if (process.env.E2E_SCREENSHOT) {
     await page.setViewportSize({ width: 1200, height: 800 });
+    await page.waitForTimeout(1500); // let the chart's update animation finish
     await page.screenshot({ path: join(ROOT, 'docs/screenshot.png'), fullPage: true });
   }
   assert.deepEqual(errors, []);

@@ -42,32 +42,67 @@ pub struct GlobalArgs {
     #[arg(long, env = "TLSWATCH_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Data directory (the default SQLite database lives here).
-    #[arg(long, env = "TLSWATCH_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `tlswatch=debug,sqlx=warn`.
-    #[arg(long, env = "TLSWATCH_LOG", default_value = "info,sqlx=warn", global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_LOG",
+        default_value = "info,sqlx=warn",
+        global = true
+    )]
     pub log: String,
     /// Log format.
     #[arg(long, env = "TLSWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// Largest mail, upload or POST body accepted, in bytes.
-    #[arg(long, env = "TLSWATCH_MAX_INPUT_BYTES", default_value_t = 15_000_000, global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_MAX_INPUT_BYTES",
+        default_value_t = 15_000_000,
+        global = true
+    )]
     pub max_input_bytes: usize,
     /// Largest report after decompression, in bytes.
-    #[arg(long, env = "TLSWATCH_MAX_DECOMPRESSED_BYTES", default_value_t = 20_000_000, global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_MAX_DECOMPRESSED_BYTES",
+        default_value_t = 20_000_000,
+        global = true
+    )]
     pub max_decompressed_bytes: usize,
     /// Most entries a zip archive may have.
-    #[arg(long, env = "TLSWATCH_MAX_ZIP_ENTRIES", default_value_t = 1_000, global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_MAX_ZIP_ENTRIES",
+        default_value_t = 1_000,
+        global = true
+    )]
     pub max_zip_entries: usize,
     /// Deepest MIME nesting accepted in a mail.
-    #[arg(long, env = "TLSWATCH_MAX_MIME_DEPTH", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_MAX_MIME_DEPTH",
+        default_value_t = 20,
+        global = true
+    )]
     pub max_mime_depth: usize,
     /// Register unknown policy domains found in reports from authenticated channels (CLI,
     /// upload, IMAP). The open HTTPS receiver never registers domains.
     #[arg(long, env = "TLSWATCH_AUTO_REGISTER_DOMAINS", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
     pub auto_register_domains: bool,
     /// Database connection pool size.
-    #[arg(long, env = "TLSWATCH_DB_MAX_CONNECTIONS", default_value_t = 8, global = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_DB_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
     pub db_max_connections: u32,
 }
 
@@ -110,6 +145,14 @@ pub struct ServeArgs {
     /// `target/site`.
     #[arg(long, env = "TLSWATCH_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
+    /// Secret path segment for the RFC 8460 HTTPS receiver: when set, reports are accepted only
+    /// at `POST /tlsrpt/SECRET` (publish that URL in your `_smtp._tls` record) and `POST /tlsrpt`
+    /// answers 404.
+    #[arg(long, env = "TLSWATCH_RECEIVER_SECRET", hide_env_values = true)]
+    pub receiver_secret: Option<String>,
+    /// Reports per minute the HTTPS receiver accepts from one client address.
+    #[arg(long, env = "TLSWATCH_RECEIVER_RATE_PER_MINUTE", default_value_t = 60)]
+    pub receiver_rate_per_minute: u32,
 }
 
 /// Output format of `import`.

@@ -23,31 +23,67 @@ on_both_databases! {
 
 async fn totals(store: &Store, domain: &str) -> (i64, i64, i64) {
     let rows = store.domain_totals(0, 100_000).await.unwrap();
-    rows.iter().find(|d| d.domain == domain).map(|d| (d.success, d.failure, d.reports)).unwrap_or_default()
+    rows.iter()
+        .find(|d| d.domain == domain)
+        .map(|d| (d.success, d.failure, d.reports))
+        .unwrap_or_default()
 }
 
 async fn same_bytes_twice_are_stored_once(store: &Store) {
-    let json = report_json("sender.example", "r-1", "dedup.example", "2026-03-01", 10, &[("certificate-expired", "mx1.dedup.example", 2)]);
-    assert_eq!(import(store, json.as_bytes(), "a.json").await.status, Status::Imported);
+    let json = report_json(
+        "sender.example",
+        "r-1",
+        "dedup.example",
+        "2026-03-01",
+        10,
+        &[("certificate-expired", "mx1.dedup.example", 2)],
+    );
+    assert_eq!(
+        import(store, json.as_bytes(), "a.json").await.status,
+        Status::Imported
+    );
     let again = import(store, json.as_bytes(), "b.json").await;
     assert_eq!((again.status, again.duplicates), (Status::Duplicate, 1));
     // The same JSON gzipped is still the same report.
-    assert_eq!(import(store, &gz(json.as_bytes()), "c.json.gz").await.status, Status::Duplicate);
+    assert_eq!(
+        import(store, &gz(json.as_bytes()), "c.json.gz")
+            .await
+            .status,
+        Status::Duplicate
+    );
     assert_eq!(store.report_count().await.unwrap(), 1);
     assert_eq!(totals(store, "dedup.example").await, (10, 2, 1));
 }
 
 async fn same_report_id_in_other_bytes_is_stored_once(store: &Store) {
-    let a = report_json("sender.example", "r-2", "dedup2.example", "2026-03-02", 5, &[]);
+    let a = report_json(
+        "sender.example",
+        "r-2",
+        "dedup2.example",
+        "2026-03-02",
+        5,
+        &[],
+    );
     let b = a.replace(",", " , "); // other bytes, same organization + report-id + range
     assert_ne!(a, b);
-    assert_eq!(import(store, a.as_bytes(), "a.json").await.status, Status::Imported);
-    assert_eq!(import(store, b.as_bytes(), "b.json").await.status, Status::Duplicate);
+    assert_eq!(
+        import(store, a.as_bytes(), "a.json").await.status,
+        Status::Imported
+    );
+    assert_eq!(
+        import(store, b.as_bytes(), "b.json").await.status,
+        Status::Duplicate
+    );
     assert_eq!(totals(store, "dedup2.example").await, (5, 0, 1));
 }
 
 async fn sts_and_tlsa_listing_are_not_double_counted(store: &Store) {
-    let out = import(store, &fixture_bytes("reports/d02-d06-microsoft-sts-and-tlsa.json"), "ms.json").await;
+    let out = import(
+        store,
+        &fixture_bytes("reports/d02-d06-microsoft-sts-and-tlsa.json"),
+        "ms.json",
+    )
+    .await;
     assert_eq!(out.status, Status::Imported);
     assert_eq!(totals(store, "dual.example").await, (40, 2, 1));
     let backend = WebBackend::new(store.clone());
@@ -65,7 +101,14 @@ async fn rollups_equal_a_direct_computation(store: &Store) {
         let day = format!("2026-04-{:02}", 1 + (i % 9));
         let org = format!("org{}.example", i % 3);
         let id = format!("id-{}", i % 50); // ids 0..9 repeat: duplicates
-        let fail = if i % 5 == 0 { vec![("certificate-expired", "mx1.x", i % 7), ("starttls-not-supported", "mx2.x", 1)] } else { vec![] };
+        let fail = if i % 5 == 0 {
+            vec![
+                ("certificate-expired", "mx1.x", i % 7),
+                ("starttls-not-supported", "mx2.x", 1),
+            ]
+        } else {
+            vec![]
+        };
         let json = report_json(&org, &id, &domain, &day, 100 + i, &fail);
         let report = parse_report(json.as_bytes(), &ParseContext::default()).unwrap();
         if seen.insert((org.clone(), id.clone(), day.clone())) {
@@ -79,17 +122,28 @@ async fn rollups_equal_a_direct_computation(store: &Store) {
     let to = parse_day("2026-04-09").unwrap();
     let o = backend.overview_at(to, 9).await.unwrap();
     for p in &o.series {
-        let want: (i64, i64) = expected.iter().filter(|((_, d), _)| *d == p.day).fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+        let want: (i64, i64) = expected
+            .iter()
+            .filter(|((_, d), _)| *d == p.day)
+            .fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
         assert_eq!((p.success, p.failure), want, "day {}", p.day);
     }
     for d in &o.domains {
-        let want: (i64, i64) = expected.iter().filter(|((dom, _), _)| *dom == d.name).fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+        let want: (i64, i64) = expected
+            .iter()
+            .filter(|((dom, _), _)| *dom == d.name)
+            .fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
         assert_eq!((d.success, d.failure), want, "domain {}", d.name);
     }
 }
 
 async fn rejected_input_is_quarantined_and_nothing_is_stored(store: &Store) {
-    for name in ["reject-negative-count.json", "reject-fractional-count.json", "reject-count-above-2-53.json", "reject-no-date-range.json"] {
+    for name in [
+        "reject-negative-count.json",
+        "reject-fractional-count.json",
+        "reject-count-above-2-53.json",
+        "reject-no-date-range.json",
+    ] {
         let out = import(store, &fixture_bytes(&format!("reports/{name}")), name).await;
         assert_eq!(out.status, Status::Rejected, "{name}");
         assert!(out.reason.is_some());
@@ -103,7 +157,14 @@ async fn rejected_input_is_quarantined_and_nothing_is_stored(store: &Store) {
 }
 
 async fn concurrent_writers_store_a_report_once(store: &Store) {
-    let json = report_json("race.example", "race-1", "race.example", "2026-05-01", 7, &[]);
+    let json = report_json(
+        "race.example",
+        "race-1",
+        "race.example",
+        "2026-05-01",
+        7,
+        &[],
+    );
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
@@ -122,10 +183,24 @@ async fn concurrent_writers_store_a_report_once(store: &Store) {
 }
 
 async fn overview_fills_every_day_of_the_range(store: &Store) {
-    import(store, report_json("o.example", "x", "fill.example", "2026-04-03", 9, &[]).as_bytes(), "x.json").await;
+    import(
+        store,
+        report_json("o.example", "x", "fill.example", "2026-04-03", 9, &[]).as_bytes(),
+        "x.json",
+    )
+    .await;
     let backend = WebBackend::new(store.clone());
-    let o = backend.overview_at(parse_day("2026-04-07").unwrap(), 7).await.unwrap();
-    assert_eq!((o.from.as_str(), o.to.as_str(), o.series.len()), ("2026-04-01", "2026-04-07", 7));
-    assert_eq!(o.series.iter().map(|p| p.success).collect::<Vec<_>>(), vec![0, 0, 9, 0, 0, 0, 0]);
+    let o = backend
+        .overview_at(parse_day("2026-04-07").unwrap(), 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.from.as_str(), o.to.as_str(), o.series.len()),
+        ("2026-04-01", "2026-04-07", 7)
+    );
+    assert_eq!(
+        o.series.iter().map(|p| p.success).collect::<Vec<_>>(),
+        vec![0, 0, 9, 0, 0, 0, 0]
+    );
     assert_eq!(o.domains.len(), 1);
 }

@@ -8,7 +8,8 @@ use crate::api::DayPoint;
 /// Stacked daily bars of successful and failed sessions.
 ///
 /// The `<div>` is rendered on the server and stays in place; an effect (browser only) draws
-/// the chart into it and redraws it whenever `points` changes.
+/// the chart into it and redraws it whenever `points` changes. Nothing here depends on the data
+/// during server rendering, so hydration always matches.
 #[component]
 pub fn DailyChart(
     /// Element id of the chart container.
@@ -28,20 +29,31 @@ pub fn DailyChart(
     on_cleanup(move || browser::forget(id));
 
     view! {
-        <figure class="chart-figure">
-            <div id=id class="chart" role="img" aria-label="Daily successful and failed sessions"></div>
-            <details class="table-view">
-                <summary>"Table view"</summary>
-                <table>
-                    <thead><tr><th>"Day"</th><th>"Successful"</th><th>"Failed"</th></tr></thead>
-                    <tbody>
-                        {move || points.get().unwrap_or_default().into_iter().map(|p| view! {
-                            <tr><td>{p.day}</td><td class="num">{p.success}</td><td class="num">{p.failure}</td></tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </details>
-        </figure>
+        <div id=id class="chart" role="img" aria-label="Daily successful and failed sessions; the table view below lists the same numbers"></div>
+    }
+}
+
+/// The numbers of a [`DailyChart`] as a table (accessibility, copying).
+///
+/// Rendered where the data is already resolved (inside `Suspense`/`Transition`), so the server
+/// and the browser render the same rows.
+#[component]
+pub fn ChartTable(
+    /// The points the chart draws.
+    points: Vec<DayPoint>,
+) -> impl IntoView {
+    view! {
+        <details class="table-view">
+            <summary>"Table view"</summary>
+            <table>
+                <thead><tr><th>"Day"</th><th class="num">"Successful"</th><th class="num">"Failed"</th></tr></thead>
+                <tbody>
+                    {points.into_iter().map(|p| view! {
+                        <tr><td>{p.day}</td><td class="num">{p.success}</td><td class="num">{p.failure}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </details>
     }
 }
 
@@ -84,19 +96,44 @@ mod browser {
             .background_color("transparent")
             .tooltip(Tooltip::new().trigger(Trigger::Axis))
             .legend(Legend::new().top("0"))
-            .grid(Grid::new().left("3%").right("3%").bottom("3%").contain_label(true))
+            .grid(
+                Grid::new()
+                    .left("3%")
+                    .right("3%")
+                    .bottom("3%")
+                    .contain_label(true),
+            )
             .x_axis(Axis::new().type_(AxisType::Category).data(days))
             .y_axis(Axis::new().type_(AxisType::Value).name("sessions"))
-            .series(Bar::new().name("Successful").stack("sessions").item_style(ItemStyle::new().color("#2e7d32")).data(success))
-            .series(Bar::new().name("Failed").stack("sessions").item_style(ItemStyle::new().color("#c62828")).data(failure));
+            .series(
+                Bar::new()
+                    .name("Successful")
+                    .stack("sessions")
+                    .item_style(ItemStyle::new().color("#2e7d32"))
+                    .data(success),
+            )
+            .series(
+                Bar::new()
+                    .name("Failed")
+                    .stack("sessions")
+                    .item_style(ItemStyle::new().color("#c62828"))
+                    .data(failure),
+            );
         CHARTS.with(|charts| {
             let mut charts = charts.borrow_mut();
             if let Some(existing) = charts.get(id) {
                 WasmRenderer::update(existing, &chart);
                 return;
             }
-            let theme = if prefers_dark() { Theme::Dark } else { Theme::Default };
-            match WasmRenderer::new_opt(None, None).theme(theme).render(id, &chart) {
+            let theme = if prefers_dark() {
+                Theme::Dark
+            } else {
+                Theme::Default
+            };
+            match WasmRenderer::new_opt(None, None)
+                .theme(theme)
+                .render(id, &chart)
+            {
                 Ok(instance) => {
                     charts.insert(id, instance);
                 }

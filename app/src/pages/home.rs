@@ -6,21 +6,32 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
 use crate::api::{get_overview, DomainRow, Overview, DEFAULT_RANGE, RANGES};
-use crate::components::chart::DailyChart;
+use crate::components::chart::{ChartTable, DailyChart};
 
 /// `/`: overview of all domains.
 #[component]
 pub fn HomePage() -> impl IntoView {
     let query = use_query_map();
     let days = Memo::new(move |_| {
-        query.read().get("days").and_then(|d| d.parse::<u32>().ok()).filter(|d| (1..=3660).contains(d)).unwrap_or(DEFAULT_RANGE)
+        query
+            .read()
+            .get("days")
+            .and_then(|d| d.parse::<u32>().ok())
+            .filter(|d| (1..=3660).contains(d))
+            .unwrap_or(DEFAULT_RANGE)
     });
     let overview = Resource::new(move || days.get(), get_overview);
     let points = Signal::derive(move || overview.get().and_then(Result::ok).map(|o| o.series));
     let navigate = use_navigate();
     let on_range = move |ev| {
         let value = event_target_value(&ev);
-        navigate(&format!("/?days={value}"), NavigateOptions { scroll: false, ..Default::default() });
+        navigate(
+            &format!("/?days={value}"),
+            NavigateOptions {
+                scroll: false,
+                ..Default::default()
+            },
+        );
     };
 
     view! {
@@ -44,6 +55,9 @@ pub fn HomePage() -> impl IntoView {
             </Transition>
             <h2>"Sessions per day"</h2>
             <DailyChart id="daily-chart" points/>
+            <Transition fallback=|| ()>
+                {move || overview.get().and_then(Result::ok).map(|o| view! { <ChartTable points=o.series/> })}
+            </Transition>
         </section>
     }
 }
@@ -82,7 +96,10 @@ fn Summary(overview: Overview) -> impl IntoView {
 
 #[component]
 fn DomainLine(d: DomainRow) -> impl IntoView {
-    let rate = d.failure_rate().map(|r| format!("{r:.2} %")).unwrap_or_else(|| "–".into());
+    let rate = d
+        .failure_rate()
+        .map(|r| format!("{r:.2} %"))
+        .unwrap_or_else(|| "–".into());
     let bad = d.failure > 0;
     view! {
         <tr>

@@ -12,7 +12,9 @@ use std::time::Instant;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("sizes") => sizes(Path::new(args.get(1).map(String::as_str).unwrap_or("target/site"))),
+        Some("sizes") => sizes(Path::new(
+            args.get(1).map(String::as_str).unwrap_or("target/site"),
+        )),
         Some("ingest") => {
             let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
             tokio::runtime::Runtime::new()?.block_on(ingest(n))
@@ -40,7 +42,12 @@ fn sizes(site: &Path) -> anyhow::Result<()> {
     println!("{:<16} {:>12} {:>12}", "asset", "raw bytes", "gzip -6");
     let (mut raw_total, mut gz_total) = (0, 0);
     for (name, path) in &files {
-        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e} (run `cargo leptos build --release`)", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e} (run `cargo leptos build --release`)",
+                path.display()
+            )
+        })?;
         let g = gz_len(&bytes);
         println!("{:<16} {:>12} {:>12}", name, bytes.len(), g);
         raw_total += bytes.len();
@@ -62,7 +69,9 @@ async fn ingest(n: usize) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut parsed = 0;
     for m in &mails {
-        parsed += prepare(m, None, None, String::new(), "cli", &limits, 0).reports.len();
+        parsed += prepare(m, None, None, String::new(), "cli", &limits, 0)
+            .reports
+            .len();
     }
     let parse_secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(parsed == n, "parsed {parsed} of {n}");
@@ -71,17 +80,38 @@ async fn ingest(n: usize) -> anyhow::Result<()> {
     let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 4).await?;
     let t = Instant::now();
     let mut stored = 0;
-    import_pipelined(&store, mails, 512, DomainPolicy::AutoRegister, move |m: &Vec<u8>| vec![prepare(m, None, None, String::new(), "cli", &limits, 0)], |o| {
-        stored += o.reports;
-        Ok(())
-    })
+    import_pipelined(
+        &store,
+        mails,
+        512,
+        DomainPolicy::AutoRegister,
+        move |m: &Vec<u8>| vec![prepare(m, None, None, String::new(), "cli", &limits, 0)],
+        |o| {
+            stored += o.reports;
+            Ok(())
+        },
+    )
     .await?;
     let ingest_secs = t.elapsed().as_secs_f64();
-    anyhow::ensure!(stored == n && store.report_count().await? as usize == n, "stored count mismatch");
+    anyhow::ensure!(
+        stored == n && store.report_count().await? as usize == n,
+        "stored count mismatch"
+    );
     println!("mails: {n} ({:.1} MB)", total_bytes as f64 / 1e6);
-    println!("parse only (extract + gunzip + JSON):  {:>8.3} s  {:>10.0} mails/s", parse_secs, n as f64 / parse_secs);
-    println!("ingest into SQLite (parse + store):    {:>8.3} s  {:>10.0} mails/s", ingest_secs, n as f64 / ingest_secs);
-    println!("store share of ingest time: {:.0} %", 100.0 * (ingest_secs - parse_secs).max(0.0) / ingest_secs);
+    println!(
+        "parse only (extract + gunzip + JSON):  {:>8.3} s  {:>10.0} mails/s",
+        parse_secs,
+        n as f64 / parse_secs
+    );
+    println!(
+        "ingest into SQLite (parse + store):    {:>8.3} s  {:>10.0} mails/s",
+        ingest_secs,
+        n as f64 / ingest_secs
+    );
+    println!(
+        "store share of ingest time: {:.0} %",
+        100.0 * (ingest_secs - parse_secs).max(0.0) / ingest_secs
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -97,7 +127,10 @@ fn make_mail(i: usize) -> Vec<u8> {
     let domain = format!("domain{}.example", i % 100);
     let day = 20_000 + (i / 100) as i64 % 1000;
     let start = day * 86_400;
-    let date = chrono::DateTime::from_timestamp(start, 0).unwrap_or_default().format("%Y-%m-%d").to_string();
+    let date = chrono::DateTime::from_timestamp(start, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string();
     let json = format!(
         r#"{{"organization-name":"Sender {s}","date-range":{{"start-datetime":"{date}T00:00:00Z","end-datetime":"{date}T23:59:59Z"}},"contact-info":"tlsrpt@sender{s}.example","report-id":"bench-{i}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: *.{domain}","max_age: 604800"],"policy-domain":"{domain}","mx-host":["*.{domain}"]}},"summary":{{"total-successful-session-count":{ok},"total-failure-session-count":{f}}},"failure-details":[{{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.{ip}","receiving-mx-hostname":"mx1.{domain}","receiving-ip":"198.51.100.7","failed-session-count":{f}}}]}}]}}"#,
         s = i % 9,

@@ -17,19 +17,30 @@ const BATCH: usize = 256;
 pub async fn run(store: &Store, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
     let files = collect_files(&args.paths);
     let limits = global.limits();
-    let domains = if global.auto_register_domains { DomainPolicy::AutoRegister } else { DomainPolicy::KnownOnly };
+    let domains = if global.auto_register_domains {
+        DomainPolicy::AutoRegister
+    } else {
+        DomainPolicy::KnownOnly
+    };
     let bar = progress_bar(files.len() as u64, args.format);
     let (mut imported, mut duplicate, mut rejected, mut reports) = (0usize, 0usize, 0usize, 0usize);
-    ingest::import_pipelined(store, files, BATCH, domains, move |p: &PathBuf| prepare_path(p, &limits), |o| {
-        match o.status {
-            Status::Imported => imported += 1,
-            Status::Duplicate => duplicate += 1,
-            Status::Rejected => rejected += 1,
-        }
-        reports += o.reports;
-        bar.inc(1);
-        report_outcome(o, args.format, &bar)
-    })
+    ingest::import_pipelined(
+        store,
+        files,
+        BATCH,
+        domains,
+        move |p: &PathBuf| prepare_path(p, &limits),
+        |o| {
+            match o.status {
+                Status::Imported => imported += 1,
+                Status::Duplicate => duplicate += 1,
+                Status::Rejected => rejected += 1,
+            }
+            reports += o.reports;
+            bar.inc(1);
+            report_outcome(o, args.format, &bar)
+        },
+    )
     .await?;
     bar.finish_and_clear();
     if args.format == OutputFormat::Text {
@@ -54,7 +65,9 @@ fn progress_bar(len: u64, format: OutputFormat) -> ProgressBar {
     if format == OutputFormat::Json || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} inputs  {per_sec}  eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} inputs  {per_sec}  eta {eta}")
+    {
         bar.set_style(style);
     }
     bar
@@ -65,7 +78,11 @@ fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            for entry in walkdir::WalkDir::new(p).sort_by_file_name().into_iter().filter_map(Result::ok) {
+            for entry in walkdir::WalkDir::new(p)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(Result::ok)
+            {
                 let in_tmp = entry.path().components().any(|c| c.as_os_str() == "tmp");
                 if entry.file_type().is_file() && !in_tmp {
                     files.push(entry.into_path());
@@ -86,7 +103,13 @@ fn prepare_path(path: &Path, limits: &Limits) -> Vec<Prepared> {
     let bytes = match read_bounded(path, limits.max_input) {
         Ok(b) => b,
         Err(reason) => {
-            return vec![Prepared { source, channel: "cli", reports: Vec::new(), errors: vec![reason], raw_if_rejected: Some(Vec::new()) }];
+            return vec![Prepared {
+                source,
+                channel: "cli",
+                reports: Vec::new(),
+                errors: vec![reason],
+                raw_if_rejected: Some(Vec::new()),
+            }];
         }
     };
     if bytes.starts_with(b"From ") {
@@ -98,20 +121,38 @@ fn prepare_path(path: &Path, limits: &Limits) -> Vec<Prepared> {
                 .map(|(i, m)| {
                     let source = format!("{source}#{}", i + 1);
                     match m {
-                        Ok(m) => ingest::prepare(m.contents(), Some("message/rfc822"), None, source, "cli", limits, now),
-                        Err(_) => Prepared { source, channel: "cli", reports: Vec::new(), errors: vec!["unreadable mbox message".into()], raw_if_rejected: Some(Vec::new()) },
+                        Ok(m) => ingest::prepare(
+                            m.contents(),
+                            Some("message/rfc822"),
+                            None,
+                            source,
+                            "cli",
+                            limits,
+                            now,
+                        ),
+                        Err(_) => Prepared {
+                            source,
+                            channel: "cli",
+                            reports: Vec::new(),
+                            errors: vec!["unreadable mbox message".into()],
+                            raw_if_rejected: Some(Vec::new()),
+                        },
                     }
                 })
                 .collect();
         }
     }
-    vec![ingest::prepare(&bytes, None, name, source, "cli", limits, now)]
+    vec![ingest::prepare(
+        &bytes, None, name, source, "cli", limits, now,
+    )]
 }
 
 fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mut bytes = Vec::new();
-    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() > max {
         return Err(format!("file is larger than the {max}-byte input limit"));
     }

@@ -4,23 +4,31 @@ mod import;
 
 use anyhow::Context;
 
-use crate::config::{Cli, Command, ServeArgs};
-use crate::http::{shutdown_signal, Application};
+use crate::config::{Cli, Command, GlobalArgs, ServeArgs};
+use crate::http::{shutdown_signal, Application, HttpSettings};
 use crate::store::{redact, Store};
 
 /// Runs the command; returns the process exit status.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let global = cli.global;
     let url = global.database_url();
-    let store = Store::connect(&url, global.db_max_connections).await.with_context(|| format!("opening the database {}", redact(&url)))?;
+    let store = Store::connect(&url, global.db_max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&url)))?;
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
-        Command::Serve(args) => serve(store, args).await.map(|()| 0),
+        Command::Serve(args) => serve(store, &global, args).await.map(|()| 0),
         Command::Import(args) => import::run(&store, &global, &args).await,
     }
 }
 
-async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
-    let site_root = args.site_root.map(|p| p.display().to_string());
-    let app = Application::build(store, args.listen, site_root).await?;
+async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let settings = HttpSettings {
+        listen: args.listen,
+        site_root: args.site_root.map(|p| p.display().to_string()),
+        limits: global.limits(),
+        receiver_secret: args.receiver_secret,
+        receiver_rate_per_minute: args.receiver_rate_per_minute,
+    };
+    let app = Application::build(store, settings).await?;
     app.run_until_stopped(shutdown_signal()).await
 }

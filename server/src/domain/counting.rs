@@ -72,11 +72,13 @@ pub fn contributions(report: &Report) -> Vec<Contribution> {
     let day = day_of(report.start);
     let mut by_domain: BTreeMap<&str, Contribution> = BTreeMap::new();
     for (p, counted) in report.policies.iter().zip(counted) {
-        let c = by_domain.entry(p.policy_domain.as_str()).or_insert_with(|| Contribution {
-            domain: p.policy_domain.clone(),
-            day,
-            ..Default::default()
-        });
+        let c = by_domain
+            .entry(p.policy_domain.as_str())
+            .or_insert_with(|| Contribution {
+                domain: p.policy_domain.clone(),
+                day,
+                ..Default::default()
+            });
         if !counted {
             continue;
         }
@@ -85,7 +87,9 @@ pub fn contributions(report: &Report) -> Vec<Contribution> {
         for f in &p.failures {
             let mx = f.receiving_mx_hostname.clone().unwrap_or_default();
             *c.failure_by_mx.entry(mx).or_default() += f.failed_session_count;
-            *c.failure_by_result.entry(f.result_type.clone()).or_default() += f.failed_session_count;
+            *c.failure_by_result
+                .entry(f.result_type.clone())
+                .or_default() += f.failed_session_count;
         }
     }
     by_domain.into_values().collect()
@@ -114,7 +118,13 @@ mod tests {
 
     #[test]
     fn sts_and_tlsa_listing_the_same_sessions_count_once() {
-        let r = report(&[policy("sts", "a.example", 10, 2), policy("tlsa", "a.example", 10, 2)].join(","));
+        let r = report(
+            &[
+                policy("sts", "a.example", 10, 2),
+                policy("tlsa", "a.example", 10, 2),
+            ]
+            .join(","),
+        );
         let c = contributions(&r);
         assert_eq!((c[0].success, c[0].failure), (10, 2));
         assert_eq!(counted_policies(&r), vec![true, false]);
@@ -122,7 +132,13 @@ mod tests {
 
     #[test]
     fn the_view_with_more_sessions_wins() {
-        let r = report(&[policy("sts", "a.example", 3, 0), policy("tlsa", "a.example", 9, 1)].join(","));
+        let r = report(
+            &[
+                policy("sts", "a.example", 3, 0),
+                policy("tlsa", "a.example", 9, 1),
+            ]
+            .join(","),
+        );
         assert_eq!(counted_policies(&r), vec![false, true]);
         assert_eq!(contributions(&r)[0].success, 9);
     }
@@ -140,7 +156,10 @@ mod tests {
         );
         let c = contributions(&r);
         assert_eq!(c.len(), 2);
-        assert_eq!((c[0].domain.as_str(), c[0].success, c[0].failure), ("a.example", 8, 1));
+        assert_eq!(
+            (c[0].domain.as_str(), c[0].success, c[0].failure),
+            ("a.example", 8, 1)
+        );
         assert_eq!((c[1].domain.as_str(), c[1].success), ("b.example", 4));
     }
 }

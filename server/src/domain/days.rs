@@ -35,7 +35,9 @@ mod tests {
 
     #[test]
     fn a_report_counts_on_the_utc_day_its_range_starts() {
-        let t = DateTime::parse_from_rfc3339("2026-11-27T23:59:59-01:00").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-27T23:59:59-01:00")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(format_day(day_of(t)), "2026-11-28");
     }
 }

@@ -24,7 +24,8 @@ pub fn normalize_mx_pattern(s: &str) -> Option<String> {
 fn valid_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
-        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && l.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !l.starts_with('-')
         && !l.ends_with('-')
 }
@@ -36,19 +37,34 @@ mod tests {
     #[test]
     fn domains_are_lowercased_and_lose_the_trailing_dot() {
         assert_eq!(normalize_domain("Example.COM."), Some("example.com".into()));
-        assert_eq!(normalize_domain("_smtp._tls.example.com"), Some("_smtp._tls.example.com".into()));
+        assert_eq!(
+            normalize_domain("_smtp._tls.example.com"),
+            Some("_smtp._tls.example.com".into())
+        );
     }
 
     #[test]
     fn garbage_is_not_a_domain() {
-        for bad in ["", ".", "a..b", "<script>alert(1)</script>", "-a.com", "a b.com", "møx.example", &"a".repeat(64)] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "<script>alert(1)</script>",
+            "-a.com",
+            "a b.com",
+            "møx.example",
+            &"a".repeat(64),
+        ] {
             assert_eq!(normalize_domain(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn wildcard_only_as_whole_left_label() {
-        assert_eq!(normalize_mx_pattern("*.Example.com"), Some("*.example.com".into()));
+        assert_eq!(
+            normalize_mx_pattern("*.Example.com"),
+            Some("*.example.com".into())
+        );
         assert_eq!(normalize_mx_pattern("mail.*.com"), None);
         assert_eq!(normalize_mx_pattern("*example.com"), None);
     }

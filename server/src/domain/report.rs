@@ -173,7 +173,10 @@ pub fn parse_report(bytes: &[u8], ctx: &ParseContext) -> Result<Report, ReportEr
     for (i, p) in policies_value.iter().enumerate() {
         policies.push(parse_policy(i, p, ctx, &mut w)?);
     }
-    if policies.len() > 1 && policies.iter().all(|p| p.policy_domain == policies[0].policy_domain)
+    if policies.len() > 1
+        && policies
+            .iter()
+            .all(|p| p.policy_domain == policies[0].policy_domain)
     {
         let types: Vec<&str> = policies.iter().map(|p| p.policy_type.as_str()).collect();
         if types.contains(&"sts") && types.contains(&"tlsa") {
@@ -195,7 +198,10 @@ pub fn parse_report(bytes: &[u8], ctx: &ParseContext) -> Result<Report, ReportEr
     })
 }
 
-fn parse_date_range(v: Option<&Value>, w: &mut Vec<String>) -> Result<(DateTime<Utc>, DateTime<Utc>), ReportError> {
+fn parse_date_range(
+    v: Option<&Value>,
+    w: &mut Vec<String>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ReportError> {
     let Some(Value::Object(dr)) = v else {
         return reject("date-range is missing");
     };
@@ -211,7 +217,11 @@ fn parse_date_range(v: Option<&Value>, w: &mut Vec<String>) -> Result<(DateTime<
     Ok((start, end))
 }
 
-fn parse_time(dr: &Map<String, Value>, key: &str, w: &mut Vec<String>) -> Result<DateTime<Utc>, ReportError> {
+fn parse_time(
+    dr: &Map<String, Value>,
+    key: &str,
+    w: &mut Vec<String>,
+) -> Result<DateTime<Utc>, ReportError> {
     let Some(Value::String(s)) = dr.get(key) else {
         return reject(format!("date-range.{key} is missing"));
     };
@@ -225,10 +235,18 @@ fn parse_time(dr: &Map<String, Value>, key: &str, w: &mut Vec<String>) -> Result
             return Ok(t.and_utc());
         }
     }
-    reject(format!("date-range.{key} is not a date-time: {}", truncate(s, 64)))
+    reject(format!(
+        "date-range.{key} is not a date-time: {}",
+        truncate(s, 64)
+    ))
 }
 
-fn parse_policy(i: usize, v: &Value, ctx: &ParseContext, w: &mut Vec<String>) -> Result<PolicyResult, ReportError> {
+fn parse_policy(
+    i: usize,
+    v: &Value,
+    ctx: &ParseContext,
+    w: &mut Vec<String>,
+) -> Result<PolicyResult, ReportError> {
     let Value::Object(entry) = v else {
         return reject(format!("policies[{i}] is not an object"));
     };
@@ -248,7 +266,10 @@ fn parse_policy(i: usize, v: &Value, ctx: &ParseContext, w: &mut Vec<String>) ->
         }
     };
     if !matches!(policy_type.as_str(), "sts" | "tlsa" | "no-policy-found") {
-        w.push(format!("policies[{i}] has unknown policy-type {:?}", truncate(&policy_type, 64)));
+        w.push(format!(
+            "policies[{i}] has unknown policy-type {:?}",
+            truncate(&policy_type, 64)
+        ));
     }
     let policy_domain = match policy.get("policy-domain") {
         Some(Value::String(s)) if !s.trim().is_empty() => match normalize_domain(s) {
@@ -267,14 +288,25 @@ fn parse_policy(i: usize, v: &Value, ctx: &ParseContext, w: &mut Vec<String>) ->
             }
         },
     };
-    let mut policy_strings = string_list(policy.get("policy-string"), &format!("policies[{i}].policy-string"), w);
-    if policy_type == "tlsa" && policy_strings.len() == 1 && policy_strings[0].trim_start().starts_with('[') {
+    let mut policy_strings = string_list(
+        policy.get("policy-string"),
+        &format!("policies[{i}].policy-string"),
+        w,
+    );
+    if policy_type == "tlsa"
+        && policy_strings.len() == 1
+        && policy_strings[0].trim_start().starts_with('[')
+    {
         if let Ok(inner) = serde_json::from_str::<Vec<String>>(&policy_strings[0]) {
-            w.push(format!("policies[{i}].policy-string holds a JSON array inside one string; unwrapped"));
+            w.push(format!(
+                "policies[{i}].policy-string holds a JSON array inside one string; unwrapped"
+            ));
             policy_strings = inner;
         }
     }
-    let mx_value = policy.get("mx-host").or_else(|| policy.get("mx-host-pattern"));
+    let mx_value = policy
+        .get("mx-host")
+        .or_else(|| policy.get("mx-host-pattern"));
     if matches!(mx_value, Some(Value::String(_))) {
         w.push(format!("policies[{i}].mx-host is a string, not an array"));
     }
@@ -283,11 +315,16 @@ fn parse_policy(i: usize, v: &Value, ctx: &ParseContext, w: &mut Vec<String>) ->
         let trimmed = raw.trim();
         let stripped = trimmed.strip_prefix("mx:").map(str::trim_start);
         if stripped.is_some() {
-            w.push(format!("policies[{i}].mx-host entry carries an \"mx:\" prefix"));
+            w.push(format!(
+                "policies[{i}].mx-host entry carries an \"mx:\" prefix"
+            ));
         }
         match normalize_mx_pattern(stripped.unwrap_or(trimmed)) {
             Some(p) => mx_hosts.push(p),
-            None => w.push(format!("policies[{i}].mx-host entry {:?} is not a host pattern; ignored", truncate(trimmed, 64))),
+            None => w.push(format!(
+                "policies[{i}].mx-host entry {:?} is not a host pattern; ignored",
+                truncate(trimmed, 64)
+            )),
         }
     }
 
@@ -298,8 +335,16 @@ fn parse_policy(i: usize, v: &Value, ctx: &ParseContext, w: &mut Vec<String>) ->
             &empty
         }
     };
-    let success = count(summary.get("total-successful-session-count"), &format!("policies[{i}].summary.total-successful-session-count"), w)?;
-    let failure = count(summary.get("total-failure-session-count"), &format!("policies[{i}].summary.total-failure-session-count"), w)?;
+    let success = count(
+        summary.get("total-successful-session-count"),
+        &format!("policies[{i}].summary.total-successful-session-count"),
+        w,
+    )?;
+    let failure = count(
+        summary.get("total-failure-session-count"),
+        &format!("policies[{i}].summary.total-failure-session-count"),
+        w,
+    )?;
 
     let mut failures = Vec::new();
     match entry.get("failure-details") {
@@ -317,10 +362,23 @@ fn parse_policy(i: usize, v: &Value, ctx: &ParseContext, w: &mut Vec<String>) ->
             "policies[{i}]: failure details add up to {detail_sum} sessions but the summary says {failure}"
         ));
     }
-    Ok(PolicyResult { policy_type, policy_strings, policy_domain, mx_hosts, success, failure, failures })
+    Ok(PolicyResult {
+        policy_type,
+        policy_strings,
+        policy_domain,
+        mx_hosts,
+        success,
+        failure,
+        failures,
+    })
 }
 
-fn parse_failure(i: usize, j: usize, v: &Value, w: &mut Vec<String>) -> Result<FailureDetail, ReportError> {
+fn parse_failure(
+    i: usize,
+    j: usize,
+    v: &Value,
+    w: &mut Vec<String>,
+) -> Result<FailureDetail, ReportError> {
     let path = format!("policies[{i}].failure-details[{j}]");
     let Value::Object(d) = v else {
         return reject(format!("{path} is not an object"));
@@ -333,7 +391,10 @@ fn parse_failure(i: usize, j: usize, v: &Value, w: &mut Vec<String>) -> Result<F
         }
     };
     if !RFC_RESULT_TYPES.contains(&result_type.as_str()) {
-        w.push(format!("{path} has result-type {:?}, not one of RFC 8460's", truncate(&result_type, 64)));
+        w.push(format!(
+            "{path} has result-type {:?}, not one of RFC 8460's",
+            truncate(&result_type, 64)
+        ));
     }
     let text = |key: &str| match d.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(truncate(s.trim(), 1024).to_owned()),
@@ -342,7 +403,10 @@ fn parse_failure(i: usize, j: usize, v: &Value, w: &mut Vec<String>) -> Result<F
     let ip = |key: &str, w: &mut Vec<String>| {
         let v = text(key)?;
         if v.parse::<std::net::IpAddr>().is_err() {
-            w.push(format!("{path}.{key} {:?} is not an IP address; kept as text", truncate(&v, 64)));
+            w.push(format!(
+                "{path}.{key} {:?} is not an IP address; kept as text",
+                truncate(&v, 64)
+            ));
         }
         Some(v)
     };
@@ -352,7 +416,11 @@ fn parse_failure(i: usize, j: usize, v: &Value, w: &mut Vec<String>) -> Result<F
         let h = h.trim_end_matches('.').to_ascii_lowercase();
         h
     });
-    let failed_session_count = count(d.get("failed-session-count"), &format!("{path}.failed-session-count"), w)?;
+    let failed_session_count = count(
+        d.get("failed-session-count"),
+        &format!("{path}.failed-session-count"),
+        w,
+    )?;
     Ok(FailureDetail {
         result_type,
         sending_mta_ip,
@@ -360,7 +428,8 @@ fn parse_failure(i: usize, j: usize, v: &Value, w: &mut Vec<String>) -> Result<F
         receiving_mx_helo: text("receiving-mx-helo"),
         receiving_ip,
         failed_session_count,
-        additional_information: text("additional-information").or_else(|| text("additional-info-uri")),
+        additional_information: text("additional-information")
+            .or_else(|| text("additional-info-uri")),
         failure_reason_code: text("failure-reason-code"),
     })
 }
@@ -400,9 +469,15 @@ fn count(v: Option<&Value>, path: &str, w: &mut Vec<String>) -> Result<u64, Repo
                 Ok(u)
             }
             Ok(u) => reject(format!("{path} is {u}, above 2^53")),
-            Err(_) => reject(format!("{path} is not a non-negative integer: {:?}", truncate(s, 64))),
+            Err(_) => reject(format!(
+                "{path} is not a non-negative integer: {:?}",
+                truncate(s, 64)
+            )),
         },
-        Some(other) => reject(format!("{path} is not a number: {}", truncate(&other.to_string(), 64))),
+        Some(other) => reject(format!(
+            "{path} is not a number: {}",
+            truncate(&other.to_string(), 64)
+        )),
     }
 }
 
@@ -415,13 +490,19 @@ fn string_list(v: Option<&Value>, path: &str, w: &mut Vec<String>) -> Vec<String
             .filter_map(|x| match x {
                 Value::String(s) => Some(s.clone()),
                 other => {
-                    w.push(format!("{path} holds a non-string entry {}; ignored", truncate(&other.to_string(), 64)));
+                    w.push(format!(
+                        "{path} holds a non-string entry {}; ignored",
+                        truncate(&other.to_string(), 64)
+                    ));
                     None
                 }
             })
             .collect(),
         Some(other) => {
-            w.push(format!("{path} is neither a string nor an array: {}; ignored", truncate(&other.to_string(), 64)));
+            w.push(format!(
+                "{path} is neither a string nor an array: {}; ignored",
+                truncate(&other.to_string(), 64)
+            ));
             Vec::new()
         }
     }

@@ -22,7 +22,13 @@ impl WebBackend {
         let from = today - i64::from(days) + 1;
         let domains = self.store.domain_totals(from, today).await?;
         let daily = self.store.daily_totals(from, today).await?;
-        let mut series: Vec<DayPoint> = (from..=today).map(|d| DayPoint { day: format_day(d), success: 0, failure: 0 }).collect();
+        let mut series: Vec<DayPoint> = (from..=today)
+            .map(|d| DayPoint {
+                day: format_day(d),
+                success: 0,
+                failure: 0,
+            })
+            .collect();
         for t in daily {
             if let Some(p) = series.get_mut((t.day - from) as usize) {
                 p.success = t.success;
@@ -35,7 +41,12 @@ impl WebBackend {
             days,
             domains: domains
                 .into_iter()
-                .map(|d| DomainRow { name: d.domain, success: d.success, failure: d.failure, reports: d.reports })
+                .map(|d| DomainRow {
+                    name: d.domain,
+                    success: d.success,
+                    failure: d.failure,
+                    reports: d.reports,
+                })
                 .collect(),
             series,
         })
@@ -45,9 +56,11 @@ impl WebBackend {
 #[async_trait::async_trait]
 impl Backend for WebBackend {
     async fn overview(&self, days: u32) -> Result<Overview, String> {
-        self.overview_at(day_of(chrono::Utc::now()), days).await.map_err(|e| {
-            tracing::error!(error = %format!("{e:#}"), "overview failed");
-            "the database could not be read; see the server log".to_owned()
-        })
+        self.overview_at(day_of(chrono::Utc::now()), days)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "overview failed");
+                "the database could not be read; see the server log".to_owned()
+            })
     }
 }

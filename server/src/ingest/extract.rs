@@ -23,7 +23,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_input: 15_000_000, max_decompressed: 20_000_000, max_zip_entries: 1_000, max_mime_depth: 20 }
+        Self {
+            max_input: 15_000_000,
+            max_decompressed: 20_000_000,
+            max_zip_entries: 1_000,
+            max_mime_depth: 20,
+        }
     }
 }
 
@@ -70,11 +75,22 @@ pub enum ExtractError {
 /// Detects the payload kind from a declared media type, a file name and the first bytes.
 pub fn detect(content_type: Option<&str>, name: Option<&str>, bytes: &[u8]) -> Option<Kind> {
     if let Some(ct) = content_type {
-        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let ct = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match ct.as_str() {
-            "application/tlsrpt+gzip" | "application/gzip" | "application/x-gzip" => return Some(sniff_gzip_or(bytes, Kind::Gzip)),
-            "application/tlsrpt+json" | "application/json" | "application/tlsrpt" => return Some(sniff_gzip_or(bytes, Kind::Json)),
-            "application/zip" | "application/tlsrpt+zip" | "application/x-zip-compressed" => return Some(Kind::Zip),
+            "application/tlsrpt+gzip" | "application/gzip" | "application/x-gzip" => {
+                return Some(sniff_gzip_or(bytes, Kind::Gzip))
+            }
+            "application/tlsrpt+json" | "application/json" | "application/tlsrpt" => {
+                return Some(sniff_gzip_or(bytes, Kind::Json))
+            }
+            "application/zip" | "application/tlsrpt+zip" | "application/x-zip-compressed" => {
+                return Some(Kind::Zip)
+            }
             "message/rfc822" => return Some(Kind::Mail),
             _ => {}
         }
@@ -134,22 +150,33 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
 
 fn looks_like_mail(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(4096)];
-    let Ok(text) = std::str::from_utf8(head).or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()])) else {
+    let Ok(text) =
+        std::str::from_utf8(head).or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+    else {
         return false;
     };
     let first = text.lines().next().unwrap_or("");
     let header_like = |l: &str| {
-        l.split_once(':').is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        l.split_once(':').is_some_and(|(k, _)| {
+            !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
     };
     (first.starts_with("From ") || header_like(first))
         && text.lines().take(200).any(|l| {
             let l = l.to_ascii_lowercase();
-            l.starts_with("content-type:") || l.starts_with("mime-version:") || l.starts_with("tls-report-domain:")
+            l.starts_with("content-type:")
+                || l.starts_with("mime-version:")
+                || l.starts_with("tls-report-domain:")
         })
 }
 
 /// Extracts every report from `bytes`.
-pub fn extract(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, limits: &Limits) -> Result<Vec<Found>, ExtractError> {
+pub fn extract(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    name: Option<&str>,
+    limits: &Limits,
+) -> Result<Vec<Found>, ExtractError> {
     if bytes.len() > limits.max_input {
         return Err(ExtractError::TooLarge(bytes.len(), limits.max_input));
     }
@@ -164,17 +191,34 @@ pub fn extract(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, lim
     }
 }
 
-fn extract_kind(kind: Kind, bytes: &[u8], fallback_domain: Option<String>, origin: String, limits: &Limits, depth: usize) -> Result<Vec<Found>, ExtractError> {
+fn extract_kind(
+    kind: Kind,
+    bytes: &[u8],
+    fallback_domain: Option<String>,
+    origin: String,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Vec<Found>, ExtractError> {
     match kind {
         Kind::Json => {
             if bytes.len() > limits.max_decompressed {
                 return Err(ExtractError::DecompressedTooLarge(limits.max_decompressed));
             }
-            Ok(vec![Found { json: bytes.to_vec(), original_gzip: None, fallback_domain, origin }])
+            Ok(vec![Found {
+                json: bytes.to_vec(),
+                original_gzip: None,
+                fallback_domain,
+                origin,
+            }])
         }
         Kind::Gzip => {
             let json = gunzip(bytes, limits.max_decompressed)?;
-            Ok(vec![Found { json, original_gzip: Some(bytes.to_vec()), fallback_domain, origin }])
+            Ok(vec![Found {
+                json,
+                original_gzip: Some(bytes.to_vec()),
+                fallback_domain,
+                origin,
+            }])
         }
         Kind::Zip => unzip(bytes, fallback_domain, &origin, limits),
         Kind::Mail => extract_mail(bytes, limits, depth),
@@ -187,29 +231,45 @@ pub fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, ExtractError> {
     let mut out = Vec::with_capacity((bytes.len() * 4).min(max));
     // `bufread` reads the slice in place (no 32 KiB intermediate buffer per report).
     let mut dec = flate2::bufread::GzDecoder::new(bytes).take(max as u64 + 1);
-    dec.read_to_end(&mut out).map_err(|e| ExtractError::Invalid(format!("gzip data is corrupt: {e}")))?;
+    dec.read_to_end(&mut out)
+        .map_err(|e| ExtractError::Invalid(format!("gzip data is corrupt: {e}")))?;
     if out.len() > max {
         return Err(ExtractError::DecompressedTooLarge(max));
     }
     Ok(out)
 }
 
-fn unzip(bytes: &[u8], fallback_domain: Option<String>, origin: &str, limits: &Limits) -> Result<Vec<Found>, ExtractError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ExtractError::Invalid(format!("zip archive is corrupt: {e}")))?;
+fn unzip(
+    bytes: &[u8],
+    fallback_domain: Option<String>,
+    origin: &str,
+    limits: &Limits,
+) -> Result<Vec<Found>, ExtractError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| ExtractError::Invalid(format!("zip archive is corrupt: {e}")))?;
     if archive.len() > limits.max_zip_entries {
-        return Err(ExtractError::Invalid(format!("zip archive lists {} entries, above the limit of {}", archive.len(), limits.max_zip_entries)));
+        return Err(ExtractError::Invalid(format!(
+            "zip archive lists {} entries, above the limit of {}",
+            archive.len(),
+            limits.max_zip_entries
+        )));
     }
     let mut found = Vec::new();
     let mut budget = limits.max_decompressed;
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| ExtractError::Invalid(format!("zip entry {i} is unreadable: {e}")))?;
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| ExtractError::Invalid(format!("zip entry {i} is unreadable: {e}")))?;
         let name = entry.name().to_owned();
         let lower = name.to_ascii_lowercase();
         if entry.is_dir() || !(lower.ends_with(".json") || lower.ends_with(".json.gz")) {
             continue;
         }
         let mut data = Vec::new();
-        (&mut entry).take(budget as u64 + 1).read_to_end(&mut data).map_err(|e| ExtractError::Invalid(format!("zip entry {name} is corrupt: {e}")))?;
+        (&mut entry)
+            .take(budget as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| ExtractError::Invalid(format!("zip entry {name} is corrupt: {e}")))?;
         if data.len() > budget {
             return Err(ExtractError::DecompressedTooLarge(limits.max_decompressed));
         }
@@ -219,28 +279,49 @@ fn unzip(bytes: &[u8], fallback_domain: Option<String>, origin: &str, limits: &L
         if data.starts_with(&[0x1f, 0x8b]) {
             let json = gunzip(&data, budget)?;
             budget -= json.len().min(budget);
-            found.push(Found { json, original_gzip: Some(data), fallback_domain: domain, origin });
+            found.push(Found {
+                json,
+                original_gzip: Some(data),
+                fallback_domain: domain,
+                origin,
+            });
         } else {
-            found.push(Found { json: data, original_gzip: None, fallback_domain: domain, origin });
+            found.push(Found {
+                json: data,
+                original_gzip: None,
+                fallback_domain: domain,
+                origin,
+            });
         }
     }
     if found.is_empty() {
-        return Err(ExtractError::Invalid("zip archive holds no .json entry".into()));
+        return Err(ExtractError::Invalid(
+            "zip archive holds no .json entry".into(),
+        ));
     }
     Ok(found)
 }
 
 fn extract_mail(bytes: &[u8], limits: &Limits, depth: usize) -> Result<Vec<Found>, ExtractError> {
     if depth > limits.max_mime_depth {
-        return Err(ExtractError::Invalid(format!("MIME nesting deeper than {}", limits.max_mime_depth)));
+        return Err(ExtractError::Invalid(format!(
+            "MIME nesting deeper than {}",
+            limits.max_mime_depth
+        )));
     }
     let msg = MessageParser::default()
         .parse(bytes)
         .ok_or_else(|| ExtractError::Invalid("not a parsable mail message".into()))?;
-    let header_domain = msg.header_raw("TLS-Report-Domain").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let header_domain = msg
+        .header_raw("TLS-Report-Domain")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     let nesting = mime_depth(&msg, 0, 0, limits.max_mime_depth + 1);
     if nesting > limits.max_mime_depth {
-        return Err(ExtractError::Invalid(format!("MIME nesting deeper than {}", limits.max_mime_depth)));
+        return Err(ExtractError::Invalid(format!(
+            "MIME nesting deeper than {}",
+            limits.max_mime_depth
+        )));
     }
     let mut found = Vec::new();
     let mut reasons = Vec::new();
@@ -254,14 +335,22 @@ fn extract_mail(bytes: &[u8], limits: &Limits, depth: usize) -> Result<Vec<Found
         if matches!(part.body, PartType::Multipart(_)) {
             continue;
         }
-        let ct = part.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase());
+        let ct = part
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase());
         let name = part.attachment_name().map(str::to_owned);
-        let candidate = is_candidate(ct.as_deref(), name.as_deref(), i == 0 && msg.parts.len() == 1);
+        let candidate = is_candidate(
+            ct.as_deref(),
+            name.as_deref(),
+            i == 0 && msg.parts.len() == 1,
+        );
         if !candidate {
             continue;
         }
         let data = part.contents();
-        let fallback = header_domain.clone().or_else(|| name.as_deref().and_then(domain_from_filename));
+        let fallback = header_domain
+            .clone()
+            .or_else(|| name.as_deref().and_then(domain_from_filename));
         let origin = name.clone().unwrap_or_else(|| format!("part {i}"));
         let kind = match detect(ct.as_deref(), name.as_deref(), data) {
             Some(Kind::Mail) | None => continue,
@@ -310,9 +399,21 @@ fn mime_depth(msg: &Message<'_>, part: u32, depth: usize, cap: usize) -> usize {
     if depth >= cap {
         return depth;
     }
-    let Some(p) = msg.part(part) else { return depth };
+    let Some(p) = msg.part(part) else {
+        return depth;
+    };
     match p.sub_parts() {
-        Some(children) => children.iter().map(|&c| if c == part { depth } else { mime_depth(msg, c, depth + 1, cap) }).max().unwrap_or(depth),
+        Some(children) => children
+            .iter()
+            .map(|&c| {
+                if c == part {
+                    depth
+                } else {
+                    mime_depth(msg, c, depth + 1, cap)
+                }
+            })
+            .max()
+            .unwrap_or(depth),
         None => depth,
     }
 }
@@ -341,9 +442,15 @@ mod tests {
     #[test]
     fn gzip_is_sniffed_whatever_the_declared_type() {
         let body = gz(b"{}");
-        assert_eq!(detect(Some("application/tlsrpt+json"), None, &body), Some(Kind::Gzip));
+        assert_eq!(
+            detect(Some("application/tlsrpt+json"), None, &body),
+            Some(Kind::Gzip)
+        );
         assert_eq!(detect(None, Some("x.json"), &body), Some(Kind::Gzip));
-        assert_eq!(detect(Some("application/tlsrpt+gzip"), None, b"{}"), Some(Kind::Json));
+        assert_eq!(
+            detect(Some("application/tlsrpt+gzip"), None, b"{}"),
+            Some(Kind::Json)
+        );
     }
 
     #[test]
@@ -356,12 +463,18 @@ mod tests {
     #[test]
     fn ingest_rejects_gzip_that_expands_past_limit() {
         let body = gz(&vec![b' '; 10_000]);
-        assert_eq!(gunzip(&body, 1_000), Err(ExtractError::DecompressedTooLarge(1_000)));
+        assert_eq!(
+            gunzip(&body, 1_000),
+            Err(ExtractError::DecompressedTooLarge(1_000))
+        );
     }
 
     #[test]
     fn rfc_file_names_give_the_policy_domain() {
-        assert_eq!(domain_from_filename("google.com!example.net!1663200000!1663286399!001.json.gz"), Some("example.net".into()));
+        assert_eq!(
+            domain_from_filename("google.com!example.net!1663200000!1663286399!001.json.gz"),
+            Some("example.net".into())
+        );
         assert_eq!(domain_from_filename("report.json"), None);
     }
 

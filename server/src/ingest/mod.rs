@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 pub use extract::Limits;
 
 use crate::domain::{parse_report, ParseContext};
-use crate::store::{DomainPolicy, NewReport, Store, StoreOutcome};
+use crate::store::{DomainPolicy, NewRejected, NewReport, Store, StoreOutcome};
 
 /// One input (a file, a mail, a POST body) after parsing, before storing.
 #[derive(Debug, Clone)]
@@ -61,13 +61,29 @@ pub enum Status {
 
 /// Extracts and parses every report in `bytes`. Never panics and never fails: problems are
 /// recorded in [`Prepared::errors`].
-pub fn prepare(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, source: String, channel: &'static str, limits: &Limits, now: i64) -> Prepared {
-    let mut prepared = Prepared { source, channel, reports: Vec::new(), errors: Vec::new(), raw_if_rejected: None };
+pub fn prepare(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    name: Option<&str>,
+    source: String,
+    channel: &'static str,
+    limits: &Limits,
+    now: i64,
+) -> Prepared {
+    let mut prepared = Prepared {
+        source,
+        channel,
+        reports: Vec::new(),
+        errors: Vec::new(),
+        raw_if_rejected: None,
+    };
     match extract::extract(bytes, content_type, name, limits) {
         Err(e) => prepared.errors.push(e.to_string()),
         Ok(found) => {
             for f in found {
-                let ctx = ParseContext { fallback_domain: f.fallback_domain.clone() };
+                let ctx = ParseContext {
+                    fallback_domain: f.fallback_domain.clone(),
+                };
                 match parse_report(&f.json, &ctx) {
                     Ok(mut report) => {
                         let content_hash = sha256_hex(&f.json);
@@ -75,9 +91,18 @@ pub fn prepare(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, sou
                             report.report_id = format!("sha256:{}", &content_hash[..32]);
                         }
                         let raw_gz = f.original_gzip.unwrap_or_else(|| gzip(&f.json));
-                        prepared.reports.push(NewReport { report, content_hash, raw_gz, raw_size: f.json.len(), channel, received_at: now });
+                        prepared.reports.push(NewReport {
+                            report,
+                            content_hash,
+                            raw_gz,
+                            raw_size: f.json.len(),
+                            channel,
+                            received_at: now,
+                        });
                     }
-                    Err(e) if Some(f.origin.as_str()) == name || f.origin == "input" => prepared.errors.push(e.to_string()),
+                    Err(e) if Some(f.origin.as_str()) == name || f.origin == "input" => {
+                        prepared.errors.push(e.to_string())
+                    }
                     Err(e) => prepared.errors.push(format!("{}: {e}", f.origin)),
                 }
             }
@@ -91,8 +116,15 @@ pub fn prepare(bytes: &[u8], content_type: Option<&str>, name: Option<&str>, sou
 
 /// Stores a batch of prepared inputs in one transaction and quarantines the rejected ones.
 /// Returns one outcome per input, in order. Errors are storage failures only.
-pub async fn commit(store: &Store, batch: Vec<Prepared>, domains: DomainPolicy) -> anyhow::Result<Vec<InputOutcome>> {
-    let reports: Vec<NewReport> = batch.iter().flat_map(|p| p.reports.iter().cloned()).collect();
+pub async fn commit(
+    store: &Store,
+    batch: Vec<Prepared>,
+    domains: DomainPolicy,
+) -> anyhow::Result<Vec<InputOutcome>> {
+    let reports: Vec<NewReport> = batch
+        .iter()
+        .flat_map(|p| p.reports.iter().cloned())
+        .collect();
     let stored = store.store_reports(&reports, domains).await?;
     let mut stored = stored.into_iter();
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -120,10 +152,27 @@ pub async fn commit(store: &Store, batch: Vec<Prepared>, domains: DomainPolicy) 
         let reason = (!errors.is_empty()).then(|| errors.join("; "));
         if let Some(reason) = &reason {
             let raw = p.raw_if_rejected.unwrap_or_default();
-            store.quarantine(p.channel, &p.source, now_unix(), reason, &sha256_hex(&raw), &gzip(&raw), raw.len()).await?;
+            store
+                .quarantine(&NewRejected {
+                    channel: p.channel,
+                    source_name: &p.source,
+                    received_at: now_unix(),
+                    reason,
+                    content_hash: &sha256_hex(&raw),
+                    raw_gz: &gzip(&raw),
+                    raw_size: raw.len(),
+                })
+                .await?;
             tracing::debug!(source = %p.source, channel = p.channel, %reason, "input rejected and quarantined");
         }
-        outcomes.push(InputOutcome { path: p.source, status, reason, reports: imported, duplicates, warnings });
+        outcomes.push(InputOutcome {
+            path: p.source,
+            status,
+            reason,
+            reports: imported,
+            duplicates,
+            warnings,
+        });
     }
     Ok(outcomes)
 }
@@ -135,7 +184,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// gzip with a fast level (stored reports are read rarely).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
     // Writing to a Vec cannot fail.
     let _ = e.write_all(bytes);
     e.finish().unwrap_or_default()
@@ -148,7 +200,14 @@ pub fn now_unix() -> i64 {
 
 /// Imports `items` in batches of `batch`, preparing the next batch on a blocking thread while
 /// the current one is written, and calls `on_outcome` for every input in order.
-pub async fn import_pipelined<T, P, O>(store: &Store, items: Vec<T>, batch: usize, domains: DomainPolicy, prepare_item: P, mut on_outcome: O) -> anyhow::Result<()>
+pub async fn import_pipelined<T, P, O>(
+    store: &Store,
+    items: Vec<T>,
+    batch: usize,
+    domains: DomainPolicy,
+    prepare_item: P,
+    mut on_outcome: O,
+) -> anyhow::Result<()>
 where
     T: Send + Sync + 'static,
     P: Fn(&T) -> Vec<Prepared> + Send + Sync + 'static,
@@ -156,10 +215,18 @@ where
 {
     let items = std::sync::Arc::new(items);
     let prepare_item = std::sync::Arc::new(prepare_item);
-    let ranges: Vec<std::ops::Range<usize>> = (0..items.len()).step_by(batch.max(1)).map(|s| s..(s + batch.max(1)).min(items.len())).collect();
+    let ranges: Vec<std::ops::Range<usize>> = (0..items.len())
+        .step_by(batch.max(1))
+        .map(|s| s..(s + batch.max(1)).min(items.len()))
+        .collect();
     let spawn = |r: std::ops::Range<usize>| {
         let (items, prepare_item) = (items.clone(), prepare_item.clone());
-        tokio::task::spawn_blocking(move || items[r].iter().flat_map(|t| prepare_item(t)).collect::<Vec<_>>())
+        tokio::task::spawn_blocking(move || {
+            items[r]
+                .iter()
+                .flat_map(|t| prepare_item(t))
+                .collect::<Vec<_>>()
+        })
     };
     let mut ranges = ranges.into_iter();
     let mut pending = ranges.next().map(spawn);

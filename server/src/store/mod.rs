@@ -5,9 +5,10 @@
 //! sqlx's `Any` driver. Only the migrations differ per backend (`migrations/sqlite`,
 //! `migrations/postgres`), where the DDL must.
 
+mod domains;
+mod quarantine;
 mod reports;
 mod rows;
-mod quarantine;
 mod stats;
 
 use std::path::Path;
@@ -20,7 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use quarantine::Rejected;
+pub use quarantine::{NewRejected, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
 pub use stats::{DailyTotals, DomainTotals};
 
@@ -45,7 +46,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -62,7 +65,10 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
         } else {
-            anyhow::bail!("unsupported database URL (use sqlite://PATH or postgres://…): {}", redact(url));
+            anyhow::bail!(
+                "unsupported database URL (use sqlite://PATH or postgres://…): {}",
+                redact(url)
+            );
         };
         let url = match backend {
             Backend::Sqlite => prepare_sqlite_url(url)?,
@@ -89,7 +95,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
-        let store = Self { pool, backend, write_lock: Arc::new(Mutex::new(())) };
+        let store = Self {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -99,7 +109,10 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
-        migrator.run(&self.pool).await.context("applying database migrations")?;
+        migrator
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")?;
         Ok(())
     }
 
@@ -110,7 +123,10 @@ impl Store {
 
     /// Round-trips a trivial query; used by `/healthz`.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("select 1").execute(&self.pool).await.context("database ping")?;
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .context("database ping")?;
         Ok(())
     }
 
@@ -132,11 +148,17 @@ impl Store {
 }
 
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" {
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
         }
     }
     let mut query = query.to_owned();

@@ -22,22 +22,41 @@ pub struct Rejected {
     pub raw_size: i64,
 }
 
+/// A rejected input to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRejected<'a> {
+    /// Channel it arrived through.
+    pub channel: &'a str,
+    /// File name, mail part or client address it came from.
+    pub source_name: &'a str,
+    /// Unix seconds it arrived.
+    pub received_at: i64,
+    /// Why it was rejected.
+    pub reason: &'a str,
+    /// SHA-256 (hex) of the raw input.
+    pub content_hash: &'a str,
+    /// The raw input, gzip-compressed.
+    pub raw_gz: &'a [u8],
+    /// Size of the raw input in bytes.
+    pub raw_size: usize,
+}
+
 impl Store {
     /// Keeps a rejected input. The same bytes rejected twice are kept once (the latest reason wins).
-    pub async fn quarantine(&self, channel: &str, source_name: &str, received_at: i64, reason: &str, content_hash: &str, raw_gz: &[u8], raw_size: usize) -> anyhow::Result<()> {
+    pub async fn quarantine(&self, r: &NewRejected<'_>) -> anyhow::Result<()> {
         let _guard = self.write_guard().await;
         sqlx::query(
             "insert into rejected_input (channel, source_name, received_at, reason, content_hash, raw_gz, raw_size)
              values ($1, $2, $3, $4, $5, $6, $7)
              on conflict (content_hash) do update set reason = excluded.reason, received_at = excluded.received_at",
         )
-        .bind(channel)
-        .bind(source_name)
-        .bind(received_at)
-        .bind(reason)
-        .bind(content_hash)
-        .bind(raw_gz)
-        .bind(raw_size as i64)
+        .bind(r.channel)
+        .bind(r.source_name)
+        .bind(r.received_at)
+        .bind(r.reason)
+        .bind(r.content_hash)
+        .bind(r.raw_gz)
+        .bind(r.raw_size as i64)
         .execute(self.pool())
         .await
         .context("storing rejected input")?;
@@ -55,7 +74,16 @@ impl Store {
         .context("listing rejected inputs")?;
         Ok(rows
             .into_iter()
-            .map(|(id, channel, source_name, received_at, reason, raw_size)| Rejected { id, channel, source_name, received_at, reason, raw_size })
+            .map(
+                |(id, channel, source_name, received_at, reason, raw_size)| Rejected {
+                    id,
+                    channel,
+                    source_name,
+                    received_at,
+                    reason,
+                    raw_size,
+                },
+            )
             .collect())
     }
 }

@@ -38,7 +38,12 @@ impl NewReport {
     pub fn dedup_key(&self) -> String {
         let r = &self.report;
         let mut h = Sha256::new();
-        for part in [r.organization_name.as_bytes(), b"\0", r.report_id.as_bytes(), b"\0"] {
+        for part in [
+            r.organization_name.as_bytes(),
+            b"\0",
+            r.report_id.as_bytes(),
+            b"\0",
+        ] {
             h.update(part);
         }
         h.update(r.start.timestamp().to_be_bytes());
@@ -81,7 +86,11 @@ struct Rollups {
 impl Store {
     /// Stores a batch of reports in one transaction. Duplicates (within the batch, in the
     /// database, or inserted concurrently by another instance) are detected and not counted.
-    pub async fn store_reports(&self, batch: &[NewReport], domains: DomainPolicy) -> anyhow::Result<Vec<StoreOutcome>> {
+    pub async fn store_reports(
+        &self,
+        batch: &[NewReport],
+        domains: DomainPolicy,
+    ) -> anyhow::Result<Vec<StoreOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -90,24 +99,43 @@ impl Store {
         let mut tx = self.pool().begin().await.context("starting transaction")?;
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
         mark_duplicates(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
-        let domain_ids = resolve_domains(&mut tx, self.backend(), batch, &outcomes, domains).await?;
+        let domain_ids =
+            resolve_domains(&mut tx, self.backend(), batch, &outcomes, domains).await?;
         for (i, item) in batch.iter().enumerate() {
             if outcomes[i].is_none() {
-                if let Some(p) = item.report.policies.iter().find(|p| !domain_ids.contains_key(&p.policy_domain)) {
-                    outcomes[i] = Some(StoreOutcome::Refused(format!("domain {} is not registered in tlswatch", p.policy_domain)));
+                if let Some(p) = item
+                    .report
+                    .policies
+                    .iter()
+                    .find(|p| !domain_ids.contains_key(&p.policy_domain))
+                {
+                    outcomes[i] = Some(StoreOutcome::Refused(format!(
+                        "domain {} is not registered in tlswatch",
+                        p.policy_domain
+                    )));
                 }
             }
         }
-        let report_ids = insert_reports(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
+        let report_ids =
+            insert_reports(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
         insert_policies(&mut tx, self.backend(), batch, &report_ids, &domain_ids).await?;
         let rollups = rollups(batch, &report_ids, &domain_ids);
         apply_rollups(&mut tx, self.backend(), &rollups).await?;
         tx.commit().await.context("committing reports")?;
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(StoreOutcome::Duplicate(None))).collect())
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(StoreOutcome::Duplicate(None)))
+            .collect())
     }
 }
 
-async fn mark_duplicates(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], keys: &[String], outcomes: &mut [Option<StoreOutcome>]) -> anyhow::Result<()> {
+async fn mark_duplicates(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    batch: &[NewReport],
+    keys: &[String],
+    outcomes: &mut [Option<StoreOutcome>],
+) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
     for (i, item) in batch.iter().enumerate() {
         let new_hash = seen.insert(item.content_hash.as_str());
@@ -127,26 +155,44 @@ async fn mark_duplicates(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
         for &i in chunk {
             q = q.bind(&keys[i]);
         }
-        for row in q.fetch_all(&mut **tx).await.context("looking for duplicate reports")? {
+        for row in q
+            .fetch_all(&mut **tx)
+            .await
+            .context("looking for duplicate reports")?
+        {
             let id: i64 = row.try_get(0)?;
             existing.insert(row.try_get(1)?, id);
             existing.insert(row.try_get(2)?, id);
         }
     }
     for (i, item) in batch.iter().enumerate() {
-        if let Some(&id) = existing.get(&item.content_hash).or_else(|| existing.get(&keys[i])) {
+        if let Some(&id) = existing
+            .get(&item.content_hash)
+            .or_else(|| existing.get(&keys[i]))
+        {
             outcomes[i] = Some(StoreOutcome::Duplicate(Some(id)));
         }
     }
     Ok(())
 }
 
-async fn resolve_domains(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], outcomes: &[Option<StoreOutcome>], policy: DomainPolicy) -> anyhow::Result<HashMap<String, i64>> {
+async fn resolve_domains(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    batch: &[NewReport],
+    outcomes: &[Option<StoreOutcome>],
+    policy: DomainPolicy,
+) -> anyhow::Result<HashMap<String, i64>> {
     let names: Vec<&str> = batch
         .iter()
         .zip(outcomes)
         .filter(|(_, o)| o.is_none())
-        .flat_map(|(item, _)| item.report.policies.iter().map(|p| p.policy_domain.as_str()))
+        .flat_map(|(item, _)| {
+            item.report
+                .policies
+                .iter()
+                .map(|p| p.policy_domain.as_str())
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -155,12 +201,26 @@ async fn resolve_domains(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
     }
     if policy == DomainPolicy::AutoRegister {
         let now = batch[0].received_at;
-        let rows: Vec<Vec<Val>> = names.iter().map(|n| vec![Val::Text(n), Val::I64(now), Val::Text("auto")]).collect();
-        insert_rows(tx, b, "insert into domain (name, created_at, origin)", 3, &rows, "on conflict (name) do nothing").await?;
+        let rows: Vec<Vec<Val>> = names
+            .iter()
+            .map(|n| vec![Val::Text(n), Val::I64(now), Val::Text("auto")])
+            .collect();
+        insert_rows(
+            tx,
+            b,
+            "insert into domain (name, created_at, origin)",
+            3,
+            &rows,
+            "on conflict (name) do nothing",
+        )
+        .await?;
     }
     let mut ids = HashMap::new();
     for chunk in names.chunks(1_000) {
-        let sql = format!("select id, name from domain where name in ({})", list(b, 1, chunk.len()));
+        let sql = format!(
+            "select id, name from domain where name in ({})",
+            list(b, 1, chunk.len())
+        );
         let mut q = sqlx::query(&sql);
         for n in chunk {
             q = q.bind(*n);
@@ -173,13 +233,30 @@ async fn resolve_domains(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
 }
 
 /// Inserts the reports still without an outcome; returns batch index → row id.
-async fn insert_reports(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], keys: &[String], outcomes: &mut [Option<StoreOutcome>]) -> anyhow::Result<HashMap<usize, i64>> {
-    let todo: Vec<usize> = (0..batch.len()).filter(|&i| outcomes[i].is_none()).collect();
+async fn insert_reports(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    batch: &[NewReport],
+    keys: &[String],
+    outcomes: &mut [Option<StoreOutcome>],
+) -> anyhow::Result<HashMap<usize, i64>> {
+    let todo: Vec<usize> = (0..batch.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
     let totals: Vec<(i64, i64)> = todo
         .iter()
-        .map(|&i| contributions(&batch[i].report).iter().fold((0, 0), |(s, f), c| (s + to_i64(c.success), f + to_i64(c.failure))))
+        .map(|&i| {
+            contributions(&batch[i].report)
+                .iter()
+                .fold((0, 0), |(s, f), c| {
+                    (s + to_i64(c.success), f + to_i64(c.failure))
+                })
+        })
         .collect();
-    let warnings: Vec<String> = todo.iter().map(|&i| serde_json::to_string(&batch[i].report.warnings).unwrap_or_else(|_| "[]".into())).collect();
+    let warnings: Vec<String> = todo
+        .iter()
+        .map(|&i| serde_json::to_string(&batch[i].report.warnings).unwrap_or_else(|_| "[]".into()))
+        .collect();
     let rows: Vec<Vec<Val>> = todo
         .iter()
         .enumerate()
@@ -233,7 +310,13 @@ async fn insert_reports(tx: &mut Transaction<'static, Any>, b: Backend, batch: &
     Ok(ids)
 }
 
-async fn insert_policies(tx: &mut Transaction<'static, Any>, b: Backend, batch: &[NewReport], report_ids: &HashMap<usize, i64>, domain_ids: &HashMap<String, i64>) -> anyhow::Result<()> {
+async fn insert_policies(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    batch: &[NewReport],
+    report_ids: &HashMap<usize, i64>,
+    domain_ids: &HashMap<String, i64>,
+) -> anyhow::Result<()> {
     let mut order: Vec<(&usize, &i64)> = report_ids.iter().collect();
     order.sort();
     let mut texts: Vec<(String, String)> = Vec::new();
@@ -241,7 +324,10 @@ async fn insert_policies(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
     for &(&i, &report_row) in &order {
         let r = &batch[i].report;
         for (pos, (p, counted)) in r.policies.iter().zip(counted_policies(r)).enumerate() {
-            texts.push((serde_json::to_string(&p.policy_strings)?, serde_json::to_string(&p.mx_hosts)?));
+            texts.push((
+                serde_json::to_string(&p.policy_strings)?,
+                serde_json::to_string(&p.mx_hosts)?,
+            ));
             meta.push((report_row, pos, p, counted));
         }
     }
@@ -254,7 +340,12 @@ async fn insert_policies(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
                 Val::I64(*pos as i64),
                 Val::Text(&p.policy_type),
                 Val::Text(&p.policy_domain),
-                Val::I64(domain_ids.get(&p.policy_domain).copied().unwrap_or_default()),
+                Val::I64(
+                    domain_ids
+                        .get(&p.policy_domain)
+                        .copied()
+                        .unwrap_or_default(),
+                ),
                 Val::Text(strings),
                 Val::Text(mx),
                 Val::I64(to_i64(p.success)),
@@ -275,11 +366,16 @@ async fn insert_policies(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
     .await?;
     let mut policy_ids = HashMap::new();
     for row in returned {
-        policy_ids.insert((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?), row.try_get::<i64, _>(0)?);
+        policy_ids.insert(
+            (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
+            row.try_get::<i64, _>(0)?,
+        );
     }
     let mut details = Vec::new();
     for (report_row, pos, p, _) in &meta {
-        let policy_row = *policy_ids.get(&(*report_row, *pos as i64)).context("policy row not returned")?;
+        let policy_row = *policy_ids
+            .get(&(*report_row, *pos as i64))
+            .context("policy row not returned")?;
         for f in &p.failures {
             details.push(vec![
                 Val::I64(policy_row),
@@ -307,7 +403,11 @@ async fn insert_policies(tx: &mut Transaction<'static, Any>, b: Backend, batch: 
     Ok(())
 }
 
-fn rollups(batch: &[NewReport], report_ids: &HashMap<usize, i64>, domain_ids: &HashMap<String, i64>) -> Rollups {
+fn rollups(
+    batch: &[NewReport],
+    report_ids: &HashMap<usize, i64>,
+    domain_ids: &HashMap<String, i64>,
+) -> Rollups {
     let mut r = Rollups::default();
     for &i in report_ids.keys() {
         let report = &batch[i].report;
@@ -315,7 +415,12 @@ fn rollups(batch: &[NewReport], report_ids: &HashMap<usize, i64>, domain_ids: &H
             let d = domain_ids.get(&c.domain).copied().unwrap_or_default();
             let (s, f) = (to_i64(c.success), to_i64(c.failure));
             add3(r.domain.entry((d, c.day)).or_default(), [s, f, 1]);
-            add3(r.reporter.entry((d, c.day, report.organization_name.clone())).or_default(), [s, f, 1]);
+            add3(
+                r.reporter
+                    .entry((d, c.day, report.organization_name.clone()))
+                    .or_default(),
+                [s, f, 1],
+            );
             for (mx, n) in c.failure_by_mx {
                 *r.mx.entry((d, c.day, mx)).or_default() += to_i64(n);
             }
@@ -335,8 +440,24 @@ fn add3(acc: &mut [i64; 3], v: [i64; 3]) {
 
 // Keys are sorted (BTreeMap), so concurrent PostgreSQL writers lock rollup rows in one order
 // and cannot deadlock.
-async fn apply_rollups(tx: &mut Transaction<'static, Any>, b: Backend, r: &Rollups) -> anyhow::Result<()> {
-    let rows: Vec<Vec<Val>> = r.domain.iter().map(|(&(d, day), v)| vec![Val::I64(d), Val::I64(day), Val::I64(v[0]), Val::I64(v[1]), Val::I64(v[2])]).collect();
+async fn apply_rollups(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    r: &Rollups,
+) -> anyhow::Result<()> {
+    let rows: Vec<Vec<Val>> = r
+        .domain
+        .iter()
+        .map(|(&(d, day), v)| {
+            vec![
+                Val::I64(d),
+                Val::I64(day),
+                Val::I64(v[0]),
+                Val::I64(v[1]),
+                Val::I64(v[2]),
+            ]
+        })
+        .collect();
     insert_rows(
         tx,
         b,
@@ -350,7 +471,16 @@ async fn apply_rollups(tx: &mut Transaction<'static, Any>, b: Backend, r: &Rollu
     let rows: Vec<Vec<Val>> = r
         .reporter
         .iter()
-        .map(|((d, day, org), v)| vec![Val::I64(*d), Val::I64(*day), Val::Text(org), Val::I64(v[0]), Val::I64(v[1]), Val::I64(v[2])])
+        .map(|((d, day, org), v)| {
+            vec![
+                Val::I64(*d),
+                Val::I64(*day),
+                Val::Text(org),
+                Val::I64(v[0]),
+                Val::I64(v[1]),
+                Val::I64(v[2]),
+            ]
+        })
         .collect();
     insert_rows(
         tx,
@@ -362,9 +492,17 @@ async fn apply_rollups(tx: &mut Transaction<'static, Any>, b: Backend, r: &Rollu
              failure = daily_reporter.failure + excluded.failure, reports = daily_reporter.reports + excluded.reports",
     )
     .await?;
-    let rows: Vec<Vec<Val>> = r.mx.iter().map(|((d, day, mx), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(mx), Val::I64(*n)]).collect();
+    let rows: Vec<Vec<Val>> = r
+        .mx
+        .iter()
+        .map(|((d, day, mx), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(mx), Val::I64(*n)])
+        .collect();
     insert_rows(tx, b, "insert into daily_mx (domain_id, day, mx, failure)", 4, &rows, "on conflict (domain_id, day, mx) do update set failure = daily_mx.failure + excluded.failure").await?;
-    let rows: Vec<Vec<Val>> = r.result.iter().map(|((d, day, rt), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(rt), Val::I64(*n)]).collect();
+    let rows: Vec<Vec<Val>> = r
+        .result
+        .iter()
+        .map(|((d, day, rt), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(rt), Val::I64(*n)])
+        .collect();
     insert_rows(
         tx,
         b,

@@ -29,11 +29,21 @@ const MAX_PARAMS: usize = 8_000;
 
 /// Runs `head VALUES (…),(…) tail` for `rows` (each `cols` values), split into statements of at
 /// most `MAX_PARAMS` parameters, and returns every row the statements return.
-pub async fn insert_rows(tx: &mut Transaction<'static, Any>, backend: Backend, head: &str, cols: usize, rows: &[Vec<Val<'_>>], tail: &str) -> anyhow::Result<Vec<AnyRow>> {
+pub async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    head: &str,
+    cols: usize,
+    rows: &[Vec<Val<'_>>],
+    tail: &str,
+) -> anyhow::Result<Vec<AnyRow>> {
     let mut out = Vec::new();
     let per_statement = (MAX_PARAMS / cols).max(1);
     for chunk in rows.chunks(per_statement) {
-        let sql = format!("{head} values {} {tail}", placeholders(backend, chunk.len(), cols));
+        let sql = format!(
+            "{head} values {} {tail}",
+            placeholders(backend, chunk.len(), cols)
+        );
         let mut q = sqlx::query(&sql);
         for row in chunk {
             debug_assert_eq!(row.len(), cols);
@@ -46,7 +56,10 @@ pub async fn insert_rows(tx: &mut Transaction<'static, Any>, backend: Backend, h
                 };
             }
         }
-        let mut rows = q.fetch_all(&mut **tx).await.with_context(|| format!("running {head}"))?;
+        let mut rows = q
+            .fetch_all(&mut **tx)
+            .await
+            .with_context(|| format!("running {head}"))?;
         out.append(&mut rows);
     }
     Ok(out)
@@ -100,7 +113,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_across_rows() {
-        assert_eq!(placeholders(Backend::Postgres, 2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3),
+            "($1,$2,$3),($4,$5,$6)"
+        );
         assert_eq!(list(Backend::Postgres, 3, 2), "$3,$4");
         assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
     }

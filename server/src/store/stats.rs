@@ -43,7 +43,15 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading domain totals")?;
-        Ok(rows.into_iter().map(|(domain, success, failure, reports)| DomainTotals { domain, success, failure, reports }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(domain, success, failure, reports)| DomainTotals {
+                domain,
+                success,
+                failure,
+                reports,
+            })
+            .collect())
     }
 
     /// Daily totals across all domains for `from..=to`; days without data are absent.
@@ -58,12 +66,22 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading daily totals")?;
-        Ok(rows.into_iter().map(|(day, success, failure)| DailyTotals { day, success, failure }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(day, success, failure)| DailyTotals {
+                day,
+                success,
+                failure,
+            })
+            .collect())
     }
 
     /// Number of stored reports.
     pub async fn report_count(&self) -> anyhow::Result<i64> {
-        let (n,): (i64,) = sqlx::query_as("select count(*) from report").fetch_one(self.pool()).await.context("counting reports")?;
+        let (n,): (i64,) = sqlx::query_as("select count(*) from report")
+            .fetch_one(self.pool())
+            .await
+            .context("counting reports")?;
         Ok(n)
     }
 }

@@ -20,10 +20,17 @@ impl Drop for TestDb {
         if let Some((admin_url, name)) = self.pg.take() {
             // Drop is synchronous; use a private runtime on a thread of its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+                        let _ = c
+                            .execute(
+                                format!("drop database if exists {name} with (force)").as_str(),
+                            )
+                            .await;
                     }
                 });
             })
@@ -35,14 +42,22 @@ impl Drop for TestDb {
 /// A fresh SQLite database file in a temporary directory.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("nested/dir/tlswatch.db").display());
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/dir/tlswatch.db").display()
+    );
     let store = Store::connect(&url, 4).await.unwrap();
-    TestDb { store, _dir: Some(dir), pg: None }
+    TestDb {
+        store,
+        _dir: Some(dir),
+        pg: None,
+    }
 }
 
 /// The PostgreSQL server tests use.
 pub fn pg_admin_url() -> String {
-    std::env::var("TLSWATCH_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TLSWATCH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A fresh PostgreSQL database, or `None` (said loudly) when no server answers. With
@@ -56,18 +71,27 @@ pub async fn postgres() -> Option<TestDb> {
                 panic!("PostgreSQL required (TLSWATCH_REQUIRE_POSTGRES=1) but {admin_url} is unreachable: {e}");
             }
             eprintln!("\n*** SKIPPED: PostgreSQL store test: cannot connect to {admin_url}: {e}");
-            eprintln!("*** Set TLSWATCH_TEST_POSTGRES_URL or start PostgreSQL; .ci/run requires it.\n");
+            eprintln!(
+                "*** Set TLSWATCH_TEST_POSTGRES_URL or start PostgreSQL; .ci/run requires it.\n"
+            );
             return None;
         }
     };
     let name = format!("tlswatch_t_{}", rand::random::<u64>());
-    admin.execute(format!("create database {name}").as_str()).await.unwrap();
+    admin
+        .execute(format!("create database {name}").as_str())
+        .await
+        .unwrap();
     let url = match admin_url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
         None => panic!("bad PostgreSQL URL {admin_url}"),
     };
     let store = Store::connect(&url, 8).await.unwrap();
-    Some(TestDb { store, _dir: None, pg: Some((admin_url, name)) })
+    Some(TestDb {
+        store,
+        _dir: None,
+        pg: Some((admin_url, name)),
+    })
 }
 
 /// Runs an async test body against SQLite and against PostgreSQL.
@@ -92,7 +116,9 @@ macro_rules! on_both_databases {
 
 /// Path of a fixture under `tests/fixtures`.
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
 }
 
 /// Bytes of a fixture.
@@ -108,7 +134,14 @@ pub fn gz(data: &[u8]) -> Vec<u8> {
 }
 
 /// A report JSON with one sts policy.
-pub fn report_json(org: &str, id: &str, domain: &str, day: &str, success: u64, failures: &[(&str, &str, u64)]) -> String {
+pub fn report_json(
+    org: &str,
+    id: &str,
+    domain: &str,
+    day: &str,
+    success: u64,
+    failures: &[(&str, &str, u64)],
+) -> String {
     let failed: u64 = failures.iter().map(|f| f.2).sum();
     let details: Vec<String> = failures
         .iter()
@@ -126,7 +159,65 @@ pub fn report_json(org: &str, id: &str, domain: &str, day: &str, success: u64, f
 /// Prepares and commits one input through the CLI channel.
 pub async fn import(store: &Store, bytes: &[u8], name: &str) -> tlswatch::ingest::InputOutcome {
     let limits = tlswatch::ingest::Limits::default();
-    let p = tlswatch::ingest::prepare(bytes, None, Some(name), name.to_owned(), "cli", &limits, 1_800_000_000);
-    let mut out = tlswatch::ingest::commit(store, vec![p], tlswatch::store::DomainPolicy::AutoRegister).await.unwrap();
+    let p = tlswatch::ingest::prepare(
+        bytes,
+        None,
+        Some(name),
+        name.to_owned(),
+        "cli",
+        &limits,
+        1_800_000_000,
+    );
+    let mut out =
+        tlswatch::ingest::commit(store, vec![p], tlswatch::store::DomainPolicy::AutoRegister)
+            .await
+            .unwrap();
     out.remove(0)
+}
+
+/// A running tlswatch HTTP server on a free loopback port.
+pub struct TestServer {
+    pub base: String,
+    pub store: Store,
+    _db: TestDb,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the real application on `127.0.0.1:0` over a fresh SQLite database.
+pub async fn server(
+    limits: tlswatch::ingest::Limits,
+    secret: Option<&str>,
+    rate: u32,
+) -> TestServer {
+    let db = sqlite().await;
+    server_on(db, limits, secret, rate).await
+}
+
+/// Starts the real application over `db`.
+pub async fn server_on(
+    db: TestDb,
+    limits: tlswatch::ingest::Limits,
+    secret: Option<&str>,
+    rate: u32,
+) -> TestServer {
+    let settings = tlswatch::http::HttpSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        site_root: None,
+        limits,
+        receiver_secret: secret.map(str::to_owned),
+        receiver_rate_per_minute: rate,
+    };
+    let app = tlswatch::http::Application::build(db.store.clone(), settings)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let task = tokio::spawn(async move {
+        let _ = app.run_until_stopped(std::future::pending()).await;
+    });
+    TestServer {
+        base,
+        store: db.store.clone(),
+        _db: db,
+        _task: task,
+    }
 }

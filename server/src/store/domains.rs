@@ -1,0 +1,34 @@
+//! Registered domains.
+
+use anyhow::Context;
+
+use super::Store;
+
+impl Store {
+    /// Registers `name` (already normalized) unless present; returns its id.
+    pub async fn add_domain(&self, name: &str, origin: &str, now: i64) -> anyhow::Result<i64> {
+        let _guard = self.write_guard().await;
+        sqlx::query("insert into domain (name, created_at, origin) values ($1, $2, $3) on conflict (name) do nothing")
+            .bind(name)
+            .bind(now)
+            .bind(origin)
+            .execute(self.pool())
+            .await
+            .context("registering domain")?;
+        let (id,): (i64,) = sqlx::query_as("select id from domain where name = $1")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await
+            .context("reading domain id")?;
+        Ok(id)
+    }
+
+    /// Names of all registered domains, sorted.
+    pub async fn domain_names(&self) -> anyhow::Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("select name from domain order by name")
+            .fetch_all(self.pool())
+            .await
+            .context("listing domains")?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
