@@ -83,7 +83,9 @@ fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
                 .into_iter()
                 .filter_map(Result::ok)
             {
-                let in_tmp = entry.path().components().any(|c| c.as_os_str() == "tmp");
+                // Maildir's tmp/ holds messages still being written.
+                let rel = entry.path().strip_prefix(p).unwrap_or(entry.path());
+                let in_tmp = rel.components().any(|c| c.as_os_str() == "tmp");
                 if entry.file_type().is_file() && !in_tmp {
                     files.push(entry.into_path());
                 }
