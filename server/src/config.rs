@@ -32,6 +32,46 @@ pub enum Command {
     Serve(ServeArgs),
     /// Import TLS-RPT reports from files and directories (.json, .json.gz, .gz, .zip, .eml, mbox).
     Import(ImportArgs),
+    /// Register or list the domains tlswatch watches.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Inspect and re-process inputs that were rejected (kept with the reason).
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+/// `tlswatch domain …`.
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Register a domain (the HTTPS receiver accepts reports only for registered domains).
+    Add {
+        /// The policy domain, e.g. `example.com`.
+        name: String,
+    },
+    /// List registered domains.
+    List,
+}
+
+/// `tlswatch quarantine …`.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List rejected inputs not yet re-processed, newest first.
+    List {
+        /// How many to show.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Write the raw bytes of a rejected input to standard output.
+    Show {
+        /// Its id (from `list`).
+        id: i64,
+    },
+    /// Run rejected inputs through the importer again (after an upgrade, or after registering
+    /// their domain).
+    Reprocess {
+        /// Ids to re-process; none means every listed input.
+        ids: Vec<i64>,
+    },
 }
 
 /// Settings shared by every command.

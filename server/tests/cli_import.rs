@@ -16,7 +16,11 @@ fn run(data: &Path, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
         .env_remove("TLSWATCH_DATABASE_URL")
         .output()
         .unwrap();
-    let lines = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     (out.status.code().unwrap_or(-1), lines)
 }
 
@@ -36,10 +40,21 @@ fn import_reports_every_input_as_json_and_exits_0_when_nothing_was_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("in/nested");
     std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::write(inbox.join("a.json"), report_json("s.example", "1", "cli.example", "2026-01-01", 3, &[])).unwrap();
-    std::fs::write(inbox.join("b.json.gz"), gz(report_json("s.example", "2", "cli.example", "2026-01-02", 5, &[]).as_bytes())).unwrap();
+    std::fs::write(
+        inbox.join("a.json"),
+        report_json("s.example", "1", "cli.example", "2026-01-01", 3, &[]),
+    )
+    .unwrap();
+    std::fs::write(
+        inbox.join("b.json.gz"),
+        gz(report_json("s.example", "2", "cli.example", "2026-01-02", 5, &[]).as_bytes()),
+    )
+    .unwrap();
     std::fs::write(inbox.join("c.eml"), mail("cli.example", "3")).unwrap();
-    let (code, lines) = run(&dir.path().join("data"), &[dir.path().join("in").to_str().unwrap()]);
+    let (code, lines) = run(
+        &dir.path().join("data"),
+        &[dir.path().join("in").to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{lines:?}");
     assert_eq!(lines.len(), 3);
     for l in &lines {
@@ -48,9 +63,15 @@ fn import_reports_every_input_as_json_and_exits_0_when_nothing_was_rejected() {
         assert!(l["path"].as_str().unwrap().contains("nested"));
     }
     // Importing again changes nothing.
-    let (code, lines) = run(&dir.path().join("data"), &[dir.path().join("in").to_str().unwrap()]);
+    let (code, lines) = run(
+        &dir.path().join("data"),
+        &[dir.path().join("in").to_str().unwrap()],
+    );
     assert_eq!(code, 0);
-    assert!(lines.iter().all(|l| l["status"] == "duplicate"), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l["status"] == "duplicate"),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -58,13 +79,27 @@ fn import_exits_1_and_names_the_reason_when_an_input_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.json");
     let bad = dir.path().join("bad.json");
-    std::fs::write(&good, report_json("s.example", "g", "cli2.example", "2026-01-01", 3, &[])).unwrap();
+    std::fs::write(
+        &good,
+        report_json("s.example", "g", "cli2.example", "2026-01-01", 3, &[]),
+    )
+    .unwrap();
     std::fs::write(&bad, "{\"organization-name\": \"x\"").unwrap();
-    let (code, lines) = run(&dir.path().join("data"), &[good.to_str().unwrap(), bad.to_str().unwrap()]);
+    let (code, lines) = run(
+        &dir.path().join("data"),
+        &[good.to_str().unwrap(), bad.to_str().unwrap()],
+    );
     assert_eq!(code, 1);
     assert_eq!(lines[0]["status"], "imported");
     assert_eq!(lines[1]["status"], "rejected");
-    assert!(lines[1]["reason"].as_str().unwrap().contains("not valid JSON"), "{}", lines[1]);
+    assert!(
+        lines[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{}",
+        lines[1]
+    );
 }
 
 #[test]
@@ -90,8 +125,16 @@ fn import_reads_maildir_folders_but_not_their_tmp() {
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(md.join(sub)).unwrap();
     }
-    std::fs::write(md.join("cur/1700000000.1.host:2,S"), mail("maildir.example", "md1")).unwrap();
-    std::fs::write(md.join("new/1700000001.2.host"), mail("maildir.example", "md2")).unwrap();
+    std::fs::write(
+        md.join("cur/1700000000.1.host:2,S"),
+        mail("maildir.example", "md1"),
+    )
+    .unwrap();
+    std::fs::write(
+        md.join("new/1700000001.2.host"),
+        mail("maildir.example", "md2"),
+    )
+    .unwrap();
     std::fs::write(md.join("tmp/1700000002.3.host"), "half-written").unwrap();
     let (code, lines) = run(&dir.path().join("data"), &[md.to_str().unwrap()]);
     assert_eq!(code, 0, "{lines:?}");
@@ -102,7 +145,8 @@ fn import_reads_maildir_folders_but_not_their_tmp() {
 /// that was) or rejected with a reason matching its listed quirk.
 #[test]
 fn corpus_of_real_reports_imports_or_rejects_with_the_listed_reason() {
-    let corpus = std::env::var("TLSWATCH_CORPUS_DIR").unwrap_or_else(|_| "/work/shared/corpus/tlsrpt".into());
+    let corpus = std::env::var("TLSWATCH_CORPUS_DIR")
+        .unwrap_or_else(|_| "/work/shared/corpus/tlsrpt".into());
     if !Path::new(&corpus).is_dir() {
         eprintln!("\n*** SKIPPED: corpus check: {corpus} not found (set TLSWATCH_CORPUS_DIR)\n");
         return;
@@ -116,13 +160,73 @@ fn corpus_of_real_reports_imports_or_rejects_with_the_listed_reason() {
             "SOURCES.md" => assert_eq!(l["status"], "rejected"),
             "rpt03.json" => {
                 assert_eq!(l["status"], "rejected");
-                assert!(l["reason"].as_str().unwrap().contains("policy-domain is missing"), "{l}");
+                assert!(
+                    l["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("policy-domain is missing"),
+                    "{l}"
+                );
             }
             _ => {
-                assert!(l["status"] == "imported" || l["status"] == "duplicate", "{l}");
+                assert!(
+                    l["status"] == "imported" || l["status"] == "duplicate",
+                    "{l}"
+                );
                 reports += l["reports"].as_u64().unwrap();
             }
         }
     }
-    assert!(reports >= 12, "only {reports} reports imported from the corpus");
+    assert!(
+        reports >= 12,
+        "only {reports} reports imported from the corpus"
+    );
+}
+
+fn tlswatch(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tlswatch"))
+        .args(args)
+        .env("TLSWATCH_DATA_DIR", data)
+        .env_remove("TLSWATCH_DATABASE_URL")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn quarantined_input_is_listed_shown_and_reprocessed_after_registering_its_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("r.json");
+    let json = report_json("s.example", "q1", "later.example", "2026-01-09", 8, &[]);
+    std::fs::write(&file, &json).unwrap();
+    let off = [("TLSWATCH_AUTO_REGISTER_DOMAINS", "false")];
+    let (code, out) = tlswatch(
+        &data,
+        &["import", "--format", "json", file.to_str().unwrap()],
+        &off,
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("not registered"), "{out}");
+
+    let (_, list) = tlswatch(&data, &["quarantine", "list"], &off);
+    let id = list.split('\t').next().unwrap().trim().to_owned();
+    assert!(list.contains("not registered"), "{list}");
+    let (code, raw) = tlswatch(&data, &["quarantine", "show", &id], &off);
+    assert_eq!((code, raw.as_str()), (0, json.as_str()));
+
+    let (code, out) = tlswatch(&data, &["quarantine", "reprocess", &id], &off);
+    assert_eq!(code, 1, "still unregistered: {out}");
+    assert_eq!(
+        tlswatch(&data, &["domain", "add", "Later.Example."], &off).0,
+        0
+    );
+    let (code, out) = tlswatch(&data, &["quarantine", "reprocess"], &off);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("imported"), "{out}");
+    assert_eq!(tlswatch(&data, &["quarantine", "list"], &off).1, "");
 }

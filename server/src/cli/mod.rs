@@ -1,10 +1,12 @@
 //! The commands of the `tlswatch` binary.
 
 mod import;
+mod quarantine;
 
 use anyhow::Context;
 
-use crate::config::{Cli, Command, GlobalArgs, ServeArgs};
+use crate::config::{Cli, Command, DomainCommand, GlobalArgs, ServeArgs};
+use crate::domain::names::normalize_domain;
 use crate::http::{shutdown_signal, Application, HttpSettings};
 use crate::store::{redact, Store};
 
@@ -18,6 +20,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(store, &global, args).await.map(|()| 0),
         Command::Import(args) => import::run(&store, &global, &args).await,
+        Command::Quarantine(cmd) => quarantine::run(&store, &global, cmd).await,
+        Command::Domain(DomainCommand::Add { name }) => {
+            let Some(name) = normalize_domain(&name) else {
+                anyhow::bail!("{name:?} is not a domain name");
+            };
+            store
+                .add_domain(&name, "manual", crate::ingest::now_unix())
+                .await?;
+            println!("{name}");
+            Ok(0)
+        }
+        Command::Domain(DomainCommand::List) => {
+            for name in store.domain_names().await? {
+                println!("{name}");
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -131,6 +131,7 @@ pub async fn commit(
     for p in batch {
         let (mut imported, mut duplicates, mut warnings) = (0, 0, 0);
         let mut errors = p.errors;
+        let mut refused_json = None;
         for r in &p.reports {
             match stored.next() {
                 Some(StoreOutcome::Imported(_)) => {
@@ -138,7 +139,13 @@ pub async fn commit(
                     warnings += r.report.warnings.len();
                 }
                 Some(StoreOutcome::Duplicate(_)) => duplicates += 1,
-                Some(StoreOutcome::Refused(reason)) => errors.push(reason),
+                Some(StoreOutcome::Refused(reason)) => {
+                    errors.push(reason);
+                    // The input itself was not kept (it parsed); keep the refused report.
+                    refused_json.get_or_insert_with(|| {
+                        extract::gunzip(&r.raw_gz, usize::MAX / 2).unwrap_or_default()
+                    });
+                }
                 None => errors.push("internal: missing store outcome".into()),
             }
         }
@@ -151,7 +158,7 @@ pub async fn commit(
         };
         let reason = (!errors.is_empty()).then(|| errors.join("; "));
         if let Some(reason) = &reason {
-            let raw = p.raw_if_rejected.unwrap_or_default();
+            let raw = p.raw_if_rejected.or(refused_json).unwrap_or_default();
             store
                 .quarantine(&NewRejected {
                     channel: p.channel,

@@ -63,10 +63,34 @@ impl Store {
         Ok(())
     }
 
-    /// Rejected inputs, newest first.
+    /// The raw bytes (gzip) and channel of a rejected input.
+    pub async fn rejected_raw(&self, id: i64) -> anyhow::Result<Option<(String, String, Vec<u8>)>> {
+        let row: Option<(String, String, Vec<u8>)> =
+            sqlx::query_as("select channel, source_name, raw_gz from rejected_input where id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .context("reading rejected input")?;
+        Ok(row)
+    }
+
+    /// Marks a rejected input as successfully re-processed (it stays listed with `--all`).
+    pub async fn mark_reprocessed(&self, id: i64, now: i64) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("update rejected_input set reprocessed_at = $1 where id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("marking rejected input re-processed")?;
+        Ok(())
+    }
+
+    /// Rejected inputs not yet re-processed, newest first.
     pub async fn list_rejected(&self, limit: i64) -> anyhow::Result<Vec<Rejected>> {
         let rows: Vec<(i64, String, String, i64, String, i64)> = sqlx::query_as(
-            "select id, channel, source_name, received_at, reason, raw_size from rejected_input order by id desc limit $1",
+            "select id, channel, source_name, received_at, reason, raw_size from rejected_input
+             where reprocessed_at is null order by id desc limit $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
