@@ -27,6 +27,7 @@ fi
 
 # The PostgreSQL store tests must run here, not be skipped.
 export TLSWATCH_REQUIRE_POSTGRES=1
+export TLSWATCH_REQUIRE_DOVECOT=1
 export TLSWATCH_TEST_POSTGRES_URL="${TLSWATCH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! psql "$TLSWATCH_TEST_POSTGRES_URL" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "PostgreSQL at $TLSWATCH_TEST_POSTGRES_URL is not answering; trying to start the local cluster…"

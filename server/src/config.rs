@@ -32,12 +32,58 @@ pub enum Command {
     Serve(ServeArgs),
     /// Import TLS-RPT reports from files and directories (.json, .json.gz, .gz, .zip, .eml, mbox).
     Import(ImportArgs),
+    /// Configure and poll IMAP mailboxes that receive report mails.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
     /// Register or list the domains tlswatch watches.
     #[command(subcommand)]
     Domain(DomainCommand),
     /// Inspect and re-process inputs that were rejected (kept with the reason).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+}
+
+/// `tlswatch mailbox …`.
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// Add a mailbox. The password is read from standard input (one line).
+    Add(MailboxAddArgs),
+    /// List mailboxes with their last poll.
+    List,
+    /// Poll every enabled mailbox now, once.
+    Poll,
+}
+
+/// Settings of `mailbox add`.
+#[derive(Debug, Clone, Args)]
+pub struct MailboxAddArgs {
+    /// A name for people.
+    #[arg(long)]
+    pub name: String,
+    /// IMAP server host name.
+    #[arg(long)]
+    pub host: String,
+    /// Port (default 993 for implicit TLS, 143 for STARTTLS).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// `implicit` (TLS from the first byte) or `starttls`.
+    #[arg(long, default_value = "implicit", value_parser = ["implicit", "starttls"])]
+    pub tls: String,
+    /// Login user name.
+    #[arg(long)]
+    pub user: String,
+    /// Folder to read.
+    #[arg(long, default_value = "INBOX")]
+    pub folder: String,
+    /// Move imported mails here (default: mark them seen and leave them).
+    #[arg(long)]
+    pub archive_folder: Option<String>,
+    /// Move mails that are not reports here (default: mark them seen and leave them).
+    #[arg(long)]
+    pub rejected_folder: Option<String>,
+    /// Poll interval in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub interval: i64,
 }
 
 /// `tlswatch domain …`.
@@ -136,6 +182,10 @@ pub struct GlobalArgs {
     /// upload, IMAP). The open HTTPS receiver never registers domains.
     #[arg(long, env = "TLSWATCH_AUTO_REGISTER_DOMAINS", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
     pub auto_register_domains: bool,
+    /// PEM file of root certificates trusted in addition to the public WebPKI roots (IMAP
+    /// servers, checked hosts on a private CA).
+    #[arg(long, env = "TLSWATCH_EXTRA_CA_FILE", global = true)]
+    pub extra_ca_file: Option<PathBuf>,
     /// Database connection pool size.
     #[arg(
         long,
@@ -153,6 +203,24 @@ impl GlobalArgs {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("tlswatch.db").display()),
         }
+    }
+
+    /// Whether unknown domains are registered by authenticated imports.
+    pub fn domain_policy(&self) -> crate::store::DomainPolicy {
+        if self.auto_register_domains {
+            crate::store::DomainPolicy::AutoRegister
+        } else {
+            crate::store::DomainPolicy::KnownOnly
+        }
+    }
+
+    /// The IMAP poller these settings describe.
+    pub fn imap_poller(&self) -> anyhow::Result<crate::ingest::imap::ImapPoller> {
+        Ok(crate::ingest::imap::ImapPoller {
+            tls: crate::net::tls::client_config(self.extra_ca_file.as_deref())?,
+            limits: self.limits(),
+            domains: self.domain_policy(),
+        })
     }
 
     /// Input limits in effect.
@@ -193,6 +261,9 @@ pub struct ServeArgs {
     /// Reports per minute the HTTPS receiver accepts from one client address.
     #[arg(long, env = "TLSWATCH_RECEIVER_RATE_PER_MINUTE", default_value_t = 60)]
     pub receiver_rate_per_minute: u32,
+    /// How often the scheduler looks for mailboxes due for a poll, in seconds.
+    #[arg(long, env = "TLSWATCH_MAILBOX_SCHEDULER_SECONDS", default_value_t = 30)]
+    pub mailbox_scheduler_seconds: u64,
 }
 
 /// Output format of `import`.

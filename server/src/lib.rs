@@ -12,5 +12,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod net;
 pub mod store;
 pub mod telemetry;

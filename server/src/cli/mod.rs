@@ -1,6 +1,7 @@
 //! The commands of the `tlswatch` binary.
 
 mod import;
+mod mailbox;
 mod quarantine;
 
 use anyhow::Context;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve(store, &global, args).await.map(|()| 0),
         Command::Import(args) => import::run(&store, &global, &args).await,
         Command::Quarantine(cmd) => quarantine::run(&store, &global, cmd).await,
+        Command::Mailbox(cmd) => mailbox::run(&store, &global, cmd).await,
         Command::Domain(DomainCommand::Add { name }) => {
             let Some(name) = normalize_domain(&name) else {
                 anyhow::bail!("{name:?} is not a domain name");
@@ -48,6 +50,15 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         receiver_secret: args.receiver_secret,
         receiver_rate_per_minute: args.receiver_rate_per_minute,
     };
-    let app = Application::build(store, settings).await?;
-    app.run_until_stopped(shutdown_signal()).await
+    let app = Application::build(store.clone(), settings).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = global.imap_poller()?;
+    let every = std::time::Duration::from_secs(args.mailbox_scheduler_seconds.max(1));
+    let scheduler = tokio::spawn(crate::ingest::imap::run_scheduler(
+        store, poller, every, stop_rx,
+    ));
+    let result = app.run_until_stopped(shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    result
 }

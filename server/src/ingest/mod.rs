@@ -5,6 +5,7 @@
 //! was rejected, so nothing is ever dropped silently.
 
 pub mod extract;
+pub mod imap;
 
 use std::io::Write;
 

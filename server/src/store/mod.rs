@@ -6,6 +6,7 @@
 //! `migrations/postgres`), where the DDL must.
 
 mod domains;
+mod mailboxes;
 mod quarantine;
 mod reports;
 mod rows;
@@ -21,6 +22,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use mailboxes::Mailbox;
 pub use quarantine::{NewRejected, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
 pub use stats::{DailyTotals, DomainTotals};

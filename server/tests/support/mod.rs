@@ -221,3 +221,6 @@ pub async fn server_on(
         _task: task,
     }
 }
+
+pub mod dovecot;
+pub mod pki;

@@ -1,0 +1,3 @@
+//! Network plumbing shared by the IMAP poller and the checker: TLS client settings.
+
+pub mod tls;

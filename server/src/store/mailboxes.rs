@@ -1,0 +1,152 @@
+//! IMAP mailbox settings and poll bookkeeping.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::Store;
+
+/// A configured mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    /// Row id.
+    pub id: i64,
+    /// A name for people.
+    pub name: String,
+    /// IMAP server host name.
+    pub host: String,
+    /// IMAP server port.
+    pub port: u16,
+    /// `implicit` or `starttls`.
+    pub tls_mode: String,
+    /// Login user name.
+    pub username: String,
+    /// Login password.
+    pub password: String,
+    /// Folder to read.
+    pub folder: String,
+    /// Folder imported mails are moved to; `None` marks them seen.
+    pub archive_folder: Option<String>,
+    /// Folder non-report mails are moved to; `None` marks them seen.
+    pub rejected_folder: Option<String>,
+    /// Poll interval in seconds.
+    pub poll_seconds: i64,
+    /// Whether the scheduler polls it.
+    pub enabled: bool,
+    /// Unix seconds of the last poll.
+    pub last_poll_at: Option<i64>,
+    /// Error of the last poll, if it failed.
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, last_poll_at, last_error";
+
+fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
+    Ok(Mailbox {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        host: r.try_get(2)?,
+        port: u16::try_from(r.try_get::<i64, _>(3)?).unwrap_or(993),
+        tls_mode: r.try_get(4)?,
+        username: r.try_get(5)?,
+        password: r.try_get(6)?,
+        folder: r.try_get(7)?,
+        archive_folder: r.try_get(8)?,
+        rejected_folder: r.try_get(9)?,
+        poll_seconds: r.try_get(10)?,
+        enabled: r.try_get::<i64, _>(11)? != 0,
+        last_poll_at: r.try_get(12)?,
+        last_error: r.try_get(13)?,
+    })
+}
+
+impl Store {
+    /// Adds a mailbox (its `id` is ignored); returns the new id.
+    pub async fn add_mailbox(&self, m: &Mailbox) -> anyhow::Result<i64> {
+        let _guard = self.write_guard().await;
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into mailbox (name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
+        )
+        .bind(&m.name)
+        .bind(&m.host)
+        .bind(i64::from(m.port))
+        .bind(&m.tls_mode)
+        .bind(&m.username)
+        .bind(&m.password)
+        .bind(&m.folder)
+        .bind(m.archive_folder.as_deref())
+        .bind(m.rejected_folder.as_deref())
+        .bind(m.poll_seconds)
+        .bind(i64::from(m.enabled))
+        .fetch_one(self.pool())
+        .await
+        .context("adding mailbox")?;
+        Ok(id)
+    }
+
+    /// Every mailbox, by id.
+    pub async fn mailboxes(&self) -> anyhow::Result<Vec<Mailbox>> {
+        let rows = sqlx::query(&format!("select {COLUMNS} from mailbox order by id"))
+            .fetch_all(self.pool())
+            .await
+            .context("listing mailboxes")?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Takes the poll lease of an enabled mailbox whose interval has passed, so that one
+    /// instance polls it; `None` when it is not due or another instance holds it.
+    pub async fn lease_due_mailbox(
+        &self,
+        id: i64,
+        now: i64,
+        lease_seconds: i64,
+    ) -> anyhow::Result<Option<Mailbox>> {
+        let _guard = self.write_guard().await;
+        let taken = sqlx::query(
+            "update mailbox set lease_until = $1
+             where id = $2 and enabled = 1 and (lease_until is null or lease_until < $3)
+               and (last_poll_at is null or last_poll_at + poll_seconds <= $3)",
+        )
+        .bind(now + lease_seconds)
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .context("leasing mailbox")?
+        .rows_affected();
+        if taken == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("select {COLUMNS} from mailbox where id = $1"))
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        from_row(&row).map(Some)
+    }
+
+    /// Records the end of a poll and releases the lease.
+    pub async fn finish_poll(
+        &self,
+        id: i64,
+        now: i64,
+        error: Option<&str>,
+        imported: i64,
+        rejected: i64,
+    ) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "update mailbox set lease_until = null, last_poll_at = $1, last_error = $2,
+                 imported_total = imported_total + $3, rejected_total = rejected_total + $4
+             where id = $5",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(imported)
+        .bind(rejected)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .context("recording mailbox poll")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! IMAP mailboxes against a real Dovecot on loopback: STARTTLS and implicit TLS, import,
+//! archive or mark seen, non-report mails moved aside, nothing deleted, duplicates not counted.
+
+mod support;
+
+use base64::Engine;
+use tlswatch::ingest::imap::{try_execute_once, ImapPoller, PollOutcome};
+use tlswatch::ingest::Limits;
+use tlswatch::net::tls::client_config;
+use tlswatch::store::{DomainPolicy, Mailbox};
+
+use support::dovecot::Dovecot;
+use support::{gz, report_json, sqlite};
+
+fn report_mail(domain: &str, id: &str, success: u64) -> Vec<u8> {
+    let body = gz(report_json(
+        "google.example",
+        id,
+        domain,
+        "2026-03-03",
+        success,
+        &[("validation-failure", "mx.x", 1)],
+    )
+    .as_bytes());
+    format!(
+        "From: noreply-smtp-tls-reporting@google.example\r\nTo: tlsrpt@{domain}\r\nSubject: Report Domain: {domain}\r\nTLS-Report-Domain: {domain}\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; boundary=\"b1\"; report-type=tlsrpt\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nreport\r\n--b1\r\n\
+         Content-Type: application/tlsrpt+gzip\r\nContent-Disposition: attachment; filename=\"google.example!{domain}!1!2!{id}.json.gz\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        base64::engine::general_purpose::STANDARD.encode(body)
+    )
+    .into_bytes()
+}
+
+const NOT_A_REPORT: &[u8] = b"From: newsletter@shop.example\r\nTo: tlsrpt@imap.example\r\nSubject: 50% off\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nBuy now.\r\n";
+
+fn mailbox(d: &Dovecot, tls_mode: &str, archive: Option<&str>, rejected: Option<&str>) -> Mailbox {
+    Mailbox {
+        id: 0,
+        name: format!("test-{tls_mode}"),
+        host: "localhost".into(),
+        port: if tls_mode == "implicit" {
+            d.tls_port
+        } else {
+            d.port
+        },
+        tls_mode: tls_mode.into(),
+        username: d.user.clone(),
+        password: d.password.clone(),
+        folder: "INBOX".into(),
+        archive_folder: archive.map(str::to_owned),
+        rejected_folder: rejected.map(str::to_owned),
+        poll_seconds: 60,
+        enabled: true,
+        last_poll_at: None,
+        last_error: None,
+    }
+}
+
+fn poller(d: &Dovecot) -> ImapPoller {
+    ImapPoller {
+        tls: client_config(Some(&d.ca_file)).unwrap(),
+        limits: Limits::default(),
+        domains: DomainPolicy::AutoRegister,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_starttls_imports_reports_archives_them_and_moves_other_mail_aside() {
+    let Some(d) = Dovecot::start().await else {
+        return;
+    };
+    let db = sqlite().await;
+    d.deliver("r1", &report_mail("imap.example", "r1", 10));
+    d.deliver("r1-again", &report_mail("imap.example", "r1", 10));
+    d.deliver("r2", &report_mail("imap.example", "r2", 5));
+    d.deliver("spam", NOT_A_REPORT);
+
+    let m = mailbox(&d, "starttls", Some("Archive"), Some("NotReports"));
+    let out = poller(&d).poll_once(&db.store, &m).await.unwrap();
+    assert_eq!(
+        out,
+        PollOutcome {
+            imported: 2,
+            duplicates: 1,
+            rejected: 1
+        }
+    );
+
+    let totals = db.store.domain_totals(0, 100_000).await.unwrap();
+    assert_eq!(
+        (
+            totals[0].domain.as_str(),
+            totals[0].success,
+            totals[0].failure
+        ),
+        ("imap.example", 15, 2)
+    );
+    assert_eq!(d.count("INBOX").0, 0);
+    assert_eq!(d.count("Archive").0, 3);
+    assert_eq!(d.count("NotReports").0, 1);
+    assert_eq!(db.store.list_rejected(10).await.unwrap()[0].channel, "imap");
+
+    // A second poll finds nothing new and changes nothing.
+    assert_eq!(
+        poller(&d).poll_once(&db.store, &m).await.unwrap(),
+        PollOutcome::default()
+    );
+    assert_eq!(db.store.report_count().await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_implicit_tls_marks_mails_seen_and_leaves_them() {
+    let Some(d) = Dovecot::start().await else {
+        return;
+    };
+    let db = sqlite().await;
+    d.deliver("r", &report_mail("seen.example", "s1", 7));
+    d.deliver("spam", NOT_A_REPORT);
+    let m = mailbox(&d, "implicit", None, None);
+    let out = poller(&d).poll_once(&db.store, &m).await.unwrap();
+    assert_eq!(
+        out,
+        PollOutcome {
+            imported: 1,
+            duplicates: 0,
+            rejected: 1
+        }
+    );
+    assert_eq!(
+        d.count("INBOX"),
+        (2, 2),
+        "both mails left in INBOX, both seen"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_refuses_a_server_certificate_from_an_unknown_ca() {
+    let Some(d) = Dovecot::start().await else {
+        return;
+    };
+    let db = sqlite().await;
+    let p = ImapPoller {
+        tls: client_config(None).unwrap(),
+        limits: Limits::default(),
+        domains: DomainPolicy::AutoRegister,
+    };
+    let err = p
+        .poll_once(&db.store, &mailbox(&d, "implicit", None, None))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("TLS handshake"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_scheduler_polls_due_mailboxes_and_records_errors() {
+    let Some(d) = Dovecot::start().await else {
+        return;
+    };
+    let db = sqlite().await;
+    d.deliver("r", &report_mail("sched.example", "sc1", 3));
+    db.store
+        .add_mailbox(&mailbox(&d, "starttls", None, None))
+        .await
+        .unwrap();
+    let mut wrong = mailbox(&d, "implicit", None, None);
+    wrong.name = "wrong-password".into();
+    wrong.password = "nope".into();
+    db.store.add_mailbox(&wrong).await.unwrap();
+
+    assert_eq!(try_execute_once(&db.store, &poller(&d)).await.unwrap(), 2);
+    assert_eq!(db.store.report_count().await.unwrap(), 1);
+    let boxes = db.store.mailboxes().await.unwrap();
+    assert!(boxes[0].last_error.is_none());
+    assert!(
+        boxes[1]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("login"),
+        "{:?}",
+        boxes[1].last_error
+    );
+    // Not due again before its interval.
+    assert_eq!(try_execute_once(&db.store, &poller(&d)).await.unwrap(), 0);
+}
