@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod components;
 pub mod pages;
 
@@ -16,6 +17,13 @@ use leptos_router::path;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The security middleware chose this response's CSP nonce; the hydration scripts carry it.
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = use_context::<http::request::Parts>() {
+        if let Some(nonce) = parts.extensions.get::<auth::CspNonce>() {
+            provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -46,18 +54,50 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/tlswatch.css"/>
         <Title text="tlswatch"/>
         <Router>
-            <header class="topbar">
-                <A href="/" attr:class="brand">"tlswatch"</A>
-                <nav>
-                    <A href="/">"Overview"</A>
-                </nav>
-            </header>
+            <TopBar/>
             <main>
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::home::HomePage/>
+                    <Route path=path!("/login") view=pages::auth::LoginPage/>
+                    <Route path=path!("/setup") view=pages::auth::SetupPage/>
+                    <Route path=path!("/upload") view=pages::upload::UploadPage/>
+                    <Route path=path!("/admin/users") view=pages::admin::UsersPage/>
+                    <Route path=path!("/admin/tokens") view=pages::admin::TokensPage/>
+                    <Route path=path!("/admin/audit") view=pages::admin::AuditPage/>
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Navigation for the signed-in user: links by role, who is signed in, sign-out.
+#[component]
+fn TopBar() -> impl IntoView {
+    // Asked again after every navigation, so sign-in and sign-out show at once.
+    let location = leptos_router::hooks::use_location();
+    let me = Resource::new(move || location.pathname.get(), |_| api::whoami());
+    let logout = ServerAction::<api::Logout>::new();
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">"tlswatch"</A>
+            <Transition fallback=|| ()>
+                {move || me.get().and_then(Result::ok).flatten().map(|u| {
+                    let editor = u.can(auth::Role::Editor);
+                    let admin = u.can(auth::Role::Admin);
+                    view! {
+                        <nav>
+                            <A href="/">"Overview"</A>
+                            {editor.then(|| view! { <A href="/upload">"Upload"</A> })}
+                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> })}
+                        </nav>
+                        <div class="me">
+                            <span id="me">{u.email.clone()}" ("{u.role.as_str()}")"</span>
+                            <ActionForm action=logout><button id="sign-out" type="submit">"Sign out"</button></ActionForm>
+                        </div>
+                    }
+                })}
+            </Transition>
+        </header>
     }
 }
 

@@ -3,7 +3,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { ROOT, browser, dataDir, importReports, reportJson, startServer, utcDay, watchErrors } from './support.mjs';
+import { ROOT, addUser, browser, dataDir, importReports, reportJson, signIn, startServer, utcDay, watchErrors } from './support.mjs';
 
 let server;
 let ctx;
@@ -16,6 +16,7 @@ before(async () => {
     reportJson({ org: 'Older Sender', id: 'e2e-older', domain: 'e2e.example', day: utcDay(-20), success: 50 }),
   ]);
   assert.deepEqual(results.map((r) => r.status), ['imported', 'imported']);
+  addUser(dir, 'viewer@e2e.example', 'viewer');
   server = await startServer(dir);
   ctx = await browser();
 });
@@ -33,7 +34,7 @@ const chartLength = () => {
 test('imported report appears with its chart, and the range control redraws it in place', async () => {
   const page = await ctx.newPage();
   const errors = watchErrors(page);
-  await page.goto(`${server.base}/?days=7`);
+  await signIn(page, server.base, 'viewer@e2e.example', '/?days=7');
 
   // Server-rendered table.
   await page.locator('#domains td.domain', { hasText: 'e2e.example' }).waitFor();

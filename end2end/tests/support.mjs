@@ -69,6 +69,25 @@ export function importReports(dir, reports) {
   return out.trim().split('\n').map((l) => JSON.parse(l));
 }
 
+export const E2E_PASSWORD = 'e2e password that is long';
+
+/** Creates a user with the CLI (`tlswatch user add`, password on stdin). */
+export function addUser(dir, email, role) {
+  execFileSync(binary(), ['user', 'add', '--email', email, '--role', role], {
+    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '' },
+    input: `${E2E_PASSWORD}\n`,
+  });
+}
+
+/** Signs in through the real sign-in page and waits for the target page. */
+export async function signIn(page, base, email, next = '/') {
+  await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+  await page.fill('#email', email);
+  await page.fill('#password', E2E_PASSWORD);
+  await page.click('#sign-in');
+  await page.locator('#me').waitFor();
+}
+
 /** Starts `tlswatch serve` on a free port; resolves once /healthz answers 200. */
 export async function startServer(dir) {
   const port = await freePort();

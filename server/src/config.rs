@@ -32,6 +32,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Import TLS-RPT reports from files and directories (.json, .json.gz, .gz, .zip, .eml, mbox).
     Import(ImportArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens (for `Authorization: Bearer` on /api/v1).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Configure and poll IMAP mailboxes that receive report mails.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
@@ -41,6 +47,43 @@ pub enum Command {
     /// Inspect and re-process inputs that were rejected (kept with the reason).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+}
+
+/// `tlswatch user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input (one line, at least 12 characters).
+    Add {
+        /// Sign-in e-mail.
+        #[arg(long)]
+        email: String,
+        /// `admin`, `editor` or `viewer`.
+        #[arg(long, value_parser = ["admin", "editor", "viewer"])]
+        role: String,
+    },
+    /// List users.
+    List,
+}
+
+/// `tlswatch token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// A name saying what uses it.
+        #[arg(long)]
+        name: String,
+        /// `admin`, `editor` or `viewer`.
+        #[arg(long, value_parser = ["admin", "editor", "viewer"])]
+        role: String,
+    },
+    /// List tokens.
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Its id (from `list`).
+        id: i64,
+    },
 }
 
 /// `tlswatch mailbox …`.
@@ -261,6 +304,16 @@ pub struct ServeArgs {
     /// Reports per minute the HTTPS receiver accepts from one client address.
     #[arg(long, env = "TLSWATCH_RECEIVER_RATE_PER_MINUTE", default_value_t = 60)]
     pub receiver_rate_per_minute: u32,
+    /// Mark the session cookie `Secure`. Turn on when users reach tlswatch over HTTPS (directly
+    /// or through a TLS-terminating proxy).
+    #[arg(long, env = "TLSWATCH_SECURE_COOKIES", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub secure_cookies: bool,
+    /// Sign users out after this many minutes without a request.
+    #[arg(long, env = "TLSWATCH_SESSION_IDLE_MINUTES", default_value_t = 720)]
+    pub session_idle_minutes: i64,
+    /// Sign users out this many hours after they signed in, whatever their activity.
+    #[arg(long, env = "TLSWATCH_SESSION_ABSOLUTE_HOURS", default_value_t = 168)]
+    pub session_absolute_hours: i64,
     /// How often the scheduler looks for mailboxes due for a poll, in seconds.
     #[arg(long, env = "TLSWATCH_MAILBOX_SCHEDULER_SECONDS", default_value_t = 30)]
     pub mailbox_scheduler_seconds: u64,

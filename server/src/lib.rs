@@ -7,6 +7,7 @@
 //! - [`cli`]: the commands of the `tlswatch` binary.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -1,5 +1,6 @@
 //! The commands of the `tlswatch` binary.
 
+mod accounts;
 mod import;
 mod mailbox;
 mod quarantine;
@@ -23,6 +24,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Import(args) => import::run(&store, &global, &args).await,
         Command::Quarantine(cmd) => quarantine::run(&store, &global, cmd).await,
         Command::Mailbox(cmd) => mailbox::run(&store, &global, cmd).await,
+        Command::User(cmd) => accounts::user(&store, cmd).await,
+        Command::Token(cmd) => accounts::token(&store, cmd).await,
         Command::Domain(DomainCommand::Add { name }) => {
             let Some(name) = normalize_domain(&name) else {
                 anyhow::bail!("{name:?} is not a domain name");
@@ -49,7 +52,15 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         limits: global.limits(),
         receiver_secret: args.receiver_secret,
         receiver_rate_per_minute: args.receiver_rate_per_minute,
+        secure_cookies: args.secure_cookies,
+        session_idle_minutes: args.session_idle_minutes,
+        session_absolute_hours: args.session_absolute_hours,
+        domain_policy: global.domain_policy(),
     };
+    if let Some(token) = crate::auth::ensure_setup_token(&store).await? {
+        // Printed, not logged at a level that could be filtered away: it is the only way in.
+        eprintln!("\nNo account exists yet. Create the first admin at:\n  http://{}/setup?token={token}\n(or run: tlswatch user add --email EMAIL --role admin)\n", args.listen);
+    }
     let app = Application::build(store.clone(), settings).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let poller = global.imap_poller()?;

@@ -1,6 +1,13 @@
 //! The server's implementation of `app::api::Backend`: what server functions call.
 
-use app::api::{Backend, DayPoint, DomainRow, Overview};
+use app::api::{AuditRow, Backend, DayPoint, DomainRow, Overview, TokenRow, UserRow};
+use app::auth::{CurrentUser, Role};
+use leptos::prelude::use_context;
+use tower_sessions::Session;
+
+use super::security::{SESSION_LOGIN_AT, SESSION_USER};
+use crate::auth::{create_user, new_secret, Authenticator};
+use crate::ingest::now_unix;
 
 use crate::domain::days::{day_of, format_day};
 use crate::store::Store;
@@ -8,12 +15,71 @@ use crate::store::Store;
 /// Backend over the store.
 pub struct WebBackend {
     store: Store,
+    auth: Authenticator,
+}
+
+/// The request being served (leptos_axum puts its parts into context).
+fn parts() -> Option<http::request::Parts> {
+    use_context::<http::request::Parts>()
+}
+
+fn session() -> Result<Session, String> {
+    parts()
+        .and_then(|p| p.extensions.get::<Session>().cloned())
+        .ok_or_else(|| "no session on this request".to_owned())
+}
+
+fn client_ip() -> Option<String> {
+    parts()
+        .and_then(|p| super::security::client_ip(&p.extensions))
+        .map(|ip| ip.to_string())
+}
+
+fn utc(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn internal(what: &'static str) -> impl Fn(anyhow::Error) -> String {
+    move |e| {
+        tracing::error!(error = %format!("{e:#}"), "{what} failed");
+        format!("{what} failed; see the server log")
+    }
 }
 
 impl WebBackend {
     /// Wraps a store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            auth: Authenticator::new(store.clone()),
+            store,
+        }
+    }
+
+    async fn record(&self, actor: &str, action: &str, detail: &str) {
+        if let Err(e) = self
+            .store
+            .audit(actor, action, detail, client_ip().as_deref(), now_unix())
+            .await
+        {
+            tracing::error!(error = %format!("{e:#}"), "audit log write failed");
+        }
+    }
+
+    async fn sign_in(&self, user_id: i64) -> Result<(), String> {
+        let session = session()?;
+        // A new id at sign-in: a session id planted before sign-in is worthless.
+        session.cycle_id().await.map_err(|e| e.to_string())?;
+        session
+            .insert(SESSION_USER, user_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        session
+            .insert(SESSION_LOGIN_AT, now_unix())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// The overview for the `days` days ending on day `today` (inclusive).
@@ -62,5 +128,207 @@ impl Backend for WebBackend {
                 tracing::error!(error = %format!("{e:#}"), "overview failed");
                 "the database could not be read; see the server log".to_owned()
             })
+    }
+    async fn login(&self, email: String, password: String) -> Result<(), String> {
+        let ip = client_ip().and_then(|s| s.parse().ok());
+        match self
+            .auth
+            .login(&email, &password, ip)
+            .await
+            .map_err(internal("sign-in"))?
+        {
+            Ok(user) => {
+                self.sign_in(user.id).await?;
+                self.record(&user.email, "sign-in", "").await;
+                Ok(())
+            }
+            Err(e) => {
+                self.record(
+                    crate::domain::report::truncate(&email, 254),
+                    "sign-in.failed",
+                    &e.to_string(),
+                )
+                .await;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn logout(&self) -> Result<(), String> {
+        if let Some(u) = app::auth::current_user() {
+            self.record(&u.email, "sign-out", "").await;
+        }
+        session()?.flush().await.map_err(|e| e.to_string())
+    }
+
+    async fn setup(&self, token: String, email: String, password: String) -> Result<(), String> {
+        if self.store.user_count().await.map_err(internal("setup"))? > 0 {
+            return Err("setup is done: an account exists already".into());
+        }
+        crate::auth::normalize_email(&email)?;
+        crate::auth::check_password_policy(&password)?;
+        let hash = crate::ingest::sha256_hex(token.trim().as_bytes());
+        if !self
+            .store
+            .take_setup_token(&hash, now_unix())
+            .await
+            .map_err(internal("setup"))?
+        {
+            return Err("this setup link is invalid or expired; restart tlswatch for a new one, or use `tlswatch user add`".into());
+        }
+        let id = create_user(&self.store, &email, &password, Role::Admin)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        self.record(
+            &email.trim().to_ascii_lowercase(),
+            "setup",
+            "first admin created",
+        )
+        .await;
+        self.sign_in(id).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRow>, String> {
+        let now = now_unix();
+        Ok(self
+            .store
+            .users()
+            .await
+            .map_err(internal("listing users"))?
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id,
+                email: u.email,
+                role: u.role,
+                disabled: u.disabled,
+                locked_until: u.locked_until.filter(|t| *t > now).map(utc),
+            })
+            .collect())
+    }
+
+    async fn add_user(
+        &self,
+        by: &CurrentUser,
+        email: String,
+        password: String,
+        role: Role,
+    ) -> Result<(), String> {
+        crate::auth::normalize_email(&email)?;
+        crate::auth::check_password_policy(&password)?;
+        create_user(&self.store, &email, &password, role)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        self.record(
+            &by.email,
+            "user.add",
+            &format!("{} as {}", email.trim().to_ascii_lowercase(), role.as_str()),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn update_user(
+        &self,
+        by: &CurrentUser,
+        id: i64,
+        role: Role,
+        disabled: bool,
+    ) -> Result<(), String> {
+        if id == by.id && (role != Role::Admin || disabled) {
+            return Err("you cannot demote or disable yourself; ask another admin".into());
+        }
+        let Some(u) = self
+            .store
+            .user_by_id(id)
+            .await
+            .map_err(internal("updating user"))?
+        else {
+            return Err("no such user".into());
+        };
+        self.store
+            .update_user(id, role, disabled)
+            .await
+            .map_err(internal("updating user"))?;
+        self.record(
+            &by.email,
+            "user.update",
+            &format!("{}: role {}, disabled {disabled}", u.email, role.as_str()),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRow>, String> {
+        Ok(self
+            .store
+            .tokens()
+            .await
+            .map_err(internal("listing tokens"))?
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                role: t.role,
+                created_by: t.created_by,
+                created_at: utc(t.created_at),
+                last_used_at: t.last_used_at.map(utc),
+                revoked_at: t.revoked_at.map(utc),
+            })
+            .collect())
+    }
+
+    async fn create_token(
+        &self,
+        by: &CurrentUser,
+        name: String,
+        role: Role,
+    ) -> Result<String, String> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > 100 {
+            return Err("give the token a name (at most 100 characters)".into());
+        }
+        let (token, hash) = new_secret("tlsw_");
+        self.store
+            .add_token(&name, &hash, role, &by.email, now_unix())
+            .await
+            .map_err(internal("creating token"))?;
+        self.record(
+            &by.email,
+            "token.create",
+            &format!("{name} ({})", role.as_str()),
+        )
+        .await;
+        Ok(token)
+    }
+
+    async fn revoke_token(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        if !self
+            .store
+            .revoke_token(id, now_unix())
+            .await
+            .map_err(internal("revoking token"))?
+        {
+            return Err("no such live token".into());
+        }
+        self.record(&by.email, "token.revoke", &format!("token {id}"))
+            .await;
+        Ok(())
+    }
+
+    async fn audit(&self) -> Result<Vec<AuditRow>, String> {
+        Ok(self
+            .store
+            .audit_log(500)
+            .await
+            .map_err(internal("reading the audit log"))?
+            .into_iter()
+            .map(|a| AuditRow {
+                at: utc(a.at),
+                actor: a.actor,
+                action: a.action,
+                detail: a.detail,
+                ip: a.ip,
+            })
+            .collect())
     }
 }

@@ -1,8 +1,11 @@
 //! The axum application: the Leptos dashboard with its server functions, `/healthz`, static
 //! files, and the layers around them.
 
+mod api;
 mod backend;
 pub mod receiver;
+pub mod security;
+mod upload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,21 +13,24 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::compression::CompressionLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 pub use backend::WebBackend;
 pub use receiver::Receiver;
 
 use crate::ingest::Limits;
-use crate::store::Store;
+use crate::store::{DbSessionStore, Store};
 
 /// Shared handles for handlers. No global mutable state.
 #[derive(Clone)]
@@ -37,6 +43,19 @@ pub struct AppState {
     pub limits: Limits,
     /// The HTTPS report receiver's settings.
     pub receiver: Receiver,
+    /// Sign-in settings.
+    pub auth: AuthState,
+    /// Whether authenticated uploads register unknown domains.
+    pub domain_policy: crate::store::DomainPolicy,
+}
+
+/// Sign-in state shared by handlers.
+#[derive(Clone)]
+pub struct AuthState {
+    /// Credential checks with throttling.
+    pub authenticator: crate::auth::Authenticator,
+    /// A session older than this (since sign-in) is signed out, whatever its activity.
+    pub absolute_timeout_secs: i64,
 }
 
 /// Settings of the HTTP server.
@@ -52,6 +71,31 @@ pub struct HttpSettings {
     pub receiver_secret: Option<String>,
     /// Receiver requests per minute per client address.
     pub receiver_rate_per_minute: u32,
+    /// Mark the session cookie `Secure` (serve over HTTPS, or behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// Sign out after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// Sign out this many hours after sign-in, whatever the activity.
+    pub session_absolute_hours: i64,
+    /// Whether authenticated uploads register unknown domains.
+    pub domain_policy: crate::store::DomainPolicy,
+}
+
+impl HttpSettings {
+    /// Settings for tests and tools: loopback, default limits, no secret path.
+    pub fn local(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            site_root: None,
+            limits: Limits::default(),
+            receiver_secret: None,
+            receiver_rate_per_minute: 60,
+            secure_cookies: false,
+            session_idle_minutes: 12 * 60,
+            session_absolute_hours: 7 * 24,
+            domain_policy: crate::store::DomainPolicy::AutoRegister,
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -76,25 +120,50 @@ impl Application {
             limits,
             receiver_secret,
             receiver_rate_per_minute,
+            secure_cookies,
+            session_idle_minutes,
+            session_absolute_hours,
+            domain_policy,
         } = settings;
-        let mut leptos = get_configuration(None)
-            .context("reading Leptos settings")?
-            .leptos_options;
-        if leptos.output_name.is_empty() {
-            leptos.output_name = "tlswatch".into();
-        }
+        // Built by cargo-leptos, the output name is compiled in; otherwise (cargo build/test) use ours.
+        let mut leptos = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
+            || option_env!("LEPTOS_OUTPUT_NAME").is_some()
+        {
+            get_configuration(None)
+                .context("reading Leptos settings")?
+                .leptos_options
+        } else {
+            let root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+            LeptosOptions::builder()
+                .output_name("tlswatch")
+                .site_root(root)
+                .build()
+        };
         if let Some(root) = site_root {
             leptos.site_root = root.into();
         }
         leptos.site_addr = listen;
         let receiver = Receiver::new(receiver_secret, receiver_rate_per_minute);
+        let auth = AuthState {
+            authenticator: crate::auth::Authenticator::new(store.clone()),
+            absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
+        };
         let state = AppState {
             leptos: leptos.clone(),
             store: store.clone(),
             limits,
             receiver,
+            auth,
+            domain_policy,
         };
-        let router = router(state);
+        let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
+        let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
+            .with_name("tlswatch_session")
+            .with_secure(secure_cookies)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_expiry(Expiry::OnInactivity(idle));
+        let router = router(state, sessions);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -133,13 +202,15 @@ impl Application {
 }
 
 /// All routes and layers.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) -> Router {
     let backend: app::api::SharedBackend = Arc::new(WebBackend::new(state.store.clone()));
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .merge(receiver::router(state.limits.max_input))
+        .merge(upload::router(state.limits.max_input))
+        .merge(api::router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -149,19 +220,18 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        // Outermost last: trace, headers, compression, body limit, CSRF, session, auth.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::authenticate,
+        ))
+        .layer(sessions)
+        .layer(middleware::from_fn(security::csrf))
+        .layer(RequestBodyLimitLayer::new(
+            state.limits.max_input + 64 * 1024,
+        ))
         .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+        .layer(middleware::from_fn(security::headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

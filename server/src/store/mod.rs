@@ -5,6 +5,7 @@
 //! sqlx's `Any` driver. Only the migrations differ per backend (`migrations/sqlite`,
 //! `migrations/postgres`), where the DDL must.
 
+mod auth;
 mod domains;
 mod mailboxes;
 mod quarantine;
@@ -22,6 +23,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use auth::{AuditEntry, DbSessionStore, Token, User};
 pub use mailboxes::Mailbox;
 pub use quarantine::{NewRejected, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};

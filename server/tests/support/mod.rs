@@ -201,11 +201,10 @@ pub async fn server_on(
     rate: u32,
 ) -> TestServer {
     let settings = tlswatch::http::HttpSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        site_root: None,
         limits,
         receiver_secret: secret.map(str::to_owned),
         receiver_rate_per_minute: rate,
+        ..tlswatch::http::HttpSettings::local("127.0.0.1:0".parse().unwrap())
     };
     let app = tlswatch::http::Application::build(db.store.clone(), settings)
         .await

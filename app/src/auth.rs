@@ -1,0 +1,93 @@
+//! Who is calling: roles and the signed-in user, as the UI and server functions see them.
+
+use serde::{Deserialize, Serialize};
+
+/// Roles, ordered by power: every role can do what the ones before it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Read only.
+    Viewer,
+    /// Domains, rules, uploads, silences, acknowledgements.
+    Editor,
+    /// Users, tokens, channels, mailboxes, settings.
+    Admin,
+}
+
+impl Role {
+    /// `viewer`, `editor`, `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses `viewer`, `editor`, `admin`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// All roles, least powerful first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
+}
+
+/// The authenticated caller of a request (a user's session or an API token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    /// User id (0 for API tokens).
+    pub id: i64,
+    /// E-mail of the user, or `token:NAME`.
+    pub email: String,
+    /// What the caller may do.
+    pub role: Role,
+}
+
+impl CurrentUser {
+    /// Whether the caller has at least `role`.
+    pub fn can(&self, role: Role) -> bool {
+        self.role >= role
+    }
+}
+
+/// The CSP nonce of the current response, set by the server's security middleware in the
+/// request extensions and used by the shell for the hydration scripts.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
+/// The caller of the current request, from the request extensions the server's auth
+/// middleware filled in.
+#[cfg(feature = "ssr")]
+pub fn current_user() -> Option<CurrentUser> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    parts.extensions.get::<CurrentUser>().cloned()
+}
+
+/// The caller, if it has at least `role`; otherwise an error the UI shows.
+#[cfg(feature = "ssr")]
+pub fn require(role: Role) -> Result<CurrentUser, leptos::prelude::ServerFnError> {
+    let status = |code: http::StatusCode| {
+        if let Some(r) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            r.set_status(code);
+        }
+    };
+    match current_user() {
+        Some(u) if u.can(role) => Ok(u),
+        Some(_) => {
+            status(http::StatusCode::FORBIDDEN);
+            Err(leptos::prelude::ServerFnError::new(format!(
+                "this needs the {} role",
+                role.as_str()
+            )))
+        }
+        None => {
+            status(http::StatusCode::UNAUTHORIZED);
+            Err(leptos::prelude::ServerFnError::new("sign in first"))
+        }
+    }
+}

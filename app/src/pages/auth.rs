@@ -1,0 +1,70 @@
+//! Sign-in and first-run setup.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::{Login, Setup};
+
+/// `/login`.
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
+    let action = ServerAction::<Login>::new();
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| clean(&e.to_string()))
+    };
+    view! {
+        <section class="page narrow">
+            <h1>"Sign in"</h1>
+            <ActionForm action>
+                <input type="hidden" name="next" value=next/>
+                <label>"E-mail" <input id="email" type="email" name="email" autocomplete="username" required/></label>
+                <label>"Password" <input id="password" type="password" name="password" autocomplete="current-password" required/></label>
+                <button id="sign-in" type="submit">"Sign in"</button>
+            </ActionForm>
+            {move || error().map(|e| view! { <p class="error" role="alert" id="login-error">{e}</p> })}
+            <p class="hint">"No account yet? Open the setup link tlswatch printed at its first start, or run "
+                <code>"tlswatch user add --email you@example.com --role admin"</code>"."</p>
+        </section>
+    }
+}
+
+/// `/setup?token=…`: creates the first admin.
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let query = use_query_map();
+    let token = move || query.read().get("token").unwrap_or_default();
+    let action = ServerAction::<Setup>::new();
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| clean(&e.to_string()))
+    };
+    view! {
+        <section class="page narrow">
+            <h1>"Create the first admin"</h1>
+            <ActionForm action>
+                <input type="hidden" name="token" value=token/>
+                <label>"E-mail" <input type="email" name="email" autocomplete="username" required/></label>
+                <label>"Password (at least 12 characters)" <input type="password" name="password" autocomplete="new-password" minlength="12" required/></label>
+                <button type="submit">"Create admin and sign in"</button>
+            </ActionForm>
+            {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// Server function errors arrive as "error running server function: …"; show the reason only.
+pub fn clean(msg: &str) -> String {
+    msg.rsplit_once(": ")
+        .map(|(_, m)| m)
+        .unwrap_or(msg)
+        .to_owned()
+}

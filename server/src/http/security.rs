@@ -1,0 +1,225 @@
+//! The hardened web surface: security headers with a per-response CSP nonce, CSRF protection by
+//! origin checks, and the authentication gate in front of every non-public route.
+
+use std::net::SocketAddr;
+
+use app::auth::{CspNonce, CurrentUser};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use rand::RngCore;
+use tower_sessions::Session;
+
+use super::AppState;
+use crate::ingest::{now_unix, sha256_hex};
+
+/// Session keys.
+pub const SESSION_USER: &str = "user_id";
+/// Unix seconds of sign-in, for the absolute timeout.
+pub const SESSION_LOGIN_AT: &str = "login_at";
+
+/// Paths anyone may request: health, the RFC 8460 receiver, static assets, sign-in and setup.
+pub fn is_public(path: &str) -> bool {
+    path == "/healthz"
+        || path == "/tlsrpt"
+        || path.starts_with("/tlsrpt/")
+        || path.starts_with("/pkg/")
+        || path == "/echarts.min.js"
+        || path == "/favicon.svg"
+        || path == "/login"
+        || path == "/setup"
+        || path.starts_with("/api/auth/")
+}
+
+/// Adds security headers; the CSP allows only this origin's scripts (the WASM included) and the
+/// hydration script carrying this response's nonce.
+pub async fn headers(mut req: Request, next: Next) -> Response {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut res = next.run(req).await;
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    );
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    res
+}
+
+/// Refuses state-changing requests that a browser sent from another site. Requests with a
+/// bearer token carry no ambient credentials and the open receiver takes no cookies.
+pub async fn csrf(req: Request, next: Next) -> Response {
+    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let exempt = path == "/tlsrpt"
+        || path.starts_with("/tlsrpt/")
+        || req.headers().contains_key(header::AUTHORIZATION);
+    if state_changing && !exempt && !same_origin(&req) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused\n").into_response();
+    }
+    next.run(req).await
+}
+
+fn same_origin(req: &Request) -> bool {
+    let h = req.headers();
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
+    }
+    let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host),
+        (Some(_), None) => false,
+        // No Origin and no Fetch Metadata: not a browser form or fetch; only allow it without cookies.
+        (None, _) => !h.contains_key(header::COOKIE),
+    }
+}
+
+/// Resolves the caller (bearer token on `/api/v1`, otherwise the session) into the request
+/// extensions, and refuses anonymous requests to anything not public.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    // Only owned values cross the awaits below (a request body is not `Sync`).
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
+    let user = match resolve(&state, &session, authorization, &path).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    if let Some(u) = user {
+        req.extensions_mut().insert(u);
+    } else if !is_public(&path) {
+        if path.starts_with("/api/") {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "sign in or send an API token\n",
+            )
+                .into_response();
+        }
+        let next_path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        return Redirect::to(&format!("/login?next={}", urlencode(next_path))).into_response();
+    }
+    next.run(req).await
+}
+
+async fn resolve(
+    state: &AppState,
+    session: &Session,
+    authorization: Option<String>,
+    path: &str,
+) -> Result<Option<CurrentUser>, Response> {
+    let internal = |e: anyhow::Error| {
+        tracing::error!(error = %format!("{e:#}"), "authentication failed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authentication unavailable\n",
+        )
+            .into_response()
+    };
+    if let Some(auth) = authorization {
+        let Some(token) = auth.strip_prefix("Bearer ").map(str::trim) else {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "use Authorization: Bearer TOKEN\n",
+            )
+                .into_response());
+        };
+        if !path.starts_with("/api/v1/") {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "API tokens are accepted on /api/v1 only\n",
+            )
+                .into_response());
+        }
+        return match state
+            .store
+            .use_token(&sha256_hex(token.as_bytes()), now_unix())
+            .await
+            .map_err(internal)?
+        {
+            Some((name, role)) => Ok(Some(CurrentUser {
+                id: 0,
+                email: format!("token:{name}"),
+                role,
+            })),
+            None => Err((StatusCode::UNAUTHORIZED, "unknown or revoked token\n").into_response()),
+        };
+    }
+    let Ok(Some(user_id)) = session.get::<i64>(SESSION_USER).await else {
+        return Ok(None);
+    };
+    let login_at = session
+        .get::<i64>(SESSION_LOGIN_AT)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if now_unix() - login_at > state.auth.absolute_timeout_secs {
+        let _ = session.flush().await;
+        return Ok(None);
+    }
+    match state.store.user_by_id(user_id).await.map_err(internal)? {
+        Some(u) if !u.disabled => Ok(Some(CurrentUser {
+            id: u.id,
+            email: u.email,
+            role: u.role,
+        })),
+        _ => {
+            let _ = session.flush().await;
+            Ok(None)
+        }
+    }
+}
+
+/// Client address of a request.
+pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

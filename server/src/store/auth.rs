@@ -1,0 +1,428 @@
+//! Users, API tokens, sessions, the setup token and the audit log.
+
+use anyhow::Context;
+use app::auth::Role;
+use async_trait::async_trait;
+use sqlx::Row;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+use super::Store;
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Sign-in e-mail (lowercase).
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Unix seconds it was created.
+    pub created_at: i64,
+    /// Disabled users cannot sign in.
+    pub disabled: bool,
+    /// Consecutive failed sign-ins.
+    pub failed_logins: i64,
+    /// Sign-in refused until then (Unix seconds).
+    pub locked_until: Option<i64>,
+}
+
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Row id.
+    pub id: i64,
+    /// Name given at creation.
+    pub name: String,
+    /// Role it grants.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of last use.
+    pub last_used_at: Option<i64>,
+    /// Unix seconds it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who did it.
+    pub actor: String,
+    /// What (`sign-in`, `user.add`, …).
+    pub action: String,
+    /// Details.
+    pub detail: String,
+    /// Client address.
+    pub ip: Option<String>,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, password_hash, role, created_at, disabled, failed_logins, locked_until";
+
+fn user_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<User> {
+    Ok(User {
+        id: r.try_get(0)?,
+        email: r.try_get(1)?,
+        password_hash: r.try_get(2)?,
+        role: Role::parse(&r.try_get::<String, _>(3)?).unwrap_or(Role::Viewer),
+        created_at: r.try_get(4)?,
+        disabled: r.try_get::<i64, _>(5)? != 0,
+        failed_logins: r.try_get(6)?,
+        locked_until: r.try_get(7)?,
+    })
+}
+
+impl Store {
+    /// Number of user accounts.
+    pub async fn user_count(&self) -> anyhow::Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("select count(*) from app_user")
+            .fetch_one(self.pool())
+            .await
+            .context("counting users")?;
+        Ok(n)
+    }
+
+    /// Creates a user; fails if the e-mail exists.
+    pub async fn add_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+        now: i64,
+    ) -> anyhow::Result<i64> {
+        let _guard = self.write_guard().await;
+        let (id,): (i64,) = sqlx::query_as("insert into app_user (email, password_hash, role, created_at) values ($1, $2, $3, $4) returning id")
+            .bind(email)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(now)
+            .fetch_one(self.pool())
+            .await
+            .with_context(|| format!("adding user {email} (does it exist already?)"))?;
+        Ok(id)
+    }
+
+    /// A user by e-mail.
+    pub async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS} from app_user where email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await
+        .context("reading user")?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// A user by id.
+    pub async fn user_by_id(&self, id: i64) -> anyhow::Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "select {USER_COLUMNS} from app_user where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .context("reading user")?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Every user, by e-mail.
+    pub async fn users(&self) -> anyhow::Result<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "select {USER_COLUMNS} from app_user order by email"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .context("listing users")?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Changes role and disabled flag.
+    pub async fn update_user(&self, id: i64, role: Role, disabled: bool) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("update app_user set role = $1, disabled = $2 where id = $3")
+            .bind(role.as_str())
+            .bind(i64::from(disabled))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("updating user")?;
+        Ok(())
+    }
+
+    /// Records a sign-in attempt's result: resets or increments the failure count and sets the lockout.
+    pub async fn record_login(
+        &self,
+        id: i64,
+        ok: bool,
+        locked_until: Option<i64>,
+    ) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        let sql = if ok {
+            "update app_user set failed_logins = 0, locked_until = $1 where id = $2"
+        } else {
+            "update app_user set failed_logins = failed_logins + 1, locked_until = $1 where id = $2"
+        };
+        sqlx::query(sql)
+            .bind(locked_until)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("recording sign-in")?;
+        Ok(())
+    }
+
+    /// Stores a new API token's hash.
+    pub async fn add_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        created_by: &str,
+        now: i64,
+    ) -> anyhow::Result<i64> {
+        let _guard = self.write_guard().await;
+        let (id,): (i64,) = sqlx::query_as("insert into api_token (name, token_hash, role, created_by, created_at) values ($1, $2, $3, $4, $5) returning id")
+            .bind(name)
+            .bind(token_hash)
+            .bind(role.as_str())
+            .bind(created_by)
+            .bind(now)
+            .fetch_one(self.pool())
+            .await
+            .context("adding token")?;
+        Ok(id)
+    }
+
+    /// The live (not revoked) token with this hash; records its use.
+    pub async fn use_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<Option<(String, Role)>> {
+        let row: Option<(i64, String, String)> = sqlx::query_as(
+            "select id, name, role from api_token where token_hash = $1 and revoked_at is null",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await
+        .context("reading token")?;
+        let Some((id, name, role)) = row else {
+            return Ok(None);
+        };
+        let _guard = self.write_guard().await;
+        sqlx::query("update api_token set last_used_at = $1 where id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("recording token use")?;
+        Ok(Some((name, Role::parse(&role).unwrap_or(Role::Viewer))))
+    }
+
+    /// Every token, newest first.
+    pub async fn tokens(&self) -> anyhow::Result<Vec<Token>> {
+        type TokenTuple = (i64, String, String, String, i64, Option<i64>, Option<i64>);
+        let rows: Vec<TokenTuple> =
+            sqlx::query_as("select id, name, role, created_by, created_at, last_used_at, revoked_at from api_token order by id desc").fetch_all(self.pool()).await.context("listing tokens")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, name, role, created_by, created_at, last_used_at, revoked_at)| Token {
+                    id,
+                    name,
+                    role: Role::parse(&role).unwrap_or(Role::Viewer),
+                    created_by,
+                    created_at,
+                    last_used_at,
+                    revoked_at,
+                },
+            )
+            .collect())
+    }
+
+    /// Revokes a token.
+    pub async fn revoke_token(&self, id: i64, now: i64) -> anyhow::Result<bool> {
+        let _guard = self.write_guard().await;
+        let n = sqlx::query(
+            "update api_token set revoked_at = $1 where id = $2 and revoked_at is null",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .context("revoking token")?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Replaces the one-time setup token.
+    pub async fn set_setup_token(&self, token_hash: &str, expires_at: i64) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("delete from setup_token")
+            .execute(self.pool())
+            .await?;
+        sqlx::query("insert into setup_token (token_hash, expires_at) values ($1, $2)")
+            .bind(token_hash)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await
+            .context("storing setup token")?;
+        Ok(())
+    }
+
+    /// Consumes the setup token if it is valid.
+    pub async fn take_setup_token(&self, token_hash: &str, now: i64) -> anyhow::Result<bool> {
+        let _guard = self.write_guard().await;
+        let n = sqlx::query("delete from setup_token where token_hash = $1 and expires_at > $2")
+            .bind(token_hash)
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .context("using setup token")?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Appends to the audit log.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "insert into audit_log (at, actor, action, detail, ip) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(now)
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .bind(ip)
+        .execute(self.pool())
+        .await
+        .context("writing audit log")?;
+        Ok(())
+    }
+
+    /// The newest audit entries.
+    pub async fn audit_log(&self, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
+        let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+            "select at, actor, action, detail, ip from audit_log order by id desc limit $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .context("reading audit log")?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, actor, action, detail, ip)| AuditEntry {
+                at,
+                actor,
+                action,
+                detail,
+                ip,
+            })
+            .collect())
+    }
+
+    /// Deletes expired sessions.
+    pub async fn delete_expired_sessions(&self, now: i64) -> anyhow::Result<u64> {
+        let _guard = self.write_guard().await;
+        Ok(sqlx::query("delete from session where expiry_date < $1")
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .context("deleting expired sessions")?
+            .rows_affected())
+    }
+}
+
+/// tower-sessions store over [`Store`]: sessions live in the database, so they work across
+/// instances.
+#[derive(Clone, Debug)]
+pub struct DbSessionStore(pub Store);
+
+fn backend_err(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let _guard = self.0.write_guard().await;
+        loop {
+            let n = sqlx::query("insert into session (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do nothing")
+                .bind(record.id.to_string())
+                .bind(&data)
+                .bind(record.expiry_date.unix_timestamp())
+                .execute(self.0.pool())
+                .await
+                .map_err(backend_err)?
+                .rows_affected();
+            if n == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let _guard = self.0.write_guard().await;
+        sqlx::query("insert into session (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date")
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp())
+            .execute(self.0.pool())
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = tower_sessions::cookie::time::OffsetDateTime::now_utc().unix_timestamp();
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "select data, expiry_date from session where id = $1 and expiry_date > $2",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .fetch_optional(self.0.pool())
+        .await
+        .map_err(backend_err)?;
+        let Some((data, expiry)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&data)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?,
+            expiry_date: tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(expiry)
+                .map_err(backend_err)?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let _guard = self.0.write_guard().await;
+        sqlx::query("delete from session where id = $1")
+            .bind(id.to_string())
+            .execute(self.0.pool())
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+}

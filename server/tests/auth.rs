@@ -1,0 +1,360 @@
+//! Team access over real HTTP: which routes refuse anonymous callers, sign-in and its cookie,
+//! lockout, the role matrix, API tokens, CSRF and security headers.
+
+mod support;
+
+use app::auth::Role;
+use leptos::server_fn::ServerFn;
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::redirect::Policy;
+use tlswatch::auth::{create_user, new_secret};
+use tlswatch::ingest::Limits;
+
+use support::{report_json, server, TestServer};
+
+const PW: &str = "correct horse battery staple";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in through the login server function; returns the session cookie (`name=value`).
+async fn sign_in(s: &TestServer, email: &str, password: &str) -> (u16, Option<String>, String) {
+    let r = client()
+        .post(format!("{}/api/auth/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email={}&password={}",
+            email.replace('@', "%40"),
+            password.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let set_cookie = r
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .filter(|c| c.starts_with("tlswatch_session="))
+        .map(str::to_owned);
+    (status, cookie, set_cookie)
+}
+
+async fn users(s: &TestServer) {
+    for (email, role) in [
+        ("admin@example.com", Role::Admin),
+        ("editor@example.com", Role::Editor),
+        ("viewer@example.com", Role::Viewer),
+    ] {
+        create_user(&s.store, email, PW, role).await.unwrap();
+    }
+}
+
+async fn call(s: &TestServer, method: &str, path: &str, cookie: Option<&str>, body: &str) -> u16 {
+    let mut req = client()
+        .request(method.parse().unwrap(), format!("{}{path}", s.base))
+        .header("sec-fetch-site", "same-origin");
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    if method == "POST" {
+        req = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn anonymous_requests_are_refused_except_public_routes() {
+    let s = server(Limits::default(), None, 100).await;
+    // Pages redirect to sign-in; APIs and server functions answer 401.
+    for path in ["/", "/upload", "/admin/users", "/admin/audit", "/anything"] {
+        let r = client()
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next="),
+            "{path}"
+        );
+    }
+    for (method, path) in [
+        ("POST", app::api::GetOverview::PATH),
+        ("POST", app::api::ListUsers::PATH),
+        ("POST", app::api::CreateToken::PATH),
+        ("POST", "/api/upload"),
+        ("GET", "/api/v1/domains"),
+    ] {
+        assert_eq!(
+            call(&s, method, path, None, "").await,
+            401,
+            "{method} {path}"
+        );
+    }
+    // Public.
+    assert_eq!(call(&s, "GET", "/healthz", None, "").await, 200);
+    assert_eq!(call(&s, "GET", "/login", None, "").await, 200);
+    assert_ne!(call(&s, "POST", "/tlsrpt", None, "").await, 401);
+    assert_ne!(call(&s, "GET", "/pkg/tlswatch.js", None, "").await, 303);
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_hardened_session_cookie_and_sign_out_ends_it() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let (status, cookie, set_cookie) = sign_in(&s, "Admin@Example.com", PW).await;
+    assert!(status == 200 || status == 302, "{status} {set_cookie}");
+    let cookie = cookie.expect("session cookie");
+    let lower = set_cookie.to_ascii_lowercase();
+    assert!(
+        lower.contains("httponly") && lower.contains("samesite=lax"),
+        "{set_cookie}"
+    );
+    assert!(
+        !lower.contains("secure"),
+        "not Secure on plain HTTP by default: {set_cookie}"
+    );
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 200);
+    assert!([200, 302].contains(&call(&s, "POST", app::api::Logout::PATH, Some(&cookie), "").await));
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 303);
+    let log = s.store.audit_log(10).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|a| a.action == "sign-in" && a.actor == "admin@example.com"),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|a| a.action == "sign-out"), "{log:?}");
+}
+
+#[tokio::test]
+async fn secure_cookies_setting_marks_the_cookie_secure() {
+    let db = support::sqlite().await;
+    let settings = tlswatch::http::HttpSettings {
+        secure_cookies: true,
+        ..tlswatch::http::HttpSettings::local("127.0.0.1:0".parse().unwrap())
+    };
+    let app = tlswatch::http::Application::build(db.store.clone(), settings)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    create_user(&db.store, "a@example.com", PW, Role::Admin)
+        .await
+        .unwrap();
+    let r = client()
+        .post(format!("{base}/api/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email=a%40example.com&password={}",
+            PW.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("secure"));
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_temporarily() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    for _ in 0..5 {
+        let (status, cookie, _) = sign_in(&s, "viewer@example.com", "wrong password!!").await;
+        assert_eq!((status, cookie), (401, None));
+    }
+    // The right password no longer works while locked.
+    let (_, cookie, _) = sign_in(&s, "viewer@example.com", PW).await;
+    assert_eq!(cookie, None);
+    let u = s
+        .store
+        .user_by_email("viewer@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.locked_until.is_some());
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_the_server_for_every_action() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let report = report_json("s.example", "u1", "upload.example", "2026-01-01", 1, &[]);
+    let mut cookies = Vec::new();
+    for who in ["viewer", "editor", "admin"] {
+        cookies.push(
+            sign_in(&s, &format!("{who}@example.com"), PW)
+                .await
+                .1
+                .unwrap(),
+        );
+    }
+    // (method, path, body, lowest role allowed)
+    let matrix: Vec<(&str, &str, String, usize)> = vec![
+        ("POST", app::api::GetOverview::PATH, "days=7".into(), 0),
+        ("GET", "/api/v1/domains", String::new(), 0),
+        ("POST", "/api/upload", report.clone(), 1),
+        ("POST", app::api::ListUsers::PATH, String::new(), 2),
+        ("POST", app::api::ListTokens::PATH, String::new(), 2),
+        (
+            "POST",
+            app::api::CreateToken::PATH,
+            "name=ci&role=Viewer".into(),
+            2,
+        ),
+        ("POST", app::api::AuditLog::PATH, String::new(), 2),
+        (
+            "POST",
+            app::api::AddUser::PATH,
+            format!(
+                "email=new%40example.com&password={}&role=Viewer",
+                PW.replace(' ', "+")
+            ),
+            2,
+        ),
+    ];
+    for (method, path, body, min) in matrix {
+        for (level, cookie) in cookies.iter().enumerate() {
+            let mut req = client()
+                .request(method.parse().unwrap(), format!("{}{path}", s.base))
+                .header("sec-fetch-site", "same-origin")
+                .header(COOKIE, cookie);
+            if method == "POST" {
+                let ct = if path == "/api/upload" {
+                    "application/octet-stream"
+                } else {
+                    "application/x-www-form-urlencoded"
+                };
+                req = req
+                    .header("content-type", ct)
+                    .header("x-filename", "r.json")
+                    .body(body.clone());
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            if level >= min {
+                assert_eq!(status, 200, "{path} as level {level}");
+            } else {
+                assert_eq!(status, 403, "{path} as level {level}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn api_tokens_work_on_api_v1_only_and_stop_when_revoked() {
+    let s = server(Limits::default(), None, 100).await;
+    let (token, hash) = new_secret("tlsw_");
+    let id = s
+        .store
+        .add_token("ci", &hash, Role::Viewer, "test", 0)
+        .await
+        .unwrap();
+    let get = |path: &'static str, t: String| {
+        let base = s.base.clone();
+        async move {
+            client()
+                .get(format!("{base}{path}"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(get("/api/v1/domains", token.clone()).await, 200);
+    assert_eq!(get("/", token.clone()).await, 401);
+    assert_eq!(get("/api/v1/domains", "tlsw_wrong".into()).await, 401);
+    assert!(s.store.tokens().await.unwrap()[0].last_used_at.is_some());
+    s.store.revoke_token(id, 1).await.unwrap();
+    assert_eq!(get("/api/v1/domains", token).await, 401);
+}
+
+#[tokio::test]
+async fn cross_site_state_changes_are_refused() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let cookie = sign_in(&s, "admin@example.com", PW).await.1.unwrap();
+    let post = |headers: Vec<(&'static str, String)>| {
+        let (base, cookie) = (s.base.clone(), cookie.clone());
+        async move {
+            let mut r = client()
+                .post(format!("{base}{}", app::api::CreateToken::PATH))
+                .header(COOKIE, cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("name=x&role=Admin");
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(
+        post(vec![("origin", "http://evil.example".into())]).await,
+        403
+    );
+    assert_eq!(
+        post(vec![("sec-fetch-site", "cross-site".into())]).await,
+        403
+    );
+    assert_eq!(
+        post(vec![]).await,
+        403,
+        "a cookie without Origin or Fetch Metadata"
+    );
+    let host = s.base.trim_start_matches("http://").to_owned();
+    assert_eq!(post(vec![("origin", format!("http://{host}"))]).await, 200);
+    assert_eq!(s.store.tokens().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_content_security_policy_with_a_nonce() {
+    let s = server(Limits::default(), None, 100).await;
+    let r = client()
+        .get(format!("{}/login", s.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("'wasm-unsafe-eval'")
+            && csp.contains("default-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "hydration script without the nonce"
+    );
+}
