@@ -358,3 +358,46 @@ async fn pages_carry_a_strict_content_security_policy_with_a_nonce() {
         "hydration script without the nonce"
     );
 }
+
+#[tokio::test]
+async fn strings_from_reports_and_users_are_rendered_as_text() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    // A hostile account name, and a report whose fields carry markup.
+    create_user(
+        &s.store,
+        "<script>alert(1)</script>@evil.example",
+        PW,
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
+    support::import(
+        &s.store,
+        &support::fixture_bytes("reports/xss-organization-name.json"),
+        "xss.json",
+    )
+    .await;
+    let cookie = sign_in(&s, "admin@example.com", PW).await.1.unwrap();
+    for path in ["/admin/users", "/admin/audit", "/?days=3660"] {
+        let html = client()
+            .get(format!("{}{path}", s.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !html.contains("<script>alert"),
+            "{path} renders markup from data"
+        );
+        if path == "/admin/users" {
+            assert!(
+                html.contains("&lt;script&gt;alert(1)&lt;/script&gt;@evil.example"),
+                "{path} must show the characters"
+            );
+        }
+    }
+}

@@ -15,12 +15,13 @@ fn main() -> anyhow::Result<()> {
         Some("sizes") => sizes(Path::new(
             args.get(1).map(String::as_str).unwrap_or("target/site"),
         )),
+        Some("bomb") => bomb(),
         Some("ingest") => {
             let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
             tokio::runtime::Runtime::new()?.block_on(ingest(n))
         }
         _ => {
-            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N]");
+            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb");
             std::process::exit(2);
         }
     }
@@ -63,6 +64,7 @@ async fn ingest(n: usize) -> anyhow::Result<()> {
     use tlswatch::store::{DomainPolicy, Store};
 
     let mails: Vec<Vec<u8>> = (0..n).map(make_mail).collect();
+    let mails_copy = mails.clone();
     let total_bytes: usize = mails.iter().map(Vec::len).sum();
     let limits = Limits::default();
 
@@ -112,8 +114,89 @@ async fn ingest(n: usize) -> anyhow::Result<()> {
         "store share of ingest time: {:.0} %",
         100.0 * (ingest_secs - parse_secs).max(0.0) / ingest_secs
     );
+    parsedmarc_compare(&dir, &mails_copy, parse_secs, ingest_secs)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Runs parsedmarc (`pip install parsedmarc`) over the same mails, in the same run.
+fn parsedmarc_compare(
+    dir: &Path,
+    mails: &[Vec<u8>],
+    parse_secs: f64,
+    ingest_secs: f64,
+) -> anyhow::Result<()> {
+    let eml_dir = dir.join("eml");
+    std::fs::create_dir_all(&eml_dir)?;
+    for (i, m) in mails.iter().enumerate() {
+        std::fs::write(eml_dir.join(format!("{i:06}.eml")), m)?;
+    }
+    let out = std::process::Command::new("python3")
+        .arg("scripts/parsedmarc_bench.py")
+        .arg(&eml_dir)
+        .output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut parts = text.split_whitespace();
+    match (
+        parts.next().and_then(|s| s.parse::<f64>().ok()),
+        parts.next(),
+    ) {
+        (Some(secs), Some(ok)) => {
+            println!("parsedmarc parse_report_file (same mails): {secs:>8.3} s  {:>10.0} mails/s  ({ok} parsed)", mails.len() as f64 / secs);
+            println!("ratios: parsedmarc / tlswatch parse-only = {:.1}x, parsedmarc / tlswatch full ingest = {:.1}x", secs / parse_secs, secs / ingest_secs);
+        }
+        _ => println!(
+            "parsedmarc: not measured ({}); pip install parsedmarc",
+            if text.is_empty() {
+                "python3 failed"
+            } else {
+                &text
+            }
+        ),
+    }
+    Ok(())
+}
+
+/// A 1 GiB gzip bomb through the extractor: refused at the limit, with the memory it took.
+fn bomb() -> anyhow::Result<()> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        e.write_all(&zeros)?;
+    }
+    let gz = e.finish()?;
+    drop(zeros);
+    let before = peak_rss_kib();
+    let t = Instant::now();
+    let limits = tlswatch::ingest::Limits::default();
+    let result =
+        tlswatch::ingest::extract::extract(&gz, Some("application/tlsrpt+gzip"), None, &limits);
+    let secs = t.elapsed().as_secs_f64();
+    let after = peak_rss_kib();
+    println!("gzip bomb: {} bytes compressed, 1 GiB expanded", gz.len());
+    println!(
+        "result: {}",
+        match result {
+            Ok(_) => "ACCEPTED (bug)".to_owned(),
+            Err(e) => format!("refused: {e}"),
+        }
+    );
+    println!("time to refuse: {secs:.3} s; peak RSS before {before} KiB, after {after} KiB (+{} KiB; limit {} bytes)", after.saturating_sub(before), limits.max_decompressed);
+    Ok(())
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
