@@ -60,7 +60,7 @@ fn sizes(site: &Path) -> anyhow::Result<()> {
 }
 
 async fn ingest(n: usize) -> anyhow::Result<()> {
-    use tlswatch::ingest::{import_pipelined, prepare, Limits};
+    use tlswatch::ingest::{import_pipelined, prepare, Batching, Limits};
     use tlswatch::store::{DomainPolicy, Store};
 
     let mails: Vec<Vec<u8>> = (0..n).map(make_mail).collect();
@@ -85,8 +85,12 @@ async fn ingest(n: usize) -> anyhow::Result<()> {
     import_pipelined(
         &store,
         mails,
-        512,
-        DomainPolicy::AutoRegister,
+        Batching {
+            items: 2_000,
+            max_bytes: 64 * 1024 * 1024,
+            domains: DomainPolicy::AutoRegister,
+        },
+        Vec::len,
         move |m: &Vec<u8>| vec![prepare(m, None, None, String::new(), "cli", &limits, 0)],
         |o| {
             stored += o.reports;

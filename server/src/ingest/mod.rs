@@ -206,27 +206,55 @@ pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Imports `items` in batches of `batch`, preparing the next batch on a blocking thread while
-/// the current one is written, and calls `on_outcome` for every input in order.
-pub async fn import_pipelined<T, P, O>(
+/// How [`import_pipelined`] groups inputs into transactions.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Most inputs per transaction.
+    pub items: usize,
+    /// Most input bytes held in memory per batch.
+    pub max_bytes: usize,
+    /// Whether unknown domains are registered.
+    pub domains: DomainPolicy,
+}
+
+/// Imports `items` in batches of at most `batching.items` inputs and `batching.max_bytes` (by
+/// `weight`), preparing the next batch on a blocking thread while the current one is written,
+/// and calls `on_outcome` for every input in order. Bigger batches mean fewer commits (each one
+/// an fsync); the byte cap bounds memory.
+pub async fn import_pipelined<T, P, W, O>(
     store: &Store,
     items: Vec<T>,
-    batch: usize,
-    domains: DomainPolicy,
+    batching: Batching,
+    weight: W,
     prepare_item: P,
     mut on_outcome: O,
 ) -> anyhow::Result<()>
 where
     T: Send + Sync + 'static,
     P: Fn(&T) -> Vec<Prepared> + Send + Sync + 'static,
+    W: Fn(&T) -> usize,
     O: FnMut(&InputOutcome) -> anyhow::Result<()>,
 {
+    let Batching {
+        items: batch,
+        max_bytes,
+        domains,
+    } = batching;
     let items = std::sync::Arc::new(items);
     let prepare_item = std::sync::Arc::new(prepare_item);
-    let ranges: Vec<std::ops::Range<usize>> = (0..items.len())
-        .step_by(batch.max(1))
-        .map(|s| s..(s + batch.max(1)).min(items.len()))
-        .collect();
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let w = weight(item);
+        if i > start && (i - start >= batch.max(1) || bytes + w > max_bytes) {
+            ranges.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += w;
+    }
+    if start < items.len() {
+        ranges.push(start..items.len());
+    }
     let spawn = |r: std::ops::Range<usize>| {
         let (items, prepare_item) = (items.clone(), prepare_item.clone());
         tokio::task::spawn_blocking(move || {
