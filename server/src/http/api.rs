@@ -1,8 +1,8 @@
 //! `/api/v1`: the REST API for team tools (session or `Authorization: Bearer` token, viewer role).
 
 use app::auth::{CurrentUser, Role};
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -10,10 +10,115 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::domain::days::{day_of, format_day, parse_day};
+use crate::domain::names::normalize_domain;
+use crate::ingest::extract::gunzip;
+use crate::store::ReportFilter;
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/domains", get(domains))
+    Router::new()
+        .route("/api/v1/domains", get(domains))
+        .route("/api/v1/domains/{domain}/stats", get(domain_stats))
+        .route("/api/v1/reports", get(reports))
+        .route("/api/v1/reports/{id}", get(report))
+        .route("/api/v1/reports/{id}/raw", get(report_raw))
+}
+
+fn unavailable(e: anyhow::Error) -> Response {
+    tracing::error!(error = %format!("{e:#}"), "API query failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+}
+
+async fn domain_stats(State(state): State<AppState>, Path(domain): Path<String>, Query(q): Query<Range>) -> Response {
+    let (from, to) = match range(&q) {
+        Ok(r) => r,
+        Err(r) => return r.into_response(),
+    };
+    let Some(domain) = normalize_domain(&domain) else { return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response() };
+    match state.store.domain_stats(&domain, from, to).await {
+        Ok(Some(s)) => Json(serde_json::json!({
+            "domain": domain,
+            "from": format_day(from),
+            "to": format_day(to),
+            "success": s.success,
+            "failure": s.failure,
+            "by_day": s.by_day.iter().map(|(d, ok, f)| serde_json::json!({"day": format_day(*d), "success": ok, "failure": f})).collect::<Vec<_>>(),
+            "by_mx": s.by_mx.iter().map(|(mx, f)| serde_json::json!({"mx": mx, "failure": f})).collect::<Vec<_>>(),
+            "by_result_type": s.by_result_type.iter().map(|(rt, f)| serde_json::json!({"result_type": rt, "failure": f})).collect::<Vec<_>>(),
+            "by_reporter": s.by_reporter.iter().map(|(o, ok, f, n, last)| serde_json::json!({"organization": o, "success": ok, "failure": f, "reports": n, "last_day": format_day(*last)})).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "domain not registered\n").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Filter of `GET /api/v1/reports`.
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    domain: Option<String>,
+    reporter: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    failures: Option<bool>,
+    limit: Option<i64>,
+}
+
+async fn reports(State(state): State<AppState>, Query(q): Query<ReportQuery>) -> Response {
+    let day = |s: &Option<String>, what: &str| match s {
+        Some(s) => parse_day(s).map(Some).ok_or_else(|| (StatusCode::BAD_REQUEST, format!("{what} must be a date YYYY-MM-DD\n"))),
+        None => Ok(None),
+    };
+    let (from, to) = match (day(&q.from, "from"), day(&q.to, "to")) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+    };
+    let filter = ReportFilter {
+        domain: q.domain.as_deref().and_then(normalize_domain),
+        reporter: q.reporter.clone(),
+        from,
+        to,
+        failures_only: q.failures.unwrap_or(false),
+        limit: q.limit.unwrap_or(1_000),
+    };
+    match state.store.reports(&filter).await {
+        Ok(list) => Json(list.iter().map(report_json).collect::<Vec<_>>()).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn report_json(r: &crate::store::ReportSummary) -> serde_json::Value {
+    let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+    serde_json::json!({
+        "id": r.id, "organization": r.org_name, "report_id": r.report_id, "start": t(r.start_time), "end": t(r.end_time),
+        "channel": r.channel, "success": r.success, "failure": r.failure, "domain": r.domains, "warnings": r.warnings,
+    })
+}
+
+async fn report(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    match state.store.report_raw(id).await {
+        Ok(Some((raw, warnings))) => {
+            let json = gunzip(&raw, state.limits.max_decompressed).ok().and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok());
+            Json(serde_json::json!({"id": id, "warnings": warnings, "report": json})).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn report_raw(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    match state.store.report_raw(id).await {
+        Ok(Some((raw, _))) => match gunzip(&raw, state.limits.max_decompressed) {
+            Ok(json) => (
+                [(header::CONTENT_TYPE, "application/tlsrpt+json"), (header::CONTENT_DISPOSITION, &format!("attachment; filename=\"report-{id}.json\""))],
+                json,
+            )
+                .into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("stored report unreadable: {e}\n")).into_response(),
+        },
+        Ok(None) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
+        Err(e) => unavailable(e),
+    }
 }
 
 /// `from`/`to`: inclusive UTC days, `YYYY-MM-DD`; default the last 30 days.

@@ -85,3 +85,157 @@ impl Store {
         Ok(n)
     }
 }
+
+/// Breakdown of one domain over a range of days (from the rollups).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DomainStats {
+    /// Counted successful sessions.
+    pub success: i64,
+    /// Counted failed sessions.
+    pub failure: i64,
+    /// Per day: `(day, success, failure)`.
+    pub by_day: Vec<(i64, i64, i64)>,
+    /// Failed sessions per receiving MX (`""`: the report named none).
+    pub by_mx: Vec<(String, i64)>,
+    /// Failed sessions per result type.
+    pub by_result_type: Vec<(String, i64)>,
+    /// Per reporter: `(organization, success, failure, reports, last day)`.
+    pub by_reporter: Vec<(String, i64, i64, i64, i64)>,
+}
+
+/// A stored report as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportSummary {
+    /// Row id.
+    pub id: i64,
+    /// Reporter.
+    pub org_name: String,
+    /// The reporter's report-id.
+    pub report_id: String,
+    /// Range start, Unix seconds.
+    pub start_time: i64,
+    /// Range end, Unix seconds.
+    pub end_time: i64,
+    /// Channel it came through.
+    pub channel: String,
+    /// Counted successful sessions.
+    pub success: i64,
+    /// Counted failed sessions.
+    pub failure: i64,
+    /// Policy domains in it.
+    pub domains: String,
+    /// Number of parse warnings.
+    pub warnings: i64,
+}
+
+/// Filter for report lists.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Only reports with a policy for this domain.
+    pub domain: Option<String>,
+    /// Only this reporter.
+    pub reporter: Option<String>,
+    /// First day (inclusive).
+    pub from: Option<i64>,
+    /// Last day (inclusive).
+    pub to: Option<i64>,
+    /// Only reports with failed sessions.
+    pub failures_only: bool,
+    /// Most rows.
+    pub limit: i64,
+}
+
+impl Store {
+    /// Stats of one domain for `from..=to`; `None` when the domain is not registered.
+    pub async fn domain_stats(&self, domain: &str, from: i64, to: i64) -> anyhow::Result<Option<DomainStats>> {
+        let Some((id,)) = sqlx::query_as::<_, (i64,)>("select id from domain where name = $1").bind(domain).fetch_optional(self.pool()).await? else {
+            return Ok(None);
+        };
+        let by_day: Vec<(i64, i64, i64)> =
+            sqlx::query_as("select day, success, failure from daily_domain where domain_id = $1 and day between $2 and $3 order by day")
+                .bind(id)
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.pool())
+                .await
+                .context("reading daily stats")?;
+        let by_mx: Vec<(String, i64)> = sqlx::query_as(
+            "select mx, cast(sum(failure) as bigint) from daily_mx where domain_id = $1 and day between $2 and $3
+             group by mx order by 2 desc, mx",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .context("reading MX stats")?;
+        let by_result_type: Vec<(String, i64)> = sqlx::query_as(
+            "select result_type, cast(sum(failure) as bigint) from daily_result where domain_id = $1 and day between $2 and $3
+             group by result_type order by 2 desc, result_type",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .context("reading result-type stats")?;
+        let by_reporter: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "select org_name, cast(sum(success) as bigint), cast(sum(failure) as bigint), cast(sum(reports) as bigint), max(day)
+             from daily_reporter where domain_id = $1 and day between $2 and $3
+             group by org_name order by 4 desc, org_name",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .context("reading reporter stats")?;
+        let (success, failure) = by_day.iter().fold((0, 0), |(s, f), d| (s + d.1, f + d.2));
+        Ok(Some(DomainStats { success, failure, by_day, by_mx, by_result_type, by_reporter }))
+    }
+
+    /// Reports matching `f`, newest range first.
+    pub async fn reports(&self, f: &ReportFilter) -> anyhow::Result<Vec<ReportSummary>> {
+        let rows: Vec<(i64, String, String, i64, i64, String, i64, i64, Option<String>, String)> = sqlx::query_as(
+            "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.success_count, r.failure_count,
+                    (select min(p.policy_domain) from report_policy p where p.report_id = r.id), r.warnings
+             from report r
+             where ($1 = '' or exists (select 1 from report_policy p where p.report_id = r.id and p.policy_domain = $1))
+               and ($2 = '' or r.org_name = $2)
+               and r.start_day >= $3 and r.start_day <= $4
+               and ($5 = 0 or r.failure_count > 0)
+             order by r.start_time desc, r.id desc
+             limit $6",
+        )
+        .bind(f.domain.clone().unwrap_or_default())
+        .bind(f.reporter.clone().unwrap_or_default())
+        .bind(f.from.unwrap_or(i64::MIN / 2))
+        .bind(f.to.unwrap_or(i64::MAX / 2))
+        .bind(i64::from(f.failures_only))
+        .bind(f.limit.clamp(1, 100_000))
+        .fetch_all(self.pool())
+        .await
+        .context("listing reports")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, org_name, report_id, start_time, end_time, channel, success, failure, domains, warnings)| ReportSummary {
+                id,
+                org_name,
+                report_id,
+                start_time,
+                end_time,
+                channel,
+                success,
+                failure,
+                domains: domains.unwrap_or_default(),
+                warnings: serde_json::from_str::<Vec<String>>(&warnings).map(|w| w.len() as i64).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// The stored raw report (gzip) and its warnings.
+    pub async fn report_raw(&self, id: i64) -> anyhow::Result<Option<(Vec<u8>, Vec<String>)>> {
+        let row: Option<(Vec<u8>, String)> = sqlx::query_as("select raw_gz, warnings from report where id = $1").bind(id).fetch_optional(self.pool()).await.context("reading report")?;
+        Ok(row.map(|(raw, w)| (raw, serde_json::from_str(&w).unwrap_or_default())))
+    }
+}
