@@ -155,6 +155,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn revoke_token(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
     /// The newest audit entries.
     async fn audit(&self) -> Result<Vec<AuditRow>, String>;
+    /// The domain page for the last `days` days; `None` for an unknown domain.
+    async fn domain(&self, domain: String, days: u32) -> Result<Option<DomainView>, String>;
+    /// Reports matching a filter (empty strings: no filter), newest first.
+    async fn reports(
+        &self,
+        domain: String,
+        reporter: String,
+        failures_only: bool,
+    ) -> Result<Vec<ReportRow>, String>;
+    /// One report with every field.
+    async fn report(&self, id: i64) -> Result<Option<ReportView>, String>;
 }
 
 /// The handle server functions find in context.
@@ -278,4 +289,186 @@ pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
 pub async fn audit_log() -> Result<Vec<AuditRow>, ServerFnError> {
     require(Role::Admin)?;
     backend()?.audit().await.map_err(ServerFnError::new)
+}
+
+/// One result type's failures with what it means and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultTypeRow {
+    /// The RFC 8460 result type (or the unknown text a sender used).
+    pub result_type: String,
+    /// Failed sessions.
+    pub failure: i64,
+}
+
+/// One reporter of a domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReporterRow {
+    /// Organization name (from reports: text only).
+    pub organization: String,
+    /// Successful sessions.
+    pub success: i64,
+    /// Failed sessions.
+    pub failure: i64,
+    /// Reports.
+    pub reports: i64,
+    /// Day of its latest report in the range.
+    pub last_day: String,
+    /// It sent nothing in the last 3 days of the range.
+    pub silent: bool,
+}
+
+/// The domain page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainView {
+    /// Domain.
+    pub domain: String,
+    /// First day.
+    pub from: String,
+    /// Last day.
+    pub to: String,
+    /// Successful sessions.
+    pub success: i64,
+    /// Failed sessions.
+    pub failure: i64,
+    /// Every day of the range.
+    pub series: Vec<DayPoint>,
+    /// Failed sessions per receiving MX (`""`: not named by the report).
+    pub by_mx: Vec<(String, i64)>,
+    /// Failed sessions per result type.
+    pub by_result_type: Vec<ResultTypeRow>,
+    /// Reporters.
+    pub reporters: Vec<ReporterRow>,
+}
+
+/// A report as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRow {
+    /// Id.
+    pub id: i64,
+    /// Reporter.
+    pub organization: String,
+    /// First policy domain.
+    pub domain: String,
+    /// Range start (UTC).
+    pub start: String,
+    /// Successful sessions.
+    pub success: i64,
+    /// Failed sessions.
+    pub failure: i64,
+    /// Channel.
+    pub channel: String,
+    /// Parse warnings.
+    pub warnings: i64,
+}
+
+/// One failure detail, every RFC 8460 field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureView {
+    /// `result-type`.
+    pub result_type: String,
+    /// `sending-mta-ip`.
+    pub sending_mta_ip: Option<String>,
+    /// `receiving-mx-hostname`.
+    pub receiving_mx_hostname: Option<String>,
+    /// `receiving-mx-helo`.
+    pub receiving_mx_helo: Option<String>,
+    /// `receiving-ip`.
+    pub receiving_ip: Option<String>,
+    /// `failed-session-count`.
+    pub failed_session_count: u64,
+    /// `additional-information`.
+    pub additional_information: Option<String>,
+    /// `failure-reason-code`.
+    pub failure_reason_code: Option<String>,
+}
+
+/// One policy of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyView {
+    /// `policy-type`.
+    pub policy_type: String,
+    /// `policy-domain`.
+    pub policy_domain: String,
+    /// `policy-string`.
+    pub policy_strings: Vec<String>,
+    /// `mx-host`.
+    pub mx_hosts: Vec<String>,
+    /// Successful sessions.
+    pub success: u64,
+    /// Failed sessions.
+    pub failure: u64,
+    /// Whether the counting rule adds it to domain totals.
+    pub counted: bool,
+    /// `failure-details`.
+    pub failures: Vec<FailureView>,
+}
+
+/// A report with every field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportView {
+    /// Id.
+    pub id: i64,
+    /// `organization-name`.
+    pub organization: String,
+    /// `report-id`.
+    pub report_id: String,
+    /// `contact-info`.
+    pub contact_info: Option<String>,
+    /// Range (UTC).
+    pub start: String,
+    /// Range end (UTC).
+    pub end: String,
+    /// Parse warnings.
+    pub warnings: Vec<String>,
+    /// Policies.
+    pub policies: Vec<PolicyView>,
+}
+
+/// Plain-language meaning and fix of a result type.
+pub fn explain_result_type(rt: &str) -> (&'static str, &'static str) {
+    match rt {
+        "starttls-not-supported" => ("The MX did not offer STARTTLS.", "Enable STARTTLS on every MX listed in your policy."),
+        "certificate-host-mismatch" => ("The MX certificate does not name the MX host.", "Put every MX host name in the certificate's subject alternative names."),
+        "certificate-expired" => ("The MX certificate has expired.", "Renew the certificate and automate renewal."),
+        "certificate-not-trusted" => ("The MX certificate does not chain to a trusted root.", "Serve the full chain from a public CA; no self-signed certificates."),
+        "validation-failure" => ("Generic validation failure, often an MX missing from the MTA-STS policy.", "Check that every MX matches an mx: line of your policy; read the failure-reason-code."),
+        "tlsa-invalid" => ("No TLSA record matched the certificate (DANE).", "Update the TLSA records before rolling certificates or keys."),
+        "dnssec-invalid" => ("DNSSEC validation of the TLSA records failed.", "Fix the DNSSEC chain of the MX zone."),
+        "dane-required" => ("The sender requires DANE but found no valid TLSA.", "Publish DNSSEC-signed TLSA records for each MX."),
+        "sts-policy-fetch-error" => ("The MTA-STS policy could not be fetched.", "Serve https://mta-sts.<domain>/.well-known/mta-sts.txt with status 200, no redirect, a valid certificate."),
+        "sts-policy-invalid" => ("The MTA-STS policy did not parse.", "Fix the policy syntax: version, mode, mx and max_age lines."),
+        "sts-webpki-invalid" => ("The policy host's certificate was not valid.", "Give mta-sts.<domain> a valid public certificate for that exact name."),
+        _ => ("A result type outside RFC 8460.", "Read the failure-reason-code and the sender's documentation."),
+    }
+}
+
+/// The domain page (viewer).
+#[server]
+pub async fn get_domain(domain: String, days: u32) -> Result<Option<DomainView>, ServerFnError> {
+    require(Role::Viewer)?;
+    backend()?
+        .domain(domain, days)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Reports (viewer).
+#[server]
+pub async fn get_reports(
+    domain: String,
+    reporter: String,
+    failures_only: bool,
+) -> Result<Vec<ReportRow>, ServerFnError> {
+    require(Role::Viewer)?;
+    backend()?
+        .reports(domain, reporter, failures_only)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// One report (viewer).
+#[server]
+pub async fn get_report(id: i64) -> Result<Option<ReportView>, ServerFnError> {
+    require(Role::Viewer)?;
+    backend()?.report(id).await.map_err(ServerFnError::new)
 }

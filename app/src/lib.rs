@@ -61,6 +61,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=pages::auth::LoginPage/>
                     <Route path=path!("/setup") view=pages::auth::SetupPage/>
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
+                    <Route path=path!("/domains/:domain") view=pages::domain::DomainPage/>
+                    <Route path=path!("/reports") view=pages::reports::ReportsPage/>
+                    <Route path=path!("/reports/:id") view=pages::reports::ReportPage/>
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage/>
                     <Route path=path!("/admin/tokens") view=pages::admin::TokensPage/>
                     <Route path=path!("/admin/audit") view=pages::admin::AuditPage/>
@@ -87,6 +90,7 @@ fn TopBar() -> impl IntoView {
                     view! {
                         <nav>
                             <A href="/">"Overview"</A>
+                            <A href="/reports">"Reports"</A>
                             {editor.then(|| view! { <A href="/upload">"Upload"</A> })}
                             {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> })}
                         </nav>

@@ -66,3 +66,24 @@ test('imported report appears with its chart, and the range control redraws it i
   }
   assert.deepEqual(errors, []);
 });
+
+test('domain page, report list and report detail; markup from a report is shown as text', async () => {
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await signIn(page, server.base, 'viewer@e2e.example', '/?days=30');
+  await page.click('#domains a:has-text("e2e.example")');
+  await page.locator('#domain-name', { hasText: 'e2e.example' }).waitFor();
+  await page.locator('#by-result-type td', { hasText: 'certificate-expired' }).waitFor();
+  assert.match(await page.locator('#by-mx').innerText(), /mx1\.e2e\.example\s+5/);
+  assert.match(await page.locator('#reporters').innerText(), /Older Sender/);
+  await page.locator('#domain-chart canvas').waitFor();
+
+  await page.goto(`${server.base}/reports?domain=e2e.example`);
+  await page.locator('#reports tbody tr').first().waitFor();
+  assert.equal(await page.locator('#reports tbody tr').count(), 2);
+  await page.click('#reports a >> nth=0');
+  await page.locator('#report-org').waitFor();
+  assert.equal(await page.locator('#report-org').innerText(), 'Recent Sender <b>Inc</b>');
+  assert.equal(await page.locator('#report-org b').count(), 0);
+  assert.deepEqual(errors, []);
+});

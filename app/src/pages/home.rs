@@ -103,7 +103,7 @@ fn DomainLine(d: DomainRow) -> impl IntoView {
     let bad = d.failure > 0;
     view! {
         <tr>
-            <td class="domain">{d.name}</td>
+            <td class="domain"><a href=format!("/domains/{}", d.name)>{d.name.clone()}</a></td>
             <td class="num">{d.success}</td>
             <td class="num" class:bad=bad>{d.failure}</td>
             <td class="num" class:bad=bad>{rate}</td>

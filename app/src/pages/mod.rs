@@ -2,5 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod domain;
 pub mod home;
+pub mod reports;
 pub mod upload;

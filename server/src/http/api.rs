@@ -29,12 +29,18 @@ fn unavailable(e: anyhow::Error) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
 }
 
-async fn domain_stats(State(state): State<AppState>, Path(domain): Path<String>, Query(q): Query<Range>) -> Response {
+async fn domain_stats(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+    Query(q): Query<Range>,
+) -> Response {
     let (from, to) = match range(&q) {
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    let Some(domain) = normalize_domain(&domain) else { return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response() };
+    let Some(domain) = normalize_domain(&domain) else {
+        return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response();
+    };
     match state.store.domain_stats(&domain, from, to).await {
         Ok(Some(s)) => Json(serde_json::json!({
             "domain": domain,
@@ -62,11 +68,18 @@ pub struct ReportQuery {
     to: Option<String>,
     failures: Option<bool>,
     limit: Option<i64>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
 }
 
 async fn reports(State(state): State<AppState>, Query(q): Query<ReportQuery>) -> Response {
     let day = |s: &Option<String>, what: &str| match s {
-        Some(s) => parse_day(s).map(Some).ok_or_else(|| (StatusCode::BAD_REQUEST, format!("{what} must be a date YYYY-MM-DD\n"))),
+        Some(s) => parse_day(s).map(Some).ok_or_else(|| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("{what} must be a date YYYY-MM-DD\n"),
+            )
+        }),
         None => Ok(None),
     };
     let (from, to) = match (day(&q.from, "from"), day(&q.to, "to")) {
@@ -82,13 +95,72 @@ async fn reports(State(state): State<AppState>, Query(q): Query<ReportQuery>) ->
         limit: q.limit.unwrap_or(1_000),
     };
     match state.store.reports(&filter).await {
+        Ok(list) if q.format.as_deref() == Some("csv") => {
+            let mut out = String::from(
+                "id,organization,report_id,start,end,channel,success,failure,domain,warnings\n",
+            );
+            for r in &list {
+                let v = report_json(r);
+                let cells: Vec<String> = [
+                    "id",
+                    "organization",
+                    "report_id",
+                    "start",
+                    "end",
+                    "channel",
+                    "success",
+                    "failure",
+                    "domain",
+                    "warnings",
+                ]
+                .iter()
+                .map(|k| {
+                    csv_cell(&match &v[*k] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                })
+                .collect();
+                out.push_str(&cells.join(","));
+                out.push('\n');
+            }
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"reports.csv\"",
+                    ),
+                ],
+                out,
+            )
+                .into_response()
+        }
         Ok(list) => Json(list.iter().map(report_json).collect::<Vec<_>>()).into_response(),
         Err(e) => unavailable(e),
     }
 }
 
+/// One CSV cell: quoted when needed, and never a formula when opened in a spreadsheet.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 fn report_json(r: &crate::store::ReportSummary) -> serde_json::Value {
-    let t = |s: i64| chrono::DateTime::from_timestamp(s, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+    let t = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
     serde_json::json!({
         "id": r.id, "organization": r.org_name, "report_id": r.report_id, "start": t(r.start_time), "end": t(r.end_time),
         "channel": r.channel, "success": r.success, "failure": r.failure, "domain": r.domains, "warnings": r.warnings,
@@ -98,8 +170,11 @@ fn report_json(r: &crate::store::ReportSummary) -> serde_json::Value {
 async fn report(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
     match state.store.report_raw(id).await {
         Ok(Some((raw, warnings))) => {
-            let json = gunzip(&raw, state.limits.max_decompressed).ok().and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok());
-            Json(serde_json::json!({"id": id, "warnings": warnings, "report": json})).into_response()
+            let json = gunzip(&raw, state.limits.max_decompressed)
+                .ok()
+                .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok());
+            Json(serde_json::json!({"id": id, "warnings": warnings, "report": json}))
+                .into_response()
         }
         Ok(None) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
         Err(e) => unavailable(e),
@@ -110,11 +185,21 @@ async fn report_raw(State(state): State<AppState>, Path(id): Path<i64>) -> Respo
     match state.store.report_raw(id).await {
         Ok(Some((raw, _))) => match gunzip(&raw, state.limits.max_decompressed) {
             Ok(json) => (
-                [(header::CONTENT_TYPE, "application/tlsrpt+json"), (header::CONTENT_DISPOSITION, &format!("attachment; filename=\"report-{id}.json\""))],
+                [
+                    (header::CONTENT_TYPE, "application/tlsrpt+json"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        &format!("attachment; filename=\"report-{id}.json\""),
+                    ),
+                ],
                 json,
             )
                 .into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("stored report unreadable: {e}\n")).into_response(),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("stored report unreadable: {e}\n"),
+            )
+                .into_response(),
         },
         Ok(None) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
         Err(e) => unavailable(e),

@@ -1,6 +1,9 @@
 //! The server's implementation of `app::api::Backend`: what server functions call.
 
-use app::api::{AuditRow, Backend, DayPoint, DomainRow, Overview, TokenRow, UserRow};
+use app::api::{
+    AuditRow, Backend, DayPoint, DomainRow, DomainView, FailureView, Overview, PolicyView,
+    ReportRow, ReportView, ReporterRow, ResultTypeRow, TokenRow, UserRow,
+};
 use app::auth::{CurrentUser, Role};
 use leptos::prelude::use_context;
 use tower_sessions::Session;
@@ -330,5 +333,151 @@ impl Backend for WebBackend {
                 ip: a.ip,
             })
             .collect())
+    }
+    async fn domain(&self, domain: String, days: u32) -> Result<Option<DomainView>, String> {
+        let Some(domain) = crate::domain::names::normalize_domain(&domain) else {
+            return Ok(None);
+        };
+        let days = days.clamp(1, 3660);
+        let to = day_of(chrono::Utc::now());
+        let from = to - i64::from(days) + 1;
+        let Some(s) = self
+            .store
+            .domain_stats(&domain, from, to)
+            .await
+            .map_err(internal("reading domain stats"))?
+        else {
+            return Ok(None);
+        };
+        let mut series: Vec<DayPoint> = (from..=to)
+            .map(|d| DayPoint {
+                day: format_day(d),
+                success: 0,
+                failure: 0,
+            })
+            .collect();
+        for (d, ok, f) in &s.by_day {
+            if let Some(p) = series.get_mut((d - from) as usize) {
+                p.success = *ok;
+                p.failure = *f;
+            }
+        }
+        Ok(Some(DomainView {
+            domain,
+            from: format_day(from),
+            to: format_day(to),
+            success: s.success,
+            failure: s.failure,
+            series,
+            by_mx: s.by_mx,
+            by_result_type: s
+                .by_result_type
+                .into_iter()
+                .map(|(result_type, failure)| ResultTypeRow {
+                    result_type,
+                    failure,
+                })
+                .collect(),
+            reporters: s
+                .by_reporter
+                .into_iter()
+                .map(
+                    |(organization, success, failure, reports, last)| ReporterRow {
+                        organization,
+                        success,
+                        failure,
+                        reports,
+                        last_day: format_day(last),
+                        silent: last < to - 2,
+                    },
+                )
+                .collect(),
+        }))
+    }
+
+    async fn reports(
+        &self,
+        domain: String,
+        reporter: String,
+        failures_only: bool,
+    ) -> Result<Vec<ReportRow>, String> {
+        let filter = crate::store::ReportFilter {
+            domain: crate::domain::names::normalize_domain(&domain),
+            reporter: Some(reporter.trim().to_owned()).filter(|r| !r.is_empty()),
+            from: None,
+            to: None,
+            failures_only,
+            limit: 500,
+        };
+        Ok(self
+            .store
+            .reports(&filter)
+            .await
+            .map_err(internal("listing reports"))?
+            .into_iter()
+            .map(|r| ReportRow {
+                id: r.id,
+                organization: r.org_name,
+                domain: r.domains,
+                start: utc(r.start_time),
+                success: r.success,
+                failure: r.failure,
+                channel: r.channel,
+                warnings: r.warnings,
+            })
+            .collect())
+    }
+
+    async fn report(&self, id: i64) -> Result<Option<ReportView>, String> {
+        let Some((raw, warnings)) = self
+            .store
+            .report_raw(id)
+            .await
+            .map_err(internal("reading a report"))?
+        else {
+            return Ok(None);
+        };
+        let json =
+            crate::ingest::extract::gunzip(&raw, 64 * 1024 * 1024).map_err(|e| e.to_string())?;
+        let r = crate::domain::parse_report(&json, &Default::default())
+            .map_err(|e| format!("stored report no longer parses: {e}"))?;
+        let counted = crate::domain::counting::counted_policies(&r);
+        Ok(Some(ReportView {
+            id,
+            organization: r.organization_name,
+            report_id: r.report_id,
+            contact_info: r.contact_info,
+            start: r.start.to_rfc3339(),
+            end: r.end.to_rfc3339(),
+            warnings,
+            policies: r
+                .policies
+                .into_iter()
+                .zip(counted)
+                .map(|(p, counted)| PolicyView {
+                    policy_type: p.policy_type,
+                    policy_domain: p.policy_domain,
+                    policy_strings: p.policy_strings,
+                    mx_hosts: p.mx_hosts,
+                    success: p.success,
+                    failure: p.failure,
+                    counted,
+                    failures: p
+                        .failures
+                        .into_iter()
+                        .map(|f| FailureView {
+                            result_type: f.result_type,
+                            sending_mta_ip: f.sending_mta_ip,
+                            receiving_mx_hostname: f.receiving_mx_hostname,
+                            receiving_mx_helo: f.receiving_mx_helo,
+                            receiving_ip: f.receiving_ip,
+                            failed_session_count: f.failed_session_count,
+                            additional_information: f.additional_information,
+                            failure_reason_code: f.failure_reason_code,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
     }
 }

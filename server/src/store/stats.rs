@@ -147,8 +147,17 @@ pub struct ReportFilter {
 
 impl Store {
     /// Stats of one domain for `from..=to`; `None` when the domain is not registered.
-    pub async fn domain_stats(&self, domain: &str, from: i64, to: i64) -> anyhow::Result<Option<DomainStats>> {
-        let Some((id,)) = sqlx::query_as::<_, (i64,)>("select id from domain where name = $1").bind(domain).fetch_optional(self.pool()).await? else {
+    pub async fn domain_stats(
+        &self,
+        domain: &str,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Option<DomainStats>> {
+        let Some((id,)) = sqlx::query_as::<_, (i64,)>("select id from domain where name = $1")
+            .bind(domain)
+            .fetch_optional(self.pool())
+            .await?
+        else {
             return Ok(None);
         };
         let by_day: Vec<(i64, i64, i64)> =
@@ -191,12 +200,31 @@ impl Store {
         .await
         .context("reading reporter stats")?;
         let (success, failure) = by_day.iter().fold((0, 0), |(s, f), d| (s + d.1, f + d.2));
-        Ok(Some(DomainStats { success, failure, by_day, by_mx, by_result_type, by_reporter }))
+        Ok(Some(DomainStats {
+            success,
+            failure,
+            by_day,
+            by_mx,
+            by_result_type,
+            by_reporter,
+        }))
     }
 
     /// Reports matching `f`, newest range first.
     pub async fn reports(&self, f: &ReportFilter) -> anyhow::Result<Vec<ReportSummary>> {
-        let rows: Vec<(i64, String, String, i64, i64, String, i64, i64, Option<String>, String)> = sqlx::query_as(
+        type Row = (
+            i64,
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            i64,
+            i64,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
             "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.success_count, r.failure_count,
                     (select min(p.policy_domain) from report_policy p where p.report_id = r.id), r.warnings
              from report r
@@ -218,24 +246,44 @@ impl Store {
         .context("listing reports")?;
         Ok(rows
             .into_iter()
-            .map(|(id, org_name, report_id, start_time, end_time, channel, success, failure, domains, warnings)| ReportSummary {
-                id,
-                org_name,
-                report_id,
-                start_time,
-                end_time,
-                channel,
-                success,
-                failure,
-                domains: domains.unwrap_or_default(),
-                warnings: serde_json::from_str::<Vec<String>>(&warnings).map(|w| w.len() as i64).unwrap_or(0),
-            })
+            .map(
+                |(
+                    id,
+                    org_name,
+                    report_id,
+                    start_time,
+                    end_time,
+                    channel,
+                    success,
+                    failure,
+                    domains,
+                    warnings,
+                )| ReportSummary {
+                    id,
+                    org_name,
+                    report_id,
+                    start_time,
+                    end_time,
+                    channel,
+                    success,
+                    failure,
+                    domains: domains.unwrap_or_default(),
+                    warnings: serde_json::from_str::<Vec<String>>(&warnings)
+                        .map(|w| w.len() as i64)
+                        .unwrap_or(0),
+                },
+            )
             .collect())
     }
 
     /// The stored raw report (gzip) and its warnings.
     pub async fn report_raw(&self, id: i64) -> anyhow::Result<Option<(Vec<u8>, Vec<String>)>> {
-        let row: Option<(Vec<u8>, String)> = sqlx::query_as("select raw_gz, warnings from report where id = $1").bind(id).fetch_optional(self.pool()).await.context("reading report")?;
+        let row: Option<(Vec<u8>, String)> =
+            sqlx::query_as("select raw_gz, warnings from report where id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .context("reading report")?;
         Ok(row.map(|(raw, w)| (raw, serde_json::from_str(&w).unwrap_or_default())))
     }
 }

@@ -1,0 +1,87 @@
+//! `/domains/{domain}`: daily successes vs failures, failures by receiving MX and by result type
+//! (with what each means and how to fix it), and the reporters.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::{explain_result_type, get_domain, DomainView};
+use crate::components::chart::{ChartTable, DailyChart};
+use crate::pages::auth::clean;
+
+/// The domain page.
+#[component]
+pub fn DomainPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let domain = move || params.read().get("domain").unwrap_or_default();
+    let days = move || {
+        query
+            .read()
+            .get("days")
+            .and_then(|d| d.parse::<u32>().ok())
+            .unwrap_or(30)
+    };
+    let data = Resource::new(move || (domain(), days()), |(d, n)| get_domain(d, n));
+    let points =
+        Signal::derive(move || data.get().and_then(Result::ok).flatten().map(|v| v.series));
+    view! {
+        <section class="page">
+            <h1 id="domain-name">{domain}</h1>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || data.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{clean(&e.to_string())}</p> }.into_any(),
+                    Ok(None) => view! { <p class="empty">"This domain is not registered in tlswatch."</p> }.into_any(),
+                    Ok(Some(v)) => view! { <DomainBody v/> }.into_any(),
+                })}
+            </Transition>
+            <h2>"Sessions per day"</h2>
+            <DailyChart id="domain-chart" points/>
+        </section>
+    }
+}
+
+#[component]
+fn DomainBody(v: DomainView) -> impl IntoView {
+    let total = v.success + v.failure;
+    let rate = if total > 0 {
+        format!("{:.2} %", v.failure as f64 * 100.0 / total as f64)
+    } else {
+        "–".into()
+    };
+    let reports_link = format!("/reports?domain={}", v.domain);
+    view! {
+        <p class="range-label">{format!("{} to {} (UTC)", v.from, v.to)}" · "<a href=reports_link>"reports"</a></p>
+        <div class="cards">
+            <div class="card"><span class="label">"Successful sessions"</span><span class="value">{v.success}</span></div>
+            <div class="card"><span class="label">"Failed sessions"</span><span class="value bad">{v.failure}</span></div>
+            <div class="card"><span class="label">"Failure rate"</span><span class="value">{rate}</span></div>
+        </div>
+        <ChartTable points=v.series.clone()/>
+        <h2>"Failures by receiving MX"</h2>
+        <p class="hint">"RFC 8460 counts successful sessions per policy, not per MX: only failures are attributed to an MX."</p>
+        <table id="by-mx">
+            <thead><tr><th>"Receiving MX"</th><th class="num">"Failed sessions"</th></tr></thead>
+            <tbody>{v.by_mx.into_iter().map(|(mx, n)| view! {
+                <tr><td>{if mx.is_empty() { "(not named by the report)".to_owned() } else { mx }}</td><td class="num">{n}</td></tr>
+            }).collect_view()}</tbody>
+        </table>
+        <h2>"Failures by result type"</h2>
+        <table id="by-result-type">
+            <thead><tr><th>"Result type"</th><th class="num">"Failed sessions"</th><th>"Likely cause"</th><th>"Fix"</th></tr></thead>
+            <tbody>{v.by_result_type.into_iter().map(|r| {
+                let (cause, fix) = explain_result_type(&r.result_type);
+                view! { <tr><td><code>{r.result_type}</code></td><td class="num">{r.failure}</td><td>{cause}</td><td>{fix}</td></tr> }
+            }).collect_view()}</tbody>
+        </table>
+        <h2>"Reporters"</h2>
+        <table id="reporters">
+            <thead><tr><th>"Organization"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Reports"</th><th>"Last report"</th></tr></thead>
+            <tbody>{v.reporters.into_iter().map(|r| view! {
+                <tr>
+                    <td>{r.organization}</td><td class="num">{r.success}</td><td class="num">{r.failure}</td><td class="num">{r.reports}</td>
+                    <td>{r.last_day}{r.silent.then(|| view! { <span class="badge" title="no report in the last 3 days of the range">" silent"</span> })}</td>
+                </tr>
+            }).collect_view()}</tbody>
+        </table>
+    }
+}
