@@ -41,12 +41,7 @@ async fn check(db: TestDb) {
             .into_bytes(),
         );
     }
-    inputs.push(
-        fixture_bytes("reports/d02-d06-microsoft-sts-and-tlsa.json")
-            .iter()
-            .copied()
-            .collect::<Vec<u8>>(),
-    );
+    inputs.push(fixture_bytes("reports/d02-d06-microsoft-sts-and-tlsa.json"));
     let ms = String::from_utf8(inputs.last().unwrap().clone())
         .unwrap()
         .replace("dual.example", "api.example");
