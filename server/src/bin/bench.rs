@@ -17,7 +17,10 @@ fn main() -> anyhow::Result<()> {
         )),
         Some("bomb") => bomb(),
         Some("dashboard") => {
-            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+            let n = args
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000);
             let url = args.get(2).cloned();
             tokio::runtime::Runtime::new()?.block_on(dashboard(n, url))
         }
@@ -267,7 +270,12 @@ async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<()> {
         let fail = (i % 7) as u64;
         let failures = (fail > 0)
             .then(|| FailureDetail {
-                result_type: ["certificate-expired", "starttls-not-supported", "validation-failure"][i % 3].into(),
+                result_type: [
+                    "certificate-expired",
+                    "starttls-not-supported",
+                    "validation-failure",
+                ][i % 3]
+                    .into(),
                 receiving_mx_hostname: Some(format!("mx{}.{domain}", i % 2)),
                 sending_mta_ip: Some("192.0.2.1".into()),
                 failed_session_count: fail,
@@ -290,27 +298,57 @@ async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<()> {
             contact_info: Some("tlsrpt@reporter.example".into()),
             start,
             end: start + chrono::Duration::seconds(86_399),
-            policies: vec![policy("sts", 100 + (i % 50) as u64, fail, failures.clone()), policy("tlsa", 100 + (i % 50) as u64, fail, failures), policy("no-policy-found", 3, 0, vec![])],
+            policies: vec![
+                policy("sts", 100 + (i % 50) as u64, fail, failures.clone()),
+                policy("tlsa", 100 + (i % 50) as u64, fail, failures),
+                policy("no-policy-found", 3, 0, vec![]),
+            ],
             warnings: vec![],
         };
-        batch.push(NewReport { report, content_hash: format!("{i:064x}"), raw_gz: vec![0x1f, 0x8b], raw_size: 2, channel: "cli", received_at: 0 });
+        batch.push(NewReport {
+            report,
+            content_hash: format!("{i:064x}"),
+            raw_gz: vec![0x1f, 0x8b],
+            raw_size: 2,
+            channel: "cli",
+            received_at: 0,
+        });
         if batch.len() == 5_000 || i + 1 == n {
-            store.store_reports(&batch, DomainPolicy::AutoRegister).await?;
+            store
+                .store_reports(&batch, DomainPolicy::AutoRegister)
+                .await?;
             batch.clear();
         }
     }
     let seed_secs = t.elapsed().as_secs_f64();
-    println!("backend: {:?}; seeded {n} reports ({} policy rows) in {seed_secs:.1} s ({:.0} reports/s)", store.backend(), n * 3, n as f64 / seed_secs);
+    println!(
+        "backend: {:?}; seeded {n} reports ({} policy rows) in {seed_secs:.1} s ({:.0} reports/s)",
+        store.backend(),
+        n * 3,
+        n as f64 / seed_secs
+    );
 
     let backend = tlswatch::http::WebBackend::new(store.clone());
     for range in [30u32, 365] {
-        let p = percentiles(200, || async { backend.overview_at(last_day, range).await.map(|_| ()) }).await?;
-        println!("overview (server fn backend), {range:>3} days:      p50 {:>7.2} ms  p95 {:>7.2} ms", p.0, p.1);
+        let p = percentiles(200, || async {
+            backend.overview_at(last_day, range).await.map(|_| ())
+        })
+        .await?;
+        println!(
+            "overview (server fn backend), {range:>3} days:      p50 {:>7.2} ms  p95 {:>7.2} ms",
+            p.0, p.1
+        );
     }
     // The HTTP API, over real HTTP with a bearer token.
     let (token, hash) = tlswatch::auth::new_secret("tlsw_");
-    store.add_token("bench", &hash, Role::Viewer, "bench", 0).await?;
-    let app = tlswatch::http::Application::build(store.clone(), tlswatch::http::HttpSettings::local("127.0.0.1:0".parse()?)).await?;
+    store
+        .add_token("bench", &hash, Role::Viewer, "bench", 0)
+        .await?;
+    let app = tlswatch::http::Application::build(
+        store.clone(),
+        tlswatch::http::HttpSettings::local("127.0.0.1:0".parse()?),
+    )
+    .await?;
     let addr = app.local_addr();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let to = tlswatch::domain::days::format_day(last_day);
@@ -318,10 +356,16 @@ async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<()> {
         let from = tlswatch::domain::days::format_day(from);
         let path = format!("/api/v1/domains/domain042.example/stats?from={from}&to={to}");
         let p = percentiles(200, || http_get(addr, &path, &token)).await?;
-        println!("GET domain stats (HTTP API), {label:>8}:     p50 {:>7.2} ms  p95 {:>7.2} ms", p.0, p.1);
+        println!(
+            "GET domain stats (HTTP API), {label:>8}:     p50 {:>7.2} ms  p95 {:>7.2} ms",
+            p.0, p.1
+        );
         let path = format!("/api/v1/domains?from={from}&to={to}");
         let p = percentiles(200, || http_get(addr, &path, &token)).await?;
-        println!("GET domains overview (HTTP API), {label:>8}: p50 {:>7.2} ms  p95 {:>7.2} ms", p.0, p.1);
+        println!(
+            "GET domains overview (HTTP API), {label:>8}: p50 {:>7.2} ms  p95 {:>7.2} ms",
+            p.0, p.1
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -349,6 +393,10 @@ async fn http_get(addr: std::net::SocketAddr, path: &str, token: &str) -> anyhow
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
-    anyhow::ensure!(buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..buf.len().min(200)]));
+    anyhow::ensure!(
+        buf.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..buf.len().min(200)])
+    );
     Ok(())
 }
