@@ -103,6 +103,15 @@ pub struct DomainStats {
     pub by_reporter: Vec<(String, i64, i64, i64, i64)>,
 }
 
+/// The per-key failure rollups.
+#[derive(Debug, Clone, Copy)]
+enum FailureRollup {
+    /// `daily_mx` by receiving MX.
+    Mx,
+    /// `daily_result` by result type.
+    ResultType,
+}
+
 /// A stored report as listed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReportSummary {
@@ -168,26 +177,10 @@ impl Store {
                 .fetch_all(self.pool())
                 .await
                 .context("reading daily stats")?;
-        let by_mx: Vec<(String, i64)> = sqlx::query_as(
-            "select mx, cast(sum(failure) as bigint) from daily_mx where domain_id = $1 and day between $2 and $3
-             group by mx order by 2 desc, mx",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await
-        .context("reading MX stats")?;
-        let by_result_type: Vec<(String, i64)> = sqlx::query_as(
-            "select result_type, cast(sum(failure) as bigint) from daily_result where domain_id = $1 and day between $2 and $3
-             group by result_type order by 2 desc, result_type",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await
-        .context("reading result-type stats")?;
+        let by_mx = self.failures_by(FailureRollup::Mx, id, from, to).await?;
+        let by_result_type = self
+            .failures_by(FailureRollup::ResultType, id, from, to)
+            .await?;
         let by_reporter: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
             "select org_name, cast(sum(success) as bigint), cast(sum(failure) as bigint), cast(sum(reports) as bigint), max(day)
              from daily_reporter where domain_id = $1 and day between $2 and $3
@@ -208,6 +201,32 @@ impl Store {
             by_result_type,
             by_reporter,
         }))
+    }
+
+    /// Failed sessions of a domain grouped by the key of a failure rollup, most first.
+    async fn failures_by(
+        &self,
+        rollup: FailureRollup,
+        domain_id: i64,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<(String, i64)>> {
+        // Table and column come from the enum, never from input.
+        let (table, key) = match rollup {
+            FailureRollup::Mx => ("daily_mx", "mx"),
+            FailureRollup::ResultType => ("daily_result", "result_type"),
+        };
+        let sql = format!(
+            "select {key}, cast(sum(failure) as bigint) from {table} where domain_id = $1 and day between $2 and $3
+             group by {key} order by 2 desc, {key}"
+        );
+        sqlx::query_as(&sql)
+            .bind(domain_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.pool())
+            .await
+            .with_context(|| format!("reading {table}"))
     }
 
     /// Reports matching `f`, newest range first.
