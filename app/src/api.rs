@@ -95,6 +95,23 @@ pub struct TokenRow {
     pub revoked_at: Option<String>,
 }
 
+/// A rejected input in the quarantine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRow {
+    /// Id.
+    pub id: i64,
+    /// When (UTC).
+    pub received_at: String,
+    /// Channel.
+    pub channel: String,
+    /// Where it came from (text only).
+    pub source: String,
+    /// Why it was rejected.
+    pub reason: String,
+    /// Size in bytes.
+    pub size: i64,
+}
+
 /// One audit log line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRow {
@@ -166,6 +183,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Vec<ReportRow>, String>;
     /// One report with every field.
     async fn report(&self, id: i64) -> Result<Option<ReportView>, String>;
+    /// Rejected inputs not yet re-processed.
+    async fn quarantine(&self) -> Result<Vec<RejectedRow>, String>;
+    /// Runs a rejected input through the importer again; the result in words.
+    async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
 }
 
 /// The handle server functions find in context.
@@ -471,4 +492,21 @@ pub async fn get_reports(
 pub async fn get_report(id: i64) -> Result<Option<ReportView>, ServerFnError> {
     require(Role::Viewer)?;
     backend()?.report(id).await.map_err(ServerFnError::new)
+}
+
+/// The quarantine (admin).
+#[server]
+pub async fn list_rejected() -> Result<Vec<RejectedRow>, ServerFnError> {
+    require(Role::Admin)?;
+    backend()?.quarantine().await.map_err(ServerFnError::new)
+}
+
+/// Re-processes a quarantined input (admin).
+#[server]
+pub async fn reprocess_rejected(id: i64) -> Result<String, ServerFnError> {
+    let by = require(Role::Admin)?;
+    backend()?
+        .reprocess(&by, id)
+        .await
+        .map_err(ServerFnError::new)
 }

@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage/>
                     <Route path=path!("/admin/tokens") view=pages::admin::TokensPage/>
                     <Route path=path!("/admin/audit") view=pages::admin::AuditPage/>
+                    <Route path=path!("/admin/quarantine") view=pages::admin::QuarantinePage/>
                 </Routes>
             </main>
         </Router>
@@ -92,7 +93,7 @@ fn TopBar() -> impl IntoView {
                             <A href="/">"Overview"</A>
                             <A href="/reports">"Reports"</A>
                             {editor.then(|| view! { <A href="/upload">"Upload"</A> })}
-                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> })}
+                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/quarantine">"Quarantine"</A> })}
                         </nav>
                         <div class="me">
                             <span id="me">{u.email.clone()}" ("{u.role.as_str()}")"</span>

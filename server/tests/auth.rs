@@ -401,3 +401,62 @@ async fn strings_from_reports_and_users_are_rendered_as_text() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_quarantine_is_for_admins_to_download_and_reprocess() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let bad = b"{\"organization-name\": \"cut off".to_vec();
+    support::import(&s.store, &bad, "bad.json").await;
+    let id = s.store.list_rejected(1).await.unwrap()[0].id;
+    let viewer = sign_in(&s, "viewer@example.com", PW).await.1.unwrap();
+    let admin = sign_in(&s, "admin@example.com", PW).await.1.unwrap();
+    let raw = |cookie: String| {
+        let base = s.base.clone();
+        async move {
+            client()
+                .get(format!("{base}/api/v1/quarantine/{id}/raw"))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(raw(viewer.clone()).await.status().as_u16(), 403);
+    let r = raw(admin.clone()).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bad);
+    assert_eq!(
+        call(&s, "POST", app::api::ListRejected::PATH, Some(&viewer), "").await,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            app::api::ReprocessRejected::PATH,
+            Some(&viewer),
+            &format!("id={id}")
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            app::api::ReprocessRejected::PATH,
+            Some(&admin),
+            &format!("id={id}")
+        )
+        .await,
+        200
+    );
+    assert!(s
+        .store
+        .audit_log(5)
+        .await
+        .unwrap()
+        .iter()
+        .any(|a| a.action == "quarantine.reprocess" && a.detail.contains("still rejected")));
+}

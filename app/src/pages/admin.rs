@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 
 use crate::api::{
-    audit_log, list_tokens, list_users, AddUser, CreateToken, RevokeToken, UpdateUser,
+    audit_log, list_rejected, list_tokens, list_users, AddUser, CreateToken, ReprocessRejected,
+    RevokeToken, UpdateUser,
 };
 use crate::auth::Role;
 use crate::pages::auth::clean;
@@ -152,6 +153,45 @@ pub fn AuditPage() -> impl IntoView {
                             <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Details"</th><th>"From"</th></tr></thead>
                             <tbody>{list.into_iter().map(|a| view! {
                                 <tr><td>{a.at}</td><td>{a.actor}</td><td>{a.action}</td><td>{a.detail}</td><td>{a.ip.unwrap_or_default()}</td></tr>
+                            }).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// `/admin/quarantine`: inputs that were rejected, kept with the reason, to download and re-process.
+#[component]
+pub fn QuarantinePage() -> impl IntoView {
+    let reprocess = ServerAction::<ReprocessRejected>::new();
+    let rows = Resource::new(move || reprocess.version().get(), |_| list_rejected());
+    view! {
+        <section class="page">
+            <h1>"Quarantine"</h1>
+            <p class="hint">"Inputs that could not be imported, with the reason. Re-process them after an upgrade or after registering their domain."</p>
+            {move || reprocess.value().get().map(|r| match r {
+                Ok(t) => view! { <p class="notice" id="reprocess-result">{t}</p> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">{clean(&e.to_string())}</p> }.into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || rows.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{clean(&e.to_string())}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"Nothing in the quarantine."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table id="quarantine">
+                            <thead><tr><th>"Received"</th><th>"Channel"</th><th>"Source"</th><th class="num">"Bytes"</th><th>"Reason"</th><th></th></tr></thead>
+                            <tbody>{list.into_iter().map(|q| {
+                                let id = q.id;
+                                let raw = format!("/api/v1/quarantine/{id}/raw");
+                                view! {
+                                    <tr>
+                                        <td>{q.received_at}</td><td>{q.channel}</td><td>{q.source}</td><td class="num">{q.size}</td><td>{q.reason}</td>
+                                        <td><a href=raw download>"Download"</a>" "
+                                            <button on:click=move |_| { reprocess.dispatch(ReprocessRejected { id }); }>"Re-process"</button></td>
+                                    </tr>
+                                }
                             }).collect_view()}</tbody>
                         </table>
                     }.into_any(),

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use crate::config::{GlobalArgs, QuarantineCommand};
-use crate::ingest::{self, extract::gunzip, now_unix, Status};
-use crate::store::{DomainPolicy, Store};
+use crate::ingest::{self, extract::gunzip, Status};
+use crate::store::Store;
 
 /// Runs a quarantine command; exit status 1 when something could not be re-processed.
 pub async fn run(store: &Store, global: &GlobalArgs, cmd: QuarantineCommand) -> anyhow::Result<u8> {
@@ -42,60 +42,28 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: QuarantineCommand) -> 
             };
             let mut failed = 0;
             for id in ids {
-                let Some((channel, source, raw_gz)) = store.rejected_raw(id).await? else {
-                    eprintln!("{id}: no such rejected input");
-                    failed += 1;
-                    continue;
-                };
-                let raw = gunzip(&raw_gz, usize::MAX / 2)?;
-                // Same trust as the original channel: the open HTTPS receiver never registers domains.
-                let (channel, domains) = match channel.as_str() {
-                    "https" => ("https", DomainPolicy::KnownOnly),
-                    "imap" => ("imap", auto(global)),
-                    "upload" => ("upload", auto(global)),
-                    _ => ("cli", auto(global)),
-                };
-                let name = source.rsplit('/').next().map(str::to_owned);
-                let prepared = ingest::prepare(
-                    &raw,
-                    None,
-                    name.as_deref(),
-                    source.clone(),
-                    channel,
-                    &global.limits(),
-                    now_unix(),
-                );
-                let outcome = ingest::commit(store, vec![prepared], domains)
-                    .await?
-                    .remove(0);
-                match outcome.status {
-                    Status::Imported | Status::Duplicate => {
-                        store.mark_reprocessed(id, now_unix()).await?;
-                        println!(
-                            "{id}\t{}\t{} reports",
-                            if outcome.status == Status::Imported {
-                                "imported"
-                            } else {
-                                "duplicate"
-                            },
-                            outcome.reports
-                        );
-                    }
-                    Status::Rejected => {
+                match ingest::reprocess(store, id, &global.limits(), global.domain_policy()).await?
+                {
+                    None => {
+                        eprintln!("{id}: no such rejected input");
                         failed += 1;
-                        println!("{id}\trejected\t{}", outcome.reason.unwrap_or_default());
                     }
+                    Some(o) if o.status == Status::Rejected => {
+                        failed += 1;
+                        println!("{id}\trejected\t{}", o.reason.unwrap_or_default());
+                    }
+                    Some(o) => println!(
+                        "{id}\t{}\t{} reports",
+                        if o.status == Status::Imported {
+                            "imported"
+                        } else {
+                            "duplicate"
+                        },
+                        o.reports
+                    ),
                 }
             }
             Ok(u8::from(failed > 0))
         }
-    }
-}
-
-fn auto(global: &GlobalArgs) -> DomainPolicy {
-    if global.auto_register_domains {
-        DomainPolicy::AutoRegister
-    } else {
-        DomainPolicy::KnownOnly
     }
 }

@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reports", get(reports))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/raw", get(report_raw))
+        .route("/api/v1/quarantine/{id}/raw", get(rejected_raw))
 }
 
 fn unavailable(e: anyhow::Error) -> Response {
@@ -260,5 +261,42 @@ async fn domains(
             tracing::error!(error = %format!("{e:#}"), "api domains failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
         }
+    }
+}
+
+/// The raw bytes of a quarantined input (admin).
+async fn rejected_raw(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Response {
+    if !user.can(Role::Admin) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the quarantine needs the admin role\n",
+        )
+            .into_response();
+    }
+    match state.store.rejected_raw(id).await {
+        Ok(Some((_, _, raw_gz))) => match gunzip(&raw_gz, usize::MAX / 2) {
+            Ok(raw) => (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        &format!("attachment; filename=\"rejected-{id}.bin\""),
+                    ),
+                ],
+                raw,
+            )
+                .into_response(),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("stored input unreadable: {e}\n"),
+            )
+                .into_response(),
+        },
+        Ok(None) => (StatusCode::NOT_FOUND, "no such rejected input\n").into_response(),
+        Err(e) => unavailable(e),
     }
 }

@@ -19,6 +19,8 @@ use crate::store::Store;
 pub struct WebBackend {
     store: Store,
     auth: Authenticator,
+    limits: crate::ingest::Limits,
+    domain_policy: crate::store::DomainPolicy,
 }
 
 /// The request being served (leptos_axum puts its parts into context).
@@ -54,9 +56,24 @@ fn internal(what: &'static str) -> impl Fn(anyhow::Error) -> String {
 impl WebBackend {
     /// Wraps a store.
     pub fn new(store: Store) -> Self {
+        Self::with_settings(
+            store,
+            crate::ingest::Limits::default(),
+            crate::store::DomainPolicy::AutoRegister,
+        )
+    }
+
+    /// Wraps a store with the input limits and domain registration in effect.
+    pub fn with_settings(
+        store: Store,
+        limits: crate::ingest::Limits,
+        domain_policy: crate::store::DomainPolicy,
+    ) -> Self {
         Self {
             auth: Authenticator::new(store.clone()),
             store,
+            limits,
+            domain_policy,
         }
     }
 
@@ -479,5 +496,46 @@ impl Backend for WebBackend {
                 })
                 .collect(),
         }))
+    }
+
+    async fn quarantine(&self) -> Result<Vec<app::api::RejectedRow>, String> {
+        Ok(self
+            .store
+            .list_rejected(500)
+            .await
+            .map_err(internal("listing the quarantine"))?
+            .into_iter()
+            .map(|r| app::api::RejectedRow {
+                id: r.id,
+                received_at: utc(r.received_at),
+                channel: r.channel,
+                source: r.source_name,
+                reason: r.reason,
+                size: r.raw_size,
+            })
+            .collect())
+    }
+
+    async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
+        let outcome = crate::ingest::reprocess(&self.store, id, &self.limits, self.domain_policy)
+            .await
+            .map_err(internal("re-processing"))?;
+        let Some(o) = outcome else {
+            return Err("no such rejected input".into());
+        };
+        let text = match o.status {
+            crate::ingest::Status::Imported => format!("imported {} report(s)", o.reports),
+            crate::ingest::Status::Duplicate => "already imported".to_owned(),
+            crate::ingest::Status::Rejected => {
+                format!("still rejected: {}", o.reason.unwrap_or_default())
+            }
+        };
+        self.record(
+            &by.email,
+            "quarantine.reprocess",
+            &format!("input {id}: {text}"),
+        )
+        .await;
+        Ok(text)
     }
 }

@@ -203,7 +203,11 @@ impl Application {
 
 /// All routes and layers.
 pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) -> Router {
-    let backend: app::api::SharedBackend = Arc::new(WebBackend::new(state.store.clone()));
+    let backend: app::api::SharedBackend = Arc::new(WebBackend::with_settings(
+        state.store.clone(),
+        state.limits,
+        state.domain_policy,
+    ));
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
     Router::new()

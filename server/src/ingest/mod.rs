@@ -275,3 +275,43 @@ where
     }
     Ok(())
 }
+
+/// Runs a quarantined input through the importer again, with the trust of the channel it came
+/// from (the open HTTPS receiver never registers domains). Marks it re-processed when it now
+/// imports (or turns out to be a duplicate). `None` when no such input exists.
+pub async fn reprocess(
+    store: &Store,
+    id: i64,
+    limits: &Limits,
+    authenticated: DomainPolicy,
+) -> anyhow::Result<Option<InputOutcome>> {
+    let Some((channel, source, raw_gz)) = store.rejected_raw(id).await? else {
+        return Ok(None);
+    };
+    let raw = extract::gunzip(&raw_gz, usize::MAX / 2)?;
+    let (channel, domains) = match channel.as_str() {
+        "https" => ("https", DomainPolicy::KnownOnly),
+        "imap" => ("imap", authenticated),
+        "upload" => ("upload", authenticated),
+        _ => ("cli", authenticated),
+    };
+    let name = source.rsplit(['/', ' ']).next().map(str::to_owned);
+    let limits = *limits;
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare(
+            &raw,
+            None,
+            name.as_deref(),
+            source,
+            channel,
+            &limits,
+            now_unix(),
+        )
+    })
+    .await?;
+    let outcome = commit(store, vec![prepared], domains).await?.remove(0);
+    if outcome.status != Status::Rejected {
+        store.mark_reprocessed(id, now_unix()).await?;
+    }
+    Ok(Some(outcome))
+}
