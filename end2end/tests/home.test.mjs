@@ -77,6 +77,8 @@ test('domain page, report list and report detail; markup from a report is shown 
   assert.match(await page.locator('#by-mx').innerText(), /mx1\.e2e\.example\s+5/);
   assert.match(await page.locator('#reporters').innerText(), /Older Sender/);
   await page.locator('#domain-chart canvas').waitFor();
+  await page.check('#log-scale');
+  await page.waitForFunction(() => window.echarts.getInstanceByDom(document.getElementById('domain-chart')).getOption().yAxis[0].type === 'log', null, { timeout: 10000 });
 
   await page.goto(`${server.base}/reports?domain=e2e.example`);
   await page.locator('#reports tbody tr').first().waitFor();

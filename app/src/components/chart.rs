@@ -16,13 +16,17 @@ pub fn DailyChart(
     id: &'static str,
     /// The points to draw; `None` while loading.
     points: Signal<Option<Vec<DayPoint>>>,
+    /// Logarithmic value axis (bars side by side instead of stacked).
+    #[prop(optional, into)]
+    log: Signal<bool>,
 ) -> impl IntoView {
     Effect::new(move |_| {
+        let log = log.get();
         if let Some(points) = points.get() {
             #[cfg(feature = "hydrate")]
-            browser::draw(id, &points);
+            browser::draw(id, &points, log);
             #[cfg(not(feature = "hydrate"))]
-            let _ = points;
+            let _ = (points, log);
         }
     });
     #[cfg(feature = "hydrate")]
@@ -88,7 +92,7 @@ mod browser {
             .is_some_and(|m| m.matches())
     }
 
-    pub fn draw(id: &'static str, points: &[DayPoint]) {
+    pub fn draw(id: &'static str, points: &[DayPoint], log: bool) {
         let days: Vec<String> = points.iter().map(|p| p.day.clone()).collect();
         let success: Vec<i64> = points.iter().map(|p| p.success).collect();
         let failure: Vec<i64> = points.iter().map(|p| p.failure).collect();
@@ -104,21 +108,13 @@ mod browser {
                     .contain_label(true),
             )
             .x_axis(Axis::new().type_(AxisType::Category).data(days))
-            .y_axis(Axis::new().type_(AxisType::Value).name("sessions"))
-            .series(
-                Bar::new()
-                    .name("Successful")
-                    .stack("sessions")
-                    .item_style(ItemStyle::new().color("#2e7d32"))
-                    .data(success),
+            .y_axis(
+                Axis::new()
+                    .type_(if log { AxisType::Log } else { AxisType::Value })
+                    .name(if log { "sessions (log)" } else { "sessions" }),
             )
-            .series(
-                Bar::new()
-                    .name("Failed")
-                    .stack("sessions")
-                    .item_style(ItemStyle::new().color("#c62828"))
-                    .data(failure),
-            );
+            .series(bar("Successful", "#2e7d32", log).data(success))
+            .series(bar("Failed", "#c62828", log).data(failure));
         CHARTS.with(|charts| {
             let mut charts = charts.borrow_mut();
             if let Some(existing) = charts.get(id) {
@@ -140,6 +136,18 @@ mod browser {
                 Err(e) => leptos::logging::error!("chart {id} could not be drawn: {e:?}"),
             }
         });
+    }
+
+    // A log axis cannot stack (zero has no place on it): bars go side by side there.
+    fn bar(name: &str, color: &str, log: bool) -> Bar {
+        let bar = Bar::new()
+            .name(name)
+            .item_style(ItemStyle::new().color(color));
+        if log {
+            bar
+        } else {
+            bar.stack("sessions")
+        }
     }
 
     pub fn forget(id: &'static str) {

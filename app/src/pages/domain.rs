@@ -24,6 +24,7 @@ pub fn DomainPage() -> impl IntoView {
     let data = Resource::new(move || (domain(), days()), |(d, n)| get_domain(d, n));
     let points =
         Signal::derive(move || data.get().and_then(Result::ok).flatten().map(|v| v.series));
+    let log = RwSignal::new(false);
     view! {
         <section class="page">
             <h1 id="domain-name">{domain}</h1>
@@ -34,8 +35,11 @@ pub fn DomainPage() -> impl IntoView {
                     Ok(Some(v)) => view! { <DomainBody v/> }.into_any(),
                 })}
             </Transition>
-            <h2>"Sessions per day"</h2>
-            <DailyChart id="domain-chart" points/>
+            <div class="toolbar">
+                <h2>"Sessions per day"</h2>
+                <label class="check"><input id="log-scale" type="checkbox" on:change=move |ev| log.set(event_target_checked(&ev))/>" log scale"</label>
+            </div>
+            <DailyChart id="domain-chart" points log/>
         </section>
     }
 }
