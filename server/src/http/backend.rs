@@ -40,6 +40,27 @@ fn client_ip() -> Option<String> {
         .map(|ip| ip.to_string())
 }
 
+/// One point per day of `from..=to`, zero where `days` (day, success, failure) has none.
+fn day_series(from: i64, to: i64, days: impl Iterator<Item = (i64, i64, i64)>) -> Vec<DayPoint> {
+    let mut series: Vec<DayPoint> = (from..=to)
+        .map(|d| DayPoint {
+            day: format_day(d),
+            success: 0,
+            failure: 0,
+        })
+        .collect();
+    for (d, success, failure) in days {
+        if let Some(p) = usize::try_from(d - from)
+            .ok()
+            .and_then(|i| series.get_mut(i))
+        {
+            p.success = success;
+            p.failure = failure;
+        }
+    }
+    series
+}
+
 fn utc(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -108,19 +129,11 @@ impl WebBackend {
         let from = today - i64::from(days) + 1;
         let domains = self.store.domain_totals(from, today).await?;
         let daily = self.store.daily_totals(from, today).await?;
-        let mut series: Vec<DayPoint> = (from..=today)
-            .map(|d| DayPoint {
-                day: format_day(d),
-                success: 0,
-                failure: 0,
-            })
-            .collect();
-        for t in daily {
-            if let Some(p) = series.get_mut((t.day - from) as usize) {
-                p.success = t.success;
-                p.failure = t.failure;
-            }
-        }
+        let series = day_series(
+            from,
+            today,
+            daily.iter().map(|t| (t.day, t.success, t.failure)),
+        );
         Ok(Overview {
             from: format_day(from),
             to: format_day(today),
@@ -366,19 +379,7 @@ impl Backend for WebBackend {
         else {
             return Ok(None);
         };
-        let mut series: Vec<DayPoint> = (from..=to)
-            .map(|d| DayPoint {
-                day: format_day(d),
-                success: 0,
-                failure: 0,
-            })
-            .collect();
-        for (d, ok, f) in &s.by_day {
-            if let Some(p) = series.get_mut((d - from) as usize) {
-                p.success = *ok;
-                p.failure = *f;
-            }
-        }
+        let series = day_series(from, to, s.by_day.iter().copied());
         Ok(Some(DomainView {
             domain,
             from: format_day(from),

@@ -52,8 +52,6 @@ pub struct AppState {
 /// Sign-in state shared by handlers.
 #[derive(Clone)]
 pub struct AuthState {
-    /// Credential checks with throttling.
-    pub authenticator: crate::auth::Authenticator,
     /// A session older than this (since sign-in) is signed out, whatever its activity.
     pub absolute_timeout_secs: i64,
 }
@@ -145,7 +143,6 @@ impl Application {
         leptos.site_addr = listen;
         let receiver = Receiver::new(receiver_secret, receiver_rate_per_minute);
         let auth = AuthState {
-            authenticator: crate::auth::Authenticator::new(store.clone()),
             absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
         };
         let state = AppState {
