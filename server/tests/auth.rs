@@ -460,3 +460,42 @@ async fn the_quarantine_is_for_admins_to_download_and_reprocess() {
         .iter()
         .any(|a| a.action == "quarantine.reprocess" && a.detail.contains("still rejected")));
 }
+
+#[tokio::test]
+async fn uploads_are_bounded_and_bad_files_get_a_reason() {
+    let s = server(
+        Limits {
+            max_input: 10_000,
+            ..Limits::default()
+        },
+        None,
+        100,
+    )
+    .await;
+    users(&s).await;
+    let editor = sign_in(&s, "editor@example.com", PW).await.1.unwrap();
+    let upload = |body: Vec<u8>| {
+        let (base, cookie) = (s.base.clone(), editor.clone());
+        async move {
+            let r = client()
+                .post(format!("{base}/api/upload"))
+                .header(COOKIE, cookie)
+                .header("sec-fetch-site", "same-origin")
+                .header("x-filename", "r%20x.json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(upload(vec![b' '; 20_000]).await.0, 413);
+    let (status, body) = upload(b"not json at all".to_vec()).await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "rejected");
+    assert!(
+        v["reason"].as_str().unwrap().contains("not valid JSON"),
+        "{v}"
+    );
+}
