@@ -187,6 +187,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn quarantine(&self) -> Result<Vec<RejectedRow>, String>;
     /// Runs a rejected input through the importer again; the result in words.
     async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
+    /// Health checks, setup guide and readiness of a domain; `None` for an unknown domain.
+    async fn health(&self, domain: String) -> Result<Option<crate::health::HealthView>, String>;
+    /// Runs the checks of a domain now.
+    async fn run_check(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+    ) -> Result<Option<crate::health::HealthView>, String>;
 }
 
 /// The handle server functions find in context.
@@ -194,7 +202,7 @@ pub trait Backend: Send + Sync + 'static {
 pub type SharedBackend = std::sync::Arc<dyn Backend>;
 
 #[cfg(feature = "ssr")]
-fn backend() -> Result<SharedBackend, ServerFnError> {
+pub(crate) fn backend() -> Result<SharedBackend, ServerFnError> {
     use_context::<SharedBackend>()
         .ok_or_else(|| ServerFnError::new("server misconfigured: no backend in context"))
 }

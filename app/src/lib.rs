@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod components;
+pub mod health;
 pub mod pages;
 
 use leptos::prelude::*;

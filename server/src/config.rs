@@ -47,6 +47,21 @@ pub enum Command {
     /// Inspect and re-process inputs that were rejected (kept with the reason).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Check a domain's MTA-STS and TLS-RPT configuration now (exit 2 when a check fails).
+    Check(CheckArgs),
+}
+
+/// Settings of `check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The domain, e.g. `example.com`.
+    pub domain: String,
+    /// `text` (for people) or `json` (a list of findings: id, severity, title, detail, fix).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Do not store the run (by default it is stored and becomes the domain's latest check).
+    #[arg(long)]
+    pub no_store: bool,
 }
 
 /// `tlswatch user …`.
@@ -229,6 +244,46 @@ pub struct GlobalArgs {
     /// servers, checked hosts on a private CA).
     #[arg(long, env = "TLSWATCH_EXTRA_CA_FILE", global = true)]
     pub extra_ca_file: Option<PathBuf>,
+    /// DNS servers the checker asks, comma-separated (`1.1.1.1`, `10.0.0.53:5353`, `[::1]:53`).
+    /// Default: the system's (/etc/resolv.conf).
+    #[arg(
+        long,
+        env = "TLSWATCH_DNS_SERVERS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub dns_servers: Vec<String>,
+    /// Let the checker connect to loopback, private, link-local and other non-public addresses.
+    /// Off by default, so that a user who types a domain cannot make tlswatch probe the internal
+    /// network; turn on for labs and private deployments.
+    #[arg(long, env = "TLSWATCH_CHECK_ALLOW_PRIVATE", default_value = "false", value_parser = BoolishValueParser::new(), global = true)]
+    pub check_allow_private: bool,
+    /// Name the checker sends in SMTP EHLO.
+    #[arg(
+        long,
+        env = "TLSWATCH_CHECK_EHLO_NAME",
+        default_value = "tlswatch.invalid",
+        global = true
+    )]
+    pub check_ehlo_name: String,
+    /// Policy host port (443). Only labs change it.
+    #[arg(
+        long,
+        env = "TLSWATCH_CHECK_HTTPS_PORT",
+        default_value_t = 443,
+        global = true,
+        hide = true
+    )]
+    pub check_https_port: u16,
+    /// MX SMTP port (25). Only labs change it.
+    #[arg(
+        long,
+        env = "TLSWATCH_CHECK_SMTP_PORT",
+        default_value_t = 25,
+        global = true,
+        hide = true
+    )]
+    pub check_smtp_port: u16,
     /// Database connection pool size.
     #[arg(
         long,
@@ -264,6 +319,25 @@ impl GlobalArgs {
             limits: self.limits(),
             domains: self.domain_policy(),
         })
+    }
+
+    /// The checker these settings describe.
+    pub fn checker(&self) -> anyhow::Result<crate::check::Checker> {
+        let mut servers = Vec::new();
+        for s in self.dns_servers.iter().filter(|s| !s.trim().is_empty()) {
+            servers.push(crate::check::dns::parse_server(s).ok_or_else(|| {
+                anyhow::anyhow!("TLSWATCH_DNS_SERVERS: {s:?} is not an address or address:port")
+            })?);
+        }
+        let mut config = crate::check::CheckerConfig::new(crate::net::tls::roots(
+            self.extra_ca_file.as_deref(),
+        )?);
+        config.dns_servers = servers;
+        config.allow_private = self.check_allow_private;
+        config.ehlo_name = self.check_ehlo_name.clone();
+        config.https_port = self.check_https_port;
+        config.smtp_port = self.check_smtp_port;
+        crate::check::Checker::new(config)
     }
 
     /// Input limits in effect.
@@ -317,6 +391,21 @@ pub struct ServeArgs {
     /// How often the scheduler looks for mailboxes due for a poll, in seconds.
     #[arg(long, env = "TLSWATCH_MAILBOX_SCHEDULER_SECONDS", default_value_t = 30)]
     pub mailbox_scheduler_seconds: u64,
+    /// Re-check every registered domain's MTA-STS and TLS-RPT configuration this often, in
+    /// minutes (0 turns scheduled checks off).
+    #[arg(long, env = "TLSWATCH_CHECK_INTERVAL_MINUTES", default_value_t = 360)]
+    pub check_interval_minutes: u64,
+    /// Scheduled checks run at once.
+    #[arg(long, env = "TLSWATCH_CHECK_CONCURRENCY", default_value_t = 8)]
+    pub check_concurrency: usize,
+    /// The mailbox tlswatch polls for reports, proposed by the guided setup as the
+    /// `mailto:` destination of `_smtp._tls` records.
+    #[arg(long, env = "TLSWATCH_REPORT_ADDRESS")]
+    pub report_address: Option<String>,
+    /// The https:// URL senders reach this tlswatch at, proposed by the guided setup as the
+    /// HTTPS destination of `_smtp._tls` records.
+    #[arg(long, env = "TLSWATCH_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// Output format of `import`.

@@ -1,6 +1,7 @@
 //! The commands of the `tlswatch` binary.
 
 mod accounts;
+mod check;
 mod import;
 mod mailbox;
 mod quarantine;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Quarantine(cmd) => quarantine::run(&store, &global, cmd).await,
         Command::Mailbox(cmd) => mailbox::run(&store, &global, cmd).await,
         Command::User(cmd) => accounts::user(&store, cmd).await,
+        Command::Check(args) => check::run(&store, &global, &args).await,
         Command::Token(cmd) => accounts::token(&store, cmd).await,
         Command::Domain(DomainCommand::Add { name }) => {
             let Some(name) = normalize_domain(&name) else {
@@ -46,6 +48,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let checks = std::sync::Arc::new(crate::check::run::CheckService::new(
+        global.checker()?,
+        store.clone(),
+        crate::check::run::ReportDestinations {
+            mailbox: args.report_address.clone(),
+            public_url: args.public_url.clone(),
+            receiver_secret: args.receiver_secret.clone(),
+        },
+    ));
     let settings = HttpSettings {
         listen: args.listen,
         site_root: args.site_root.map(|p| p.display().to_string()),
@@ -56,6 +67,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         session_idle_minutes: args.session_idle_minutes,
         session_absolute_hours: args.session_absolute_hours,
         domain_policy: global.domain_policy(),
+        checks: Some(checks.clone()),
     };
     if let Some(token) = crate::auth::ensure_setup_token(&store).await? {
         // Printed, not logged at a level that could be filtered away: it is the only way in.
@@ -66,10 +78,24 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
     let poller = global.imap_poller()?;
     let every = std::time::Duration::from_secs(args.mailbox_scheduler_seconds.max(1));
     let scheduler = tokio::spawn(crate::ingest::imap::run_scheduler(
-        store, poller, every, stop_rx,
+        store.clone(),
+        poller,
+        every,
+        stop_rx.clone(),
     ));
+    let check_scheduler = (args.check_interval_minutes > 0).then(|| {
+        tokio::spawn(checks.run_scheduler(
+            std::time::Duration::from_secs(args.check_interval_minutes * 60),
+            std::time::Duration::from_secs(60),
+            args.check_concurrency,
+            stop_rx.clone(),
+        ))
+    });
     let result = app.run_until_stopped(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    if let Some(s) = check_scheduler {
+        let _ = s.await;
+    }
     result
 }

@@ -6,6 +6,8 @@ use app::api::{
 };
 use app::auth::{CurrentUser, Role};
 use leptos::prelude::use_context;
+use std::sync::Arc;
+
 use tower_sessions::Session;
 
 use super::security::{SESSION_LOGIN_AT, SESSION_USER};
@@ -21,6 +23,7 @@ pub struct WebBackend {
     auth: Authenticator,
     limits: crate::ingest::Limits,
     domain_policy: crate::store::DomainPolicy,
+    checks: Option<Arc<crate::check::run::CheckService>>,
 }
 
 /// The request being served (leptos_axum puts its parts into context).
@@ -95,7 +98,14 @@ impl WebBackend {
             store,
             limits,
             domain_policy,
+            checks: None,
         }
+    }
+
+    /// Enables health checks through `checks`.
+    pub fn with_checks(mut self, checks: Option<Arc<crate::check::run::CheckService>>) -> Self {
+        self.checks = checks;
+        self
     }
 
     async fn record(&self, actor: &str, action: &str, detail: &str) {
@@ -538,5 +548,51 @@ impl Backend for WebBackend {
         )
         .await;
         Ok(text)
+    }
+
+    async fn health(&self, domain: String) -> Result<Option<app::health::HealthView>, String> {
+        let Some(checks) = &self.checks else {
+            return Err("health checks are not enabled on this server".into());
+        };
+        checks
+            .health(&domain)
+            .await
+            .map_err(internal("reading health checks"))
+    }
+
+    async fn run_check(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+    ) -> Result<Option<app::health::HealthView>, String> {
+        let Some(checks) = &self.checks else {
+            return Err("health checks are not enabled on this server".into());
+        };
+        let Some(name) = crate::domain::names::normalize_domain(&domain) else {
+            return Ok(None);
+        };
+        if !self
+            .store
+            .domain_names()
+            .await
+            .map_err(internal("listing domains"))?
+            .contains(&name)
+        {
+            return Ok(None);
+        }
+        let (id, outcome) = checks
+            .run(&name, "manual")
+            .await
+            .map_err(|e| e.to_string())?;
+        self.record(
+            &by.email,
+            "check.run",
+            &format!("{name} run {id}: {}", outcome.worst().as_str()),
+        )
+        .await;
+        checks
+            .health(&name)
+            .await
+            .map_err(internal("reading health checks"))
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub auth: AuthState,
     /// Whether authenticated uploads register unknown domains.
     pub domain_policy: crate::store::DomainPolicy,
+    /// Health checks.
+    pub checks: Option<Arc<crate::check::run::CheckService>>,
 }
 
 /// Sign-in state shared by handlers.
@@ -77,6 +79,8 @@ pub struct HttpSettings {
     pub session_absolute_hours: i64,
     /// Whether authenticated uploads register unknown domains.
     pub domain_policy: crate::store::DomainPolicy,
+    /// Health checks (`None`: the check pages say they are off).
+    pub checks: Option<Arc<crate::check::run::CheckService>>,
 }
 
 impl HttpSettings {
@@ -92,6 +96,7 @@ impl HttpSettings {
             session_idle_minutes: 12 * 60,
             session_absolute_hours: 7 * 24,
             domain_policy: crate::store::DomainPolicy::AutoRegister,
+            checks: None,
         }
     }
 }
@@ -122,6 +127,7 @@ impl Application {
             session_idle_minutes,
             session_absolute_hours,
             domain_policy,
+            checks,
         } = settings;
         // Built by cargo-leptos, the output name is compiled in; otherwise (cargo build/test) use ours.
         let mut leptos = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
@@ -152,6 +158,7 @@ impl Application {
             receiver,
             auth,
             domain_policy,
+            checks,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
@@ -200,11 +207,10 @@ impl Application {
 
 /// All routes and layers.
 pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) -> Router {
-    let backend: app::api::SharedBackend = Arc::new(WebBackend::with_settings(
-        state.store.clone(),
-        state.limits,
-        state.domain_policy,
-    ));
+    let backend: app::api::SharedBackend = Arc::new(
+        WebBackend::with_settings(state.store.clone(), state.limits, state.domain_policy)
+            .with_checks(state.checks.clone()),
+    );
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
     Router::new()
