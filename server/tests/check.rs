@@ -96,3 +96,605 @@ async fn a_healthy_testing_domain_passes_everything_that_matters() {
     assert_eq!(o.snapshot.sts_id.as_deref(), Some("20261129000000"));
     assert_eq!(o.mx_hosts.len(), 3);
 }
+
+fn policy(mode: &str, mx: &[&str], max_age: u64) -> String {
+    lab::policy_text(
+        mode,
+        &mx.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        max_age,
+    )
+}
+
+const HOST: &str = "mta-sts.example.test";
+
+#[tokio::test]
+async fn policy_host_certificates_expired_wrong_name_and_untrusted_fail_as_webpki_invalid() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    lab.https.certs.set(HOST, &lab.ca.leaf(&[HOST], -100, -1));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HOST-06"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(
+        find(&o, "STS-HOST-06")[0].result_type.as_deref(),
+        Some("sts-webpki-invalid")
+    );
+
+    lab.https
+        .certs
+        .set(HOST, &lab.ca.leaf(&["www.example.test"], -1, 90));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HOST-05"), Severity::Fail, "{}", dump(&o));
+    assert!(find(&o, "STS-HOST-05")[0]
+        .detail
+        .contains("www.example.test"));
+
+    let other = TestCa::new("some other CA");
+    lab.https.certs.set(HOST, &other.leaf(&[HOST], -1, 90));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HOST-04"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-HOST-05"), Severity::Skip);
+
+    lab.https.certs.set(HOST, &lab.ca.leaf(&[HOST], -1, 5));
+    let o = check(&lab).await;
+    assert_eq!(
+        sev(&o, "STS-HOST-06"),
+        Severity::Warn,
+        "expires in 5 days\n{}",
+        dump(&o)
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_reported_and_never_followed() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    lab.https.serve(
+        HOST,
+        PolicyResponse {
+            status: 301,
+            headers: vec![(
+                "location".into(),
+                "https://www.example.test/.well-known/mta-sts.txt".into(),
+            )],
+            body: Vec::new(),
+            block_user_agent: None,
+        },
+    );
+    // A browser following the redirect would find a valid policy there.
+    lab.https.serve(
+        "www.example.test",
+        PolicyResponse::ok(&policy("enforce", &["mx1.example.test"], 86400)),
+    );
+    lab.dns.edit(|z| {
+        z.ip("www.example.test", lab::loopback(lab.block, 1));
+    });
+    let before = lab
+        .https
+        .accepted
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HTTP-01"), Severity::Fail, "{}", dump(&o));
+    let f = find(&o, "STS-HTTP-01")[0];
+    assert!(
+        f.detail.contains("301") && f.detail.contains("www.example.test"),
+        "{}",
+        f.detail
+    );
+    assert_eq!(f.result_type.as_deref(), Some("sts-policy-fetch-error"));
+    assert_eq!(sev(&o, "STS-HTTP-02"), Severity::Info);
+    assert_eq!(
+        sev(&o, "STS-POL-04"),
+        Severity::Skip,
+        "the redirect target must not be parsed"
+    );
+    assert_eq!(sev(&o, "STS-X-01"), Severity::Fail);
+    assert!(o.snapshot.mode.is_none());
+    // Two connections: the fetch and the no-SNI handshake; none to follow the redirect.
+    assert_eq!(
+        lab.https
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - before,
+        2
+    );
+}
+
+#[tokio::test]
+async fn status_other_than_200_media_type_size_and_bot_blocking() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    for status in [404u16, 204, 500] {
+        lab.https.serve(
+            HOST,
+            PolicyResponse {
+                status,
+                headers: vec![],
+                body: Vec::new(),
+                block_user_agent: None,
+            },
+        );
+        let o = check(&lab).await;
+        assert_eq!(
+            sev(&o, "STS-HTTP-01"),
+            Severity::Fail,
+            "{status}\n{}",
+            dump(&o)
+        );
+    }
+    let good = policy("testing", &["mx1.example.test"], 86400);
+    lab.https.serve(
+        HOST,
+        PolicyResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: good.clone().into_bytes(),
+            block_user_agent: None,
+        },
+    );
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HTTP-03"), Severity::Warn, "{}", dump(&o));
+    assert_eq!(
+        sev(&o, "STS-POL-05"),
+        Severity::Pass,
+        "the policy itself is fine"
+    );
+
+    let mut big = good.clone();
+    big.push_str(&format!("comment: {}\n", "x".repeat(70 * 1024)));
+    lab.https.serve(HOST, PolicyResponse::ok(&big));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HTTP-04"), Severity::Fail, "{}", dump(&o));
+
+    lab.https.serve(
+        HOST,
+        PolicyResponse {
+            block_user_agent: Some("libwww".into()),
+            ..PolicyResponse::ok(&good)
+        },
+    );
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-HTTP-06"), Severity::Fail, "{}", dump(&o));
+}
+
+#[tokio::test]
+async fn policy_content_is_parsed_exactly() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let cases: Vec<(String, &str, Severity)> = vec![
+        (
+            "version: STSv1\r\nmode: testing\r\nmx: mx1.example.test\r\nmax_age: 86400\r\n".into(),
+            "STS-POL-02",
+            Severity::Pass,
+        ),
+        (
+            "version: STSv1\rmode: testing\rmx: mx1.example.test\rmax_age: 86400\r".into(),
+            "STS-POL-02",
+            Severity::Fail,
+        ),
+        (
+            "version: STSv1\nmode: doubt\nmx: mx1.example.test\nmax_age: 86400\n".into(),
+            "STS-POL-05",
+            Severity::Fail,
+        ),
+        (
+            "version: STSv1\nmode: testing\nmx: mx1.example.test\nmax_age: xxx\n".into(),
+            "STS-POL-06",
+            Severity::Fail,
+        ),
+        (
+            "version: STSv1\nmode: testing\nmx: mx1.example.test\nmax_age: 31557601\n".into(),
+            "STS-POL-06",
+            Severity::Fail,
+        ),
+        (
+            "version: STSv1\nmode: testing\nmx: mx1.example.test\nmax_age: 0\n".into(),
+            "STS-POL-06",
+            Severity::Warn,
+        ),
+        (
+            "version: STSv1\nmode: enforce\nmax_age: 86400\n".into(),
+            "STS-POL-07",
+            Severity::Fail,
+        ),
+        (
+            "version: STSv1\nmode: none\nmax_age: 86400\n".into(),
+            "STS-POL-07",
+            Severity::Pass,
+        ),
+        (
+            "version: STSv1\nmode: testing\nmx: *.*.example.test\nmax_age: 86400\n".into(),
+            "STS-POL-08",
+            Severity::Fail,
+        ),
+        (
+            "\u{feff}version: STSv1\nmode: testing\nmx: mx1.example.test\nmax_age: 86400\n".into(),
+            "STS-POL-01",
+            Severity::Warn,
+        ),
+        (
+            "<html><body>404</body></html>".into(),
+            "STS-POL-11",
+            Severity::Fail,
+        ),
+        (
+            "version: STSv1\nmode: testing\nmx: mx1.example.test\nmax-age: 86400\n".into(),
+            "STS-POL-10",
+            Severity::Warn,
+        ),
+    ];
+    for (body, id, want) in cases {
+        lab.https.serve(HOST, PolicyResponse::ok(&body));
+        let o = check(&lab).await;
+        assert_eq!(sev(&o, id), want, "{body:?}\n{}", dump(&o));
+        if want == Severity::Fail {
+            assert_eq!(sev(&o, "STS-X-01"), Severity::Fail, "{body:?}");
+        }
+    }
+    // mode none is valid (no mx needed) but gives no protection.
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok("version: STSv1\nmode: none\nmax_age: 86400\n"),
+    );
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-X-01"), Severity::Pass, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-X-06"), Severity::Warn);
+}
+
+#[tokio::test]
+async fn mta_sts_txt_record_cases() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let name = "_mta-sts.example.test";
+    let set = |strings: &[&[&str]]| {
+        lab.dns.edit(|z| {
+            z.clear(name);
+            for s in strings {
+                z.txt(name, s);
+            }
+        });
+    };
+    set(&[&["v=STSv1; id=2026-04-29"]]);
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-TXT-08"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(
+        sev(&o, "STS-X-01"),
+        Severity::Fail,
+        "a published but invalid record makes senders ignore the policy"
+    );
+
+    set(&[&["v=STSv1; id=1"], &["v=STSv1; id=2"]]);
+    assert_eq!(sev(&check(&lab).await, "STS-TXT-03"), Severity::Fail);
+
+    set(&[&["v=STSv1; id=1"], &["v=spf1 -all"]]);
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-TXT-04"), Severity::Warn);
+    assert_eq!(sev(&o, "STS-TXT-03"), Severity::Pass);
+
+    // Split into two strings: joined without a space.
+    set(&[&["v=STSv1; id=2026", "1129"]]);
+    let o = check(&lab).await;
+    assert_eq!(
+        find(&o, "STS-TXT-08")[0].detail,
+        "id=20261129",
+        "{}",
+        dump(&o)
+    );
+    assert!(matches!(
+        sev(&o, "STS-TXT-06"),
+        Severity::Warn | Severity::Info
+    ));
+
+    // CNAME delegation is followed.
+    lab.dns.edit(|z| {
+        z.clear(name);
+        z.cname(name, "_mta-sts.provider.test");
+        z.txt("_mta-sts.provider.test", &["v=STSv1; id=abc123"]);
+    });
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-TXT-02"), Severity::Info, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-TXT-08"), Severity::Pass);
+
+    // Absent: informational, later checks skipped, policy still fetched (STS-X-02).
+    lab.dns.edit(|z| {
+        z.clear(name);
+        z.txt(D, &["v=STSv1; id=misplaced"]);
+    });
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-TXT-01"), Severity::Info, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-TXT-08"), Severity::Skip);
+    assert_eq!(sev(&o, "STS-TXT-05"), Severity::Fail);
+    assert_eq!(sev(&o, "STS-X-02"), Severity::Warn);
+
+    // SERVFAIL and timeouts are the checker's "error", not a failure of the domain.
+    lab.dns.edit(|z| {
+        z.servfail.insert(name.into());
+    });
+    assert_eq!(sev(&check(&lab).await, "STS-TXT-01"), Severity::Error);
+}
+
+#[tokio::test]
+async fn mx_coverage_depends_on_the_mode() {
+    let lab = Lab::healthy(D, 2).await.unwrap();
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok(&policy(
+            "enforce",
+            &["mx1.example.test", "old.example.test"],
+            1_209_600,
+        )),
+    );
+    let o = check(&lab).await;
+    let mx2 = find(&o, "STS-MX-03")
+        .into_iter()
+        .find(|f| f.subject.as_deref() == Some("mx2.example.test"))
+        .unwrap();
+    assert_eq!(mx2.severity, Severity::Fail, "{}", dump(&o));
+    assert_eq!(mx2.result_type.as_deref(), Some("validation-failure"));
+    assert_eq!(
+        sev(&o, "STS-MX-05"),
+        Severity::Warn,
+        "old.example.test is stale"
+    );
+    assert_eq!(sev(&o, "STS-MX-04"), Severity::Pass);
+
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok(&policy("testing", &["mx1.example.test"], 86400)),
+    );
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-MX-03"), Severity::Warn);
+
+    // Wildcards replace exactly one label.
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok(&policy(
+            "enforce",
+            &["*.mx1.example.test", "*.test"],
+            1_209_600,
+        )),
+    );
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-MX-04"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-MX-06"), Severity::Info);
+}
+
+#[tokio::test]
+async fn smtp_probes_classify_like_a_sender() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let mx = "mx1.example.test";
+    let smtp = &lab.smtp[0];
+
+    smtp.certs.set(mx, &lab.ca.leaf(&[mx], -100, -2));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-06"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(
+        find(&o, "STS-SMTP-06")[0].result_type.as_deref(),
+        Some("certificate-expired")
+    );
+
+    smtp.certs
+        .set(mx, &lab.ca.leaf(&["other.example.test"], -1, 90));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-05"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(
+        find(&o, "STS-SMTP-05")[0].result_type.as_deref(),
+        Some("certificate-host-mismatch")
+    );
+
+    smtp.certs
+        .set(mx, &TestCa::new("untrusted").leaf(&[mx], -1, 90));
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-04"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(
+        find(&o, "STS-SMTP-04")[0].result_type.as_deref(),
+        Some("certificate-not-trusted")
+    );
+
+    // SNI required: no certificate without SNI.
+    smtp.certs.set(mx, &lab.ca.leaf(&[mx], -1, 90));
+    smtp.certs.set_default(None);
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-08"), Severity::Warn, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-SMTP-05"), Severity::Pass);
+
+    smtp.set(|b| b.starttls_code = 454);
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-03"), Severity::Fail, "{}", dump(&o));
+
+    smtp.set(|b| b.offer_starttls = false);
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-02"), Severity::Fail, "{}", dump(&o));
+    assert_eq!(
+        find(&o, "STS-SMTP-02")[0].result_type.as_deref(),
+        Some("starttls-not-supported")
+    );
+    assert_eq!(sev(&o, "STS-SMTP-04"), Severity::Skip);
+
+    // Greeting names that are not the MX name are informational.
+    smtp.set(|b| {
+        b.offer_starttls = true;
+        b.name = "localhost.localdomain".into();
+    });
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-SMTP-11"), Severity::Info, "{}", dump(&o));
+    assert!(find(&o, "STS-SMTP-11")[0]
+        .detail
+        .contains("localhost.localdomain"));
+}
+
+#[tokio::test]
+async fn an_unreachable_mx_is_an_error_not_a_failure() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let mut config = lab.config.clone();
+    // Nothing listens on this port of the MX address.
+    let free = std::net::TcpListener::bind((lab::loopback(lab.block, 10), 0)).unwrap();
+    config.smtp_port = free.local_addr().unwrap().port();
+    drop(free);
+    let o = Checker::new(config).unwrap().check(D, None).await;
+    assert_eq!(sev(&o, "STS-SMTP-01"), Severity::Error, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-SMTP-02"), Severity::Skip);
+    assert_eq!(o.count(Severity::Fail), 0, "{}", dump(&o));
+}
+
+#[tokio::test]
+async fn tlsrpt_record_cases() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let name = "_smtp._tls.example.test";
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "RPT-TXT-08"), Severity::Pass, "{}", dump(&o));
+    for (txt, id) in [
+        ("v=TLSRPTv1; rua=postmaster@example.test", "RPT-TXT-05"),
+        (
+            "v=TLSRPTv1; rua=mailto:tlsrpt@example.test!10m",
+            "RPT-TXT-06",
+        ),
+        ("v=TSLRPTv1; rua=mailto:tlsrpt@example.test", "RPT-TXT-04"),
+        ("v=TLSRPTv1", "RPT-TXT-04"),
+    ] {
+        lab.dns.edit(|z| {
+            z.clear(name);
+            z.txt(name, &[txt]);
+        });
+        assert_eq!(sev(&check(&lab).await, id), Severity::Fail, "{txt}");
+    }
+    lab.dns.edit(|z| {
+        z.clear(name);
+    });
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "RPT-TXT-01"), Severity::Warn);
+    assert_eq!(
+        sev(&o, "STS-X-03"),
+        Severity::Warn,
+        "testing without TLS-RPT"
+    );
+}
+
+#[tokio::test]
+async fn the_checker_refuses_private_addresses_unless_allowed() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let mut config = lab.config.clone();
+    config.allow_private = false;
+    // Also a name resolving to the cloud metadata address.
+    lab.dns.edit(|z| {
+        z.clear("mx1.example.test");
+        z.ip("mx1.example.test", "169.254.169.254".parse().unwrap());
+        z.ip("mx1.example.test", "10.0.0.1".parse().unwrap());
+    });
+    let (h, s) = (
+        lab.https
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        lab.smtp[0]
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let o = Checker::new(config).unwrap().check(D, None).await;
+    assert_eq!(sev(&o, "STS-HOST-02"), Severity::Error, "{}", dump(&o));
+    assert!(find(&o, "STS-HOST-02")[0]
+        .detail
+        .contains("not a public address"));
+    let smtp = find(&o, "STS-SMTP-01");
+    assert_eq!(smtp.len(), 2, "{}", dump(&o));
+    assert!(smtp
+        .iter()
+        .all(|f| f.severity == Severity::Error && f.detail.contains("not a public address")));
+    assert_eq!(
+        lab.https
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        h,
+        "no connection to the policy host"
+    );
+    assert_eq!(
+        lab.smtp[0]
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        s,
+        "no connection to the MX"
+    );
+}
+
+#[tokio::test]
+async fn stateful_checks_compare_with_the_previous_run() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let checker = Checker::new(lab.config.clone()).unwrap();
+    let first = checker.check(D, None).await;
+    assert_eq!(sev(&first, "STS-H-01"), Severity::Info);
+    // The body changes, the id does not.
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok(&policy("enforce", &["mx1.example.test"], 1_209_600)),
+    );
+    let second = checker.check(D, Some(&first.snapshot)).await;
+    assert_eq!(
+        sev(&second, "STS-H-01"),
+        Severity::Warn,
+        "{}",
+        dump(&second)
+    );
+    // A new id for the changed body (senders refetch; the body is what the previous run saw).
+    lab.dns.edit(|z| {
+        z.clear("_mta-sts.example.test");
+        z.txt("_mta-sts.example.test", &["v=STSv1; id=20261130000000"]);
+    });
+    let third = checker.check(D, Some(&second.snapshot)).await;
+    assert_eq!(sev(&third, "STS-H-02"), Severity::Info, "{}", dump(&third));
+    assert!(find(&third, "STS-H-01").is_empty());
+    // Going back to a lower max_age.
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok(&policy("enforce", &["mx1.example.test"], 86_400)),
+    );
+    lab.dns.edit(|z| {
+        z.clear("_mta-sts.example.test");
+        z.txt("_mta-sts.example.test", &["v=STSv1; id=20261201000000"]);
+    });
+    let fourth = checker.check(D, Some(&third.snapshot)).await;
+    assert_eq!(
+        sev(&fourth, "STS-H-05"),
+        Severity::Info,
+        "{}",
+        dump(&fourth)
+    );
+    // Removed without a mode none phase-out.
+    lab.dns.edit(|z| {
+        z.clear("_mta-sts.example.test");
+    });
+    let fifth = checker.check(D, Some(&fourth.snapshot)).await;
+    assert_eq!(sev(&fifth, "STS-H-04"), Severity::Warn, "{}", dump(&fifth));
+}
+
+#[tokio::test]
+async fn dnssec_and_dane_facts_are_reported() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    lab.dns.edit(|z| {
+        z.authentic = true;
+        z.tlsa("_25._tcp.mx1.example.test", 3, 1, 1, vec![0xab; 32]);
+    });
+    let o = check(&lab).await;
+    assert!(
+        find(&o, "DANE-01")[0].detail.contains("DNSSEC-validated"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(sev(&o, "DANE-02"), Severity::Info);
+    assert!(
+        find(&o, "DANE-03")[0].detail.contains("3 1 1"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(sev(&o, "STS-X-10"), Severity::Info);
+}
+
+#[tokio::test]
+async fn null_mx_and_bad_input() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    lab.dns.edit(|z| {
+        z.clear(D);
+        z.mx(D, 0, ".");
+    });
+    let o = check(&lab).await;
+    assert_eq!(sev(&o, "STS-MX-01"), Severity::Info, "{}", dump(&o));
+    assert_eq!(sev(&o, "STS-X-11"), Severity::Info);
+    let checker = Checker::new(lab.config.clone()).unwrap();
+    for bad in ["<script>", "127.0.0.1", "localhost", "a..b"] {
+        let o = checker.check(bad, None).await;
+        assert_eq!(sev(&o, "CHECK-00"), Severity::Fail, "{bad}");
+        assert_eq!(o.findings.len(), 1);
+    }
+}

@@ -493,6 +493,8 @@ impl PolicyResponse {
 pub struct HttpsServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
     /// Certificates by SNI.
     pub certs: Arc<SniCerts>,
     responses: Arc<RwLock<HashMap<String, PolicyResponse>>>,
@@ -516,11 +518,14 @@ impl HttpsServer {
         let default: Arc<RwLock<Option<PolicyResponse>>> = Arc::default();
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config(certs.clone(), true));
         let (r, d) = (responses.clone(), default.clone());
+        let accepted: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let count = accepted.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                count.fetch_add(1, Ordering::Relaxed);
                 let acceptor = acceptor.clone();
                 let (r, d) = (r.clone(), d.clone());
                 tokio::spawn(async move {
@@ -594,6 +599,7 @@ impl HttpsServer {
         });
         Ok(Self {
             addr,
+            accepted,
             certs,
             responses,
             default,
@@ -634,6 +640,8 @@ pub struct SmtpBehaviour {
 pub struct SmtpServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
     /// Certificates by SNI (the default one is served without SNI).
     pub certs: Arc<SniCerts>,
     behaviour: Arc<RwLock<SmtpBehaviour>>,
@@ -706,11 +714,14 @@ impl SmtpServer {
         let behaviour = Arc::new(RwLock::new(behaviour));
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config(certs.clone(), false));
         let b = behaviour.clone();
+        let accepted: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let count = accepted.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                count.fetch_add(1, Ordering::Relaxed);
                 let acceptor = acceptor.clone();
                 let Ok(beh) = b.read().map(|x| x.clone()) else {
                     continue;
@@ -739,6 +750,7 @@ impl SmtpServer {
         });
         Ok(Self {
             addr,
+            accepted,
             certs,
             behaviour,
             task,

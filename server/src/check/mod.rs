@@ -1487,12 +1487,11 @@ impl Checker {
                 Some(&subject),
                 "",
             );
-            // In testing/none, a failing certificate is not yet fatal: soften to warn.
-            if !matches!(mode, Some(Mode::Enforce)) {
+            // Without any MTA-STS policy no sender refuses the MX for its certificate: warn.
+            if mode.is_none() {
                 for f in out.findings.iter_mut().rev().take(4) {
                     if f.severity == Severity::Fail
-                        && f.subject.as_deref() == Some(&subject)
-                        && mode.is_none()
+                        && f.subject.as_deref() == Some(subject.as_str())
                     {
                         f.severity = Severity::Warn;
                     }
@@ -1741,7 +1740,9 @@ impl Checker {
     ) {
         let policy_ok = policy.is_some_and(|p| p.valid());
         let mode = policy.filter(|p| p.valid()).and_then(|p| p.mode);
-        if txt.present && !policy_ok && !out.has("STS-X-01", Severity::Fail) {
+        if txt.present && !txt.valid && policy_ok {
+            out.add("STS-X-01", Severity::Fail, "the policy file is valid but the _mta-sts record is not; senders treat the domain as having no policy");
+        } else if txt.present && !policy_ok && !out.has("STS-X-01", Severity::Fail) {
             out.add("STS-X-01", Severity::Fail, "an MTA-STS record is published but no valid policy could be fetched; senders report the failure and act as if there were no policy").reported_as("sts-policy-fetch-error");
         } else if txt.valid && policy_ok {
             out.add(
