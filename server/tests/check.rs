@@ -2,9 +2,13 @@
 //! catalogue situation: certificates from a CA made at test time (valid, expired, wrong name,
 //! untrusted), redirects, wrong media types, oversized and invalid policies, missing STARTTLS.
 
+mod support;
+
 use app::health::{Finding, Severity};
 use tlswatch::check::lab::{self, Lab, PolicyResponse, TestCa};
+use tlswatch::check::run::{CheckService, ReportDestinations};
 use tlswatch::check::{Checker, Outcome};
+use tlswatch::store::Store;
 
 const D: &str = "example.test";
 
@@ -697,4 +701,187 @@ async fn null_mx_and_bad_input() {
         assert_eq!(sev(&o, "CHECK-00"), Severity::Fail, "{bad}");
         assert_eq!(o.findings.len(), 1);
     }
+}
+
+on_both_databases! {
+    runs_are_stored_compared_and_explained => runs_are_stored_compared_and_explained;
+    a_due_check_is_claimed_by_one_instance => a_due_check_is_claimed_by_one_instance;
+}
+
+async fn runs_are_stored_compared_and_explained(store: &Store) {
+    let lab = Lab::healthy(D, 2).await.unwrap();
+    let dest = ReportDestinations {
+        mailbox: Some("tlsrpt@watch.example".into()),
+        public_url: Some("https://watch.example".into()),
+        receiver_secret: None,
+    };
+    let service = CheckService::new(
+        Checker::new(lab.config.clone()).unwrap(),
+        store.clone(),
+        dest,
+    );
+    assert!(service.health(D).await.unwrap().is_none(), "unknown domain");
+    let (id1, _) = service.run(D, "manual").await.unwrap();
+    // The policy changes without a new id: the stored snapshot makes the next run notice.
+    lab.https.serve(
+        HOST,
+        PolicyResponse::ok(&policy("testing", &["mx1.example.test"], 86400)),
+    );
+    let (id2, o2) = service.run(D, "schedule").await.unwrap();
+    assert!(id2 > id1);
+    assert_eq!(sev(&o2, "STS-H-01"), Severity::Warn, "{}", dump(&o2));
+    let latest = store.latest_check(D).await.unwrap().unwrap();
+    assert_eq!(latest.row.id, id2);
+    assert_eq!(latest.findings, o2.findings);
+    assert_eq!(latest.row.trigger, "schedule");
+    assert_eq!(latest.row.warns as usize, o2.count(Severity::Warn));
+    assert_eq!(
+        latest.mx_hosts,
+        vec!["mx1.example.test", "mx2.example.test"]
+    );
+    let h = service.health(D).await.unwrap().unwrap();
+    assert_eq!(h.history.len(), 2);
+    assert_eq!(h.history[0].id, id2);
+    assert_eq!(
+        h.findings.first().map(|f| f.severity),
+        Some(o2.worst()),
+        "worst first"
+    );
+    // Setup guide: records with live states, mx lines from the live MX set.
+    assert!(
+        h.setup
+            .policy_file
+            .contains("mx: mx1.example.test\nmx: mx2.example.test\n"),
+        "{}",
+        h.setup.policy_file
+    );
+    assert!(h.setup.policy_file.contains("mode: testing"));
+    let id = h.setup.sts_txt_value.strip_prefix("v=STSv1; id=").unwrap();
+    assert!(id.len() == 14 && id.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(
+        h.setup.tlsrpt_txt_value,
+        "v=TLSRPTv1; rua=mailto:tlsrpt@watch.example,https://watch.example/tlsrpt"
+    );
+    assert!(h.setup.tlsrpt_done && h.setup.sts_done);
+    assert!(h.setup.steps.iter().all(|s| s.state.is_some()));
+    // The second MX is not covered any more (testing: warn), so step 4 is not a pass.
+    assert_eq!(
+        h.setup.steps[3].state,
+        Some(Severity::Warn),
+        "{}",
+        dump(&o2)
+    );
+    // Readiness: no reports yet, so not ready, and it says why.
+    assert!(!h.readiness.ready);
+    assert_eq!(h.readiness.mode.as_deref(), Some("testing"));
+    assert!(
+        h.readiness
+            .blockers
+            .iter()
+            .any(|b| b.contains("days of reports")),
+        "{:?}",
+        h.readiness.blockers
+    );
+    let summaries = store.latest_check_summaries().await.unwrap();
+    assert_eq!(
+        summaries,
+        vec![(D.to_string(), o2.worst(), Some("testing".to_string()))]
+    );
+}
+
+async fn a_due_check_is_claimed_by_one_instance(store: &Store) {
+    for i in 0..20 {
+        store
+            .add_domain(&format!("d{i}.example"), "manual", 0)
+            .await
+            .unwrap();
+    }
+    // Two "instances" claim at the same moment.
+    let (a, b) = tokio::join!(
+        store.claim_due_checks(1000, 3600, 100),
+        store.claim_due_checks(1000, 3600, 100)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<String> = a.iter().chain(b.iter()).cloned().collect();
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(n, 20, "each domain claimed exactly once: {a:?} {b:?}");
+    assert_eq!(all.len(), 20);
+    // Not due again until the interval has passed.
+    assert!(store
+        .claim_due_checks(1000 + 3599, 3600, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .claim_due_checks(1000 + 3600, 3600, 100)
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_command_prints_json_findings_and_exits_2_on_failure() {
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("lab-ca.pem");
+    std::fs::write(&ca, &lab.ca.cert_pem).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tlswatch"));
+        cmd.args(["check", D, "--format", "json"])
+            .args(extra)
+            .env("TLSWATCH_DATA_DIR", dir.path())
+            .env_remove("TLSWATCH_DATABASE_URL")
+            .env("TLSWATCH_DNS_SERVERS", lab.dns.addr.to_string())
+            .env("TLSWATCH_EXTRA_CA_FILE", &ca)
+            .env("TLSWATCH_CHECK_ALLOW_PRIVATE", "true")
+            .env(
+                "TLSWATCH_CHECK_HTTPS_PORT",
+                lab.https.addr.port().to_string(),
+            )
+            .env(
+                "TLSWATCH_CHECK_SMTP_PORT",
+                lab.smtp[0].addr.port().to_string(),
+            );
+        let out = cmd.output().unwrap();
+        let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), findings)
+    };
+    let (code, findings) = run(&[]);
+    assert_eq!(code, Some(0), "{findings:#?}");
+    for f in &findings {
+        for key in ["id", "severity", "title", "detail", "fix"] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+    }
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["id"] == "STS-SMTP-05" && f["severity"] == "pass"),
+        "{findings:#?}"
+    );
+    lab.smtp[0].set(|b| b.offer_starttls = false);
+    let (code, findings) = run(&["--no-store"]);
+    assert_eq!(code, Some(2));
+    let f = findings.iter().find(|f| f["id"] == "STS-SMTP-02").unwrap();
+    assert_eq!(f["severity"], "fail");
+    assert!(f["fix"].as_str().unwrap().contains("STARTTLS"));
+    // Without TLSWATCH_CHECK_ALLOW_PRIVATE the lab's loopback addresses are refused.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlswatch"))
+        .args(["check", D, "--format", "json", "--no-store"])
+        .env("TLSWATCH_DATA_DIR", dir.path())
+        .env_remove("TLSWATCH_DATABASE_URL")
+        .env_remove("TLSWATCH_CHECK_ALLOW_PRIVATE")
+        .env("TLSWATCH_DNS_SERVERS", lab.dns.addr.to_string())
+        .output()
+        .unwrap();
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(findings
+        .iter()
+        .any(|f| f["id"] == "STS-HOST-02" && f["severity"] == "error"));
 }
