@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::api::{explain_result_type, get_domain, DomainView};
 use crate::components::chart::{ChartTable, DailyChart};
 use crate::pages::auth::clean;
+use crate::pages::health::{checks_for_result_type, HealthSection};
 
 /// The domain page.
 #[component]
@@ -40,6 +41,7 @@ pub fn DomainPage() -> impl IntoView {
                 <label class="check"><input id="log-scale" type="checkbox" on:change=move |ev| log.set(event_target_checked(&ev))/>" log scale"</label>
             </div>
             <DailyChart id="domain-chart" points log/>
+            <HealthSection domain=Signal::derive(domain)/>
         </section>
     }
 }
@@ -71,10 +73,14 @@ fn DomainBody(v: DomainView) -> impl IntoView {
         </table>
         <h2>"Failures by result type"</h2>
         <table id="by-result-type">
-            <thead><tr><th>"Result type"</th><th class="num">"Failed sessions"</th><th>"Likely cause"</th><th>"Fix"</th></tr></thead>
+            <thead><tr><th>"Result type"</th><th class="num">"Failed sessions"</th><th>"Likely cause"</th><th>"Fix"</th><th>"Checks"</th></tr></thead>
             <tbody>{v.by_result_type.into_iter().map(|r| {
                 let (cause, fix) = explain_result_type(&r.result_type);
-                view! { <tr><td><code>{r.result_type}</code></td><td class="num">{r.failure}</td><td>{cause}</td><td>{fix}</td></tr> }
+                let checks = checks_for_result_type(&r.result_type);
+                view! { <tr>
+                    <td><code>{r.result_type}</code></td><td class="num">{r.failure}</td><td>{cause}</td><td>{fix}</td>
+                    <td class="explained-by">{checks.iter().map(|c| view! { <a href=format!("#check-{c}")>{*c}</a>" " }).collect_view()}</td>
+                </tr> }
             }).collect_view()}</tbody>
         </table>
         <h2>"Reporters"</h2>

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod domain;
+pub mod health;
 pub mod home;
 pub mod reports;
 pub mod upload;

@@ -3,6 +3,8 @@
 //! - `sizes [SITE_ROOT]`: WASM, JS, CSS and ECharts sizes raw and gzipped, and the first-load total.
 //! - `ingest [N]`: generates N report mails (.eml, gzip attachment), imports them into a fresh
 //!   SQLite file and prints mails/s, with the parse-only time beside it.
+//! - `check [N] [C]`: the checker against the loopback lab (real DNS, HTTPS and SMTP servers):
+//!   one domain with 3 MX (median of 20 runs), then a sweep of N domains with C at a time.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -28,8 +30,16 @@ fn main() -> anyhow::Result<()> {
             let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
             tokio::runtime::Runtime::new()?.block_on(ingest(n))
         }
+        Some("check") => {
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000);
+            let concurrency = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(check(n, concurrency))
+        }
         _ => {
-            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | dashboard [N] [DATABASE_URL]");
+            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | dashboard [N] [DATABASE_URL] | check [DOMAINS] [CONCURRENCY]");
             std::process::exit(2);
         }
     }
@@ -397,6 +407,61 @@ async fn http_get(addr: std::net::SocketAddr, path: &str, token: &str) -> anyhow
         buf.starts_with(b"HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&buf[..buf.len().min(200)])
+    );
+    Ok(())
+}
+
+async fn check(n: usize, concurrency: usize) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use tlswatch::check::{lab::Lab, Checker};
+    // One domain, 3 MX hosts: every check including 3 STARTTLS probes (and their no-SNI repeats).
+    let lab = Lab::healthy("bench.test", 3).await?;
+    let checker = Checker::new(lab.config.clone())?;
+    let mut times = Vec::new();
+    let mut findings = 0;
+    for _ in 0..20 {
+        let o = checker.check("bench.test", None).await;
+        anyhow::ensure!(o.count(app::health::Severity::Fail) == 0, "the lab domain should not fail");
+        findings = o.findings.len();
+        times.push(o.elapsed.as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "one domain, 3 MX: median {:.1} ms, min {:.1} ms, max {:.1} ms over 20 runs ({findings} findings each)",
+        times[times.len() / 2],
+        times[0],
+        times[times.len() - 1]
+    );
+    drop(lab);
+    // The sweep: N domains sharing 3 MX hosts, C checks at a time.
+    let lab = Lab::many(n).await?;
+    let checker = std::sync::Arc::new(Checker::new(lab.config.clone())?);
+    let started = Instant::now();
+    let results: Vec<(usize, usize, f64)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let c = checker.clone();
+            async move {
+                let o = c.check(&format!("d{i}.lab.test"), None).await;
+                (
+                    o.count(app::health::Severity::Fail),
+                    o.count(app::health::Severity::Error),
+                    o.elapsed.as_secs_f64() * 1000.0,
+                )
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    let fails = results.iter().filter(|r| r.0 > 0).count();
+    let errors = results.iter().filter(|r| r.1 > 0).count();
+    let mut per: Vec<f64> = results.iter().map(|r| r.2).collect();
+    per.sort_by(f64::total_cmp);
+    println!(
+        "sweep: {n} domains (3 MX each) with {concurrency} at a time in {secs:.2} s ({:.0} domains/s); per domain median {:.0} ms, p95 {:.0} ms; domains with a fail: {fails}, with an error: {errors}",
+        n as f64 / secs,
+        per[per.len() / 2],
+        per[(per.len() * 95 / 100).min(per.len() - 1)]
     );
     Ok(())
 }
