@@ -885,3 +885,93 @@ async fn the_check_command_prints_json_findings_and_exits_2_on_failure() {
         .iter()
         .any(|f| f["id"] == "STS-HOST-02" && f["severity"] == "error"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_over_the_api_need_the_right_role() {
+    use app::auth::Role;
+    let lab = Lab::healthy(D, 1).await.unwrap();
+    let db = support::sqlite().await;
+    let checks = std::sync::Arc::new(CheckService::new(
+        Checker::new(lab.config.clone()).unwrap(),
+        db.store.clone(),
+        ReportDestinations::default(),
+    ));
+    let settings = tlswatch::http::HttpSettings {
+        checks: Some(checks),
+        ..tlswatch::http::HttpSettings::local("127.0.0.1:0".parse().unwrap())
+    };
+    let s = support::server_with(db, settings).await;
+    s.store.add_domain(D, "manual", 0).await.unwrap();
+    let mut tokens = std::collections::HashMap::new();
+    for role in [Role::Viewer, Role::Editor] {
+        let (token, hash) = tlswatch::auth::new_secret("tlsw_");
+        s.store
+            .add_token(role.as_str(), &hash, role, "test", 0)
+            .await
+            .unwrap();
+        tokens.insert(role, token);
+    }
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/domains/{D}/checks", s.base);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let before: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(&tokens[&Role::Viewer])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(before["latest"].is_null());
+    assert_eq!(before["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth(&tokens[&Role::Viewer])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let run = http
+        .post(&url)
+        .bearer_auth(&tokens[&Role::Editor])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 200);
+    let run: serde_json::Value = run.json().await.unwrap();
+    assert_eq!(run["worst"], "warn", "{run:#}");
+    let after: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(&tokens[&Role::Viewer])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["latest"]["id"], run["id"]);
+    assert_eq!(after["latest"]["trigger"], "api");
+    assert_eq!(after["history"].as_array().unwrap().len(), 1);
+    assert_eq!(after["readiness"]["mode"], "testing");
+    let other = format!("{}/api/v1/domains/unknown.example/checks", s.base);
+    assert_eq!(
+        http.post(&other)
+            .bearer_auth(&tokens[&Role::Editor])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // The audit log names who ran it.
+    let audit = s.store.audit_log(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "check.run" && a.detail.contains(D)),
+        "{audit:?}"
+    );
+}

@@ -14,7 +14,14 @@ use crate::pages::auth::clean;
 pub fn checks_for_result_type(result_type: &str) -> &'static [&'static str] {
     match result_type {
         "sts-policy-fetch-error" => &["STS-HOST-01", "STS-HOST-02", "STS-HTTP-01", "STS-HTTP-06"],
-        "sts-policy-invalid" => &["STS-HTTP-04", "STS-POL-04", "STS-POL-05", "STS-POL-06", "STS-POL-07", "STS-POL-08"],
+        "sts-policy-invalid" => &[
+            "STS-HTTP-04",
+            "STS-POL-04",
+            "STS-POL-05",
+            "STS-POL-06",
+            "STS-POL-07",
+            "STS-POL-08",
+        ],
         "sts-webpki-invalid" => &["STS-HOST-04", "STS-HOST-05", "STS-HOST-06"],
         "starttls-not-supported" => &["STS-SMTP-02", "STS-SMTP-03"],
         "certificate-host-mismatch" => &["STS-SMTP-05"],
@@ -71,7 +78,14 @@ pub fn HealthSection(domain: Signal<String>) -> impl IntoView {
 
 #[component]
 fn HealthBody(h: HealthView) -> impl IntoView {
-    let HealthView { latest, findings, history, setup, readiness, .. } = h;
+    let HealthView {
+        latest,
+        findings,
+        history,
+        setup,
+        readiness,
+        ..
+    } = h;
     let summary = match &latest {
         None => view! { <p id="check-summary" class="empty">"No check has run yet. Checks run every few hours; an editor can run them now."</p> }.into_any(),
         Some(l) => view! {
@@ -83,12 +97,17 @@ fn HealthBody(h: HealthView) -> impl IntoView {
         }.into_any(),
     };
     let show_setup = !(setup.sts_done && setup.tlsrpt_done);
-    let (problems, fine): (Vec<Finding>, Vec<Finding>) = findings
-        .into_iter()
-        .partition(|f| matches!(f.severity, Severity::Fail | Severity::Error | Severity::Warn));
+    let (problems, fine): (Vec<Finding>, Vec<Finding>) = findings.into_iter().partition(|f| {
+        matches!(
+            f.severity,
+            Severity::Fail | Severity::Error | Severity::Warn
+        )
+    });
     let mut anchored: HashSet<String> = HashSet::new();
     let mut row = move |f: Finding| {
-        let anchor = anchored.insert(f.id.clone()).then(|| format!("check-{}", f.id));
+        let anchor = anchored
+            .insert(f.id.clone())
+            .then(|| format!("check-{}", f.id));
         view! {
             <tr id=anchor class=format!("finding sev-row-{}", f.severity.as_str())>
                 <td>{badge(f.severity)}</td>

@@ -421,7 +421,10 @@ async fn check(n: usize, concurrency: usize) -> anyhow::Result<()> {
     let mut findings = 0;
     for _ in 0..20 {
         let o = checker.check("bench.test", None).await;
-        anyhow::ensure!(o.count(app::health::Severity::Fail) == 0, "the lab domain should not fail");
+        anyhow::ensure!(
+            o.count(app::health::Severity::Fail) == 0,
+            "the lab domain should not fail"
+        );
         findings = o.findings.len();
         times.push(o.elapsed.as_secs_f64() * 1000.0);
     }

@@ -19,6 +19,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/domains", get(domains))
         .route("/api/v1/domains/{domain}/stats", get(domain_stats))
+        .route(
+            "/api/v1/domains/{domain}/checks",
+            get(domain_checks).post(run_domain_check),
+        )
         .route("/api/v1/reports", get(reports))
         .route("/api/v1/reports/{id}", get(report))
         .route("/api/v1/reports/{id}/raw", get(report_raw))
@@ -297,6 +301,74 @@ async fn rejected_raw(
                 .into_response(),
         },
         Ok(None) => (StatusCode::NOT_FOUND, "no such rejected input\n").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `GET /api/v1/domains/{domain}/checks`: the latest findings, history, setup and readiness.
+async fn domain_checks(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(domain): Path<String>,
+) -> Response {
+    if !user.can(Role::Viewer) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let Some(checks) = state.checks.clone() else {
+        return (StatusCode::NOT_FOUND, "health checks are off\n").into_response();
+    };
+    match checks.health(&domain).await {
+        Ok(Some(h)) => Json(h).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "domain not registered\n").into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `POST /api/v1/domains/{domain}/checks` (editor): runs the checks now and returns the run.
+async fn run_domain_check(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(domain): Path<String>,
+) -> Response {
+    if !user.can(Role::Editor) {
+        return (
+            StatusCode::FORBIDDEN,
+            "running checks needs the editor role\n",
+        )
+            .into_response();
+    }
+    let Some(checks) = state.checks.clone() else {
+        return (StatusCode::NOT_FOUND, "health checks are off\n").into_response();
+    };
+    let Some(name) = normalize_domain(&domain) else {
+        return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response();
+    };
+    match state.store.domain_names().await {
+        Ok(names) if names.contains(&name) => {}
+        Ok(_) => return (StatusCode::NOT_FOUND, "domain not registered\n").into_response(),
+        Err(e) => return unavailable(e),
+    }
+    match checks.run(&name, "api").await {
+        Ok((id, o)) => {
+            let _ = state
+                .store
+                .audit(
+                    &user.email,
+                    "check.run",
+                    &format!("{name} run {id}: {}", o.worst().as_str()),
+                    None,
+                    crate::ingest::now_unix(),
+                )
+                .await;
+            Json(serde_json::json!({
+                "id": id,
+                "domain": o.domain,
+                "worst": o.worst(),
+                "millis": o.elapsed.as_millis() as u64,
+                "findings": o.findings,
+            }))
+            .into_response()
+        }
         Err(e) => unavailable(e),
     }
 }

@@ -206,6 +206,12 @@ pub async fn server_on(
         receiver_rate_per_minute: rate,
         ..tlswatch::http::HttpSettings::local("127.0.0.1:0".parse().unwrap())
     };
+    server_with(db, settings).await
+}
+
+/// Starts the real application over `db` with `settings` (its `listen` is ignored).
+pub async fn server_with(db: TestDb, mut settings: tlswatch::http::HttpSettings) -> TestServer {
+    settings.listen = "127.0.0.1:0".parse().unwrap();
     let app = tlswatch::http::Application::build(db.store.clone(), settings)
         .await
         .unwrap();
