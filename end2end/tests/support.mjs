@@ -89,11 +89,11 @@ export async function signIn(page, base, email, next = '/') {
 }
 
 /** Starts `tlswatch serve` on a free port; resolves once /healthz answers 200. */
-export async function startServer(dir) {
+export async function startServer(dir, extraEnv = {}) {
   const port = await freePort();
   const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`], {
     cwd: ROOT,
-    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', TLSWATCH_SITE_ROOT: join(ROOT, 'target/site'), TLSWATCH_LOG: 'warn' },
+    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', TLSWATCH_SITE_ROOT: join(ROOT, 'target/site'), TLSWATCH_LOG: 'warn', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -125,4 +125,33 @@ export function watchErrors(page) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   return errors;
+}
+
+/**
+ * Starts the checker's loopback lab (`tlswatch-bench lab DOMAIN MX`: real DNS, HTTPS and SMTP
+ * servers) and resolves with the TLSWATCH_* settings that point tlswatch at it.
+ */
+export async function startLab(domain, mx = 2) {
+  const bench = join(dirname(binary()), 'tlswatch-bench');
+  const child = spawn(bench, ['lab', domain, String(mx)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((ok, fail) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const i = buf.indexOf('\n');
+      if (i >= 0) ok(buf.slice(0, i));
+    });
+    child.on('exit', (c) => fail(new Error(`tlswatch-bench lab exited with ${c}`)));
+  });
+  const settings = JSON.parse(line);
+  delete settings.domain;
+  return { env: settings, stop: () => child.kill('SIGINT') };
+}
+
+/** Runs a tlswatch command against the data directory `dir`. */
+export function cli(dir, args, extraEnv = {}) {
+  return execFileSync(binary(), args, {
+    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', ...extraEnv },
+    encoding: 'utf8',
+  });
 }

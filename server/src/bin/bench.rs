@@ -3,6 +3,9 @@
 //! - `sizes [SITE_ROOT]`: WASM, JS, CSS and ECharts sizes raw and gzipped, and the first-load total.
 //! - `ingest [N]`: generates N report mails (.eml, gzip attachment), imports them into a fresh
 //!   SQLite file and prints mails/s, with the parse-only time beside it.
+//! - `lab [DOMAIN] [MX]`: runs the loopback lab (DNS, policy host, MX hosts) for a healthy
+//!   `testing` domain until killed, and prints one JSON line with the settings that point
+//!   `tlswatch` at it (used by the end-to-end tests, and to try the checks offline).
 //! - `check [N] [C]`: the checker against the loopback lab (real DNS, HTTPS and SMTP servers):
 //!   one domain with 3 MX (median of 20 runs), then a sweep of N domains with C at a time.
 #![forbid(unsafe_code)]
@@ -29,6 +32,14 @@ fn main() -> anyhow::Result<()> {
         Some("ingest") => {
             let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
             tokio::runtime::Runtime::new()?.block_on(ingest(n))
+        }
+        Some("lab") => {
+            let domain = args.get(1).cloned().unwrap_or_else(|| "example.test".into());
+            let mx = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(lab(domain, mx))
         }
         Some("check") => {
             let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000);
@@ -466,5 +477,27 @@ async fn check(n: usize, concurrency: usize) -> anyhow::Result<()> {
         per[per.len() / 2],
         per[(per.len() * 95 / 100).min(per.len() - 1)]
     );
+    Ok(())
+}
+
+async fn lab(domain: String, mx: usize) -> anyhow::Result<()> {
+    let lab = tlswatch::check::lab::Lab::healthy(&domain, mx).await?;
+    let dir = std::env::temp_dir().join(format!("tlswatch-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &lab.ca.cert_pem)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "domain": domain,
+            "TLSWATCH_DNS_SERVERS": lab.dns.addr.to_string(),
+            "TLSWATCH_EXTRA_CA_FILE": ca.display().to_string(),
+            "TLSWATCH_CHECK_ALLOW_PRIVATE": "true",
+            "TLSWATCH_CHECK_HTTPS_PORT": lab.https.addr.port().to_string(),
+            "TLSWATCH_CHECK_SMTP_PORT": lab.smtp[0].addr.port().to_string(),
+        })
+    );
+    std::io::stdout().flush()?;
+    tokio::signal::ctrl_c().await.ok();
     Ok(())
 }
