@@ -40,6 +40,15 @@ pub struct DomainRow {
     pub failure: i64,
     /// Reports that counted.
     pub reports: i64,
+    /// Trend for the range: `(success, failure)` per bucket of days (at most 60 buckets).
+    #[serde(default)]
+    pub spark: Vec<(i64, i64)>,
+    /// Worst severity of the latest configuration check, if any ran.
+    #[serde(default)]
+    pub health: Option<crate::health::Severity>,
+    /// MTA-STS mode seen by the latest check (`enforce`, `testing`, `none`).
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 impl DomainRow {
@@ -187,6 +196,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn quarantine(&self) -> Result<Vec<RejectedRow>, String>;
     /// Runs a rejected input through the importer again; the result in words.
     async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
+    /// The overview for `from..=to` (UTC days, `YYYY-MM-DD`).
+    async fn overview_between(&self, from: String, to: String) -> Result<Overview, String>;
+    /// Top sending MTAs and the policies reporters saw, for the last `days` days.
+    async fn domain_details(
+        &self,
+        domain: String,
+        days: u32,
+    ) -> Result<Option<DomainDetails>, String>;
     /// Health checks, setup guide and readiness of a domain; `None` for an unknown domain.
     async fn health(&self, domain: String) -> Result<Option<crate::health::HealthView>, String>;
     /// Runs the checks of a domain now.
@@ -212,6 +229,68 @@ pub(crate) fn backend() -> Result<SharedBackend, ServerFnError> {
 pub async fn get_overview(days: u32) -> Result<Overview, ServerFnError> {
     require(Role::Viewer)?;
     backend()?.overview(days).await.map_err(ServerFnError::new)
+}
+
+/// Overview for a custom range of UTC days (viewer).
+#[server]
+pub async fn get_overview_between(from: String, to: String) -> Result<Overview, ServerFnError> {
+    require(Role::Viewer)?;
+    backend()?
+        .overview_between(from, to)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// A sending MTA with failed sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MtaRow {
+    /// Address as reported (text only).
+    pub ip: String,
+    /// Failed sessions.
+    pub failure: i64,
+    /// Reporting organizations that named it.
+    pub reporters: i64,
+}
+
+/// A policy as reporters described it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySeenRow {
+    /// `sts`, `tlsa`, `no-policy-found`.
+    pub policy_type: String,
+    /// `mode:` of an sts policy.
+    pub mode: Option<String>,
+    /// mx patterns.
+    pub mx: String,
+    /// First day seen.
+    pub first_day: String,
+    /// Last day seen.
+    pub last_day: String,
+    /// Reports.
+    pub reports: i64,
+    /// Reporting organizations.
+    pub reporters: i64,
+}
+
+/// The slower details of a domain page, loaded after the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainDetails {
+    /// Sending MTA addresses with the most failures.
+    pub top_mtas: Vec<MtaRow>,
+    /// Policies reporters saw, oldest first.
+    pub policies: Vec<PolicySeenRow>,
+}
+
+/// Details of a domain page (viewer).
+#[server]
+pub async fn get_domain_details(
+    domain: String,
+    days: u32,
+) -> Result<Option<DomainDetails>, ServerFnError> {
+    require(Role::Viewer)?;
+    backend()?
+        .domain_details(domain, days)
+        .await
+        .map_err(ServerFnError::new)
 }
 
 /// The signed-in user, if any (public).

@@ -19,6 +19,7 @@ on_both_databases! {
     rejected_input_is_quarantined_and_nothing_is_stored => rejected_input_is_quarantined_and_nothing_is_stored;
     concurrent_writers_store_a_report_once => concurrent_writers_store_a_report_once;
     overview_fills_every_day_of_the_range => overview_fills_every_day_of_the_range;
+    trends_top_mtas_and_policies_equal_a_direct_computation => trends_top_mtas_and_policies_equal_a_direct_computation;
 }
 
 async fn totals(store: &Store, domain: &str) -> (i64, i64, i64) {
@@ -203,4 +204,124 @@ async fn overview_fills_every_day_of_the_range(store: &Store) {
         vec![0, 0, 9, 0, 0, 0, 0]
     );
     assert_eq!(o.domains.len(), 1);
+}
+
+async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) {
+    use std::collections::BTreeMap;
+    use tlswatch::domain::counting::counted_policies;
+    let mut inputs: Vec<String> = Vec::new();
+    for i in 0..30u64 {
+        let day = format!("2026-06-{:02}", 1 + i % 20);
+        let mode = if i < 15 { "testing" } else { "enforce" };
+        let json = report_json(
+            &format!("org{}.example", i % 4),
+            &format!("t{}", i % 25),
+            "trend.example",
+            &day,
+            50 + i,
+            &[
+                ("certificate-expired", "mx1.trend.example", i % 5),
+                ("starttls-not-supported", "mx2.trend.example", i % 3),
+            ],
+        )
+        .replacen("192.0.2.1", &format!("198.51.100.{}", i % 7), 1)
+        .replace("mode: testing", &format!("mode: {mode}"));
+        inputs.push(json);
+    }
+    inputs.push(
+        String::from_utf8(fixture_bytes("reports/d02-d06-microsoft-sts-and-tlsa.json"))
+            .unwrap()
+            .replace("dual.example", "trend.example"),
+    );
+    let mut seen = std::collections::HashSet::new();
+    let mut by_ip: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    let mut modes: BTreeMap<(Option<String>, Vec<String>), (i64, i64, i64)> = BTreeMap::new();
+    for input in &inputs {
+        import(store, input.as_bytes(), "t.json").await;
+        let r = parse_report(input.as_bytes(), &ParseContext::default()).unwrap();
+        if !seen.insert((r.organization_name.clone(), r.report_id.clone(), r.start)) {
+            continue;
+        }
+        let day = tlswatch::domain::days::day_of(r.start);
+        for (p, counted) in r.policies.iter().zip(counted_policies(&r)) {
+            let mode = p
+                .policy_strings
+                .iter()
+                .find_map(|s| s.strip_prefix("mode:").map(|m| m.trim().to_string()));
+            if p.policy_type == "sts" {
+                let mut mx = p.mx_hosts.clone();
+                mx.sort();
+                mx.dedup();
+                let e = modes.entry((mode, mx)).or_insert((i64::MAX, i64::MIN, 0));
+                e.0 = e.0.min(day);
+                e.1 = e.1.max(day);
+                e.2 += 1;
+            }
+            if !counted {
+                continue;
+            }
+            let d = by_day.entry(day).or_default();
+            d.0 += p.success as i64;
+            d.1 += p.failure as i64;
+            for f in &p.failures {
+                *by_ip
+                    .entry(f.sending_mta_ip.clone().unwrap_or_default())
+                    .or_default() += f.failed_session_count as i64;
+            }
+        }
+    }
+    let from = *by_day.keys().next().unwrap();
+    let to = *by_day.keys().last().unwrap();
+    // Top sending MTAs: counted policies only, duplicates once.
+    let top = store
+        .top_sending_mtas("trend.example", from, to, 100)
+        .await
+        .unwrap();
+    let got: BTreeMap<String, i64> = top
+        .iter()
+        .filter(|t| t.1 > 0)
+        .map(|t| (t.0.clone(), t.1))
+        .collect();
+    let want: BTreeMap<String, i64> = by_ip.into_iter().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(got, want);
+    assert!(
+        top.windows(2).all(|w| w[0].1 >= w[1].1),
+        "most failures first"
+    );
+    // Policies seen: the testing and enforce sts policies with their first and last days.
+    let seen = store
+        .policies_seen("trend.example", from, to)
+        .await
+        .unwrap();
+    for ((mode, mx), (first, last, n)) in &modes {
+        let p = seen
+            .iter()
+            .find(|p| p.policy_type == "sts" && &p.mode == mode && &p.mx == mx)
+            .unwrap_or_else(|| panic!("{mode:?} {mx:?} missing: {seen:?}"));
+        assert_eq!(
+            (p.first_day, p.last_day, p.reports),
+            (*first, *last, *n),
+            "{mode:?} {mx:?}"
+        );
+    }
+    assert!(
+        seen.iter().any(|p| p.mode.as_deref() == Some("testing"))
+            && seen.iter().any(|p| p.mode.as_deref() == Some("enforce"))
+    );
+    assert!(seen.iter().any(|p| p.policy_type == "tlsa"), "{seen:?}");
+    // The overview's custom range and sparkline equal the per-day computation.
+    let backend = WebBackend::new(store.clone());
+    let o = backend.overview_span(from, to).await.unwrap();
+    let d = o
+        .domains
+        .iter()
+        .find(|d| d.name == "trend.example")
+        .unwrap();
+    let (s, f) = by_day.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!((d.success, d.failure), (s, f));
+    let spark = d.spark.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!(spark, (s, f), "the sparkline buckets add up to the totals");
+    assert_eq!(o.series.len() as i64, to - from + 1);
+    assert!(d.health.is_none() && d.mode.is_none(), "no check has run");
 }

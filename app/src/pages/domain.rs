@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::{explain_result_type, get_domain, DomainView};
+use crate::api::{explain_result_type, get_domain, get_domain_details, DomainDetails, DomainView};
 use crate::components::chart::{ChartTable, DailyChart};
 use crate::pages::auth::clean;
 use crate::pages::health::{checks_for_result_type, HealthSection};
@@ -26,6 +26,10 @@ pub fn DomainPage() -> impl IntoView {
     let points =
         Signal::derive(move || data.get().and_then(Result::ok).flatten().map(|v| v.series));
     let log = RwSignal::new(false);
+    let details = Resource::new(
+        move || (domain(), days()),
+        |(d, n)| get_domain_details(d, n),
+    );
     view! {
         <section class="page">
             <h1 id="domain-name">{domain}</h1>
@@ -41,6 +45,9 @@ pub fn DomainPage() -> impl IntoView {
                 <label class="check"><input id="log-scale" type="checkbox" on:change=move |ev| log.set(event_target_checked(&ev))/>" log scale"</label>
             </div>
             <DailyChart id="domain-chart" points log/>
+            <Transition fallback=|| ()>
+                {move || details.get().and_then(Result::ok).flatten().map(|d| view! { <Details d/> })}
+            </Transition>
             <HealthSection domain=Signal::derive(domain)/>
         </section>
     }
@@ -90,6 +97,31 @@ fn DomainBody(v: DomainView) -> impl IntoView {
                 <tr>
                     <td>{r.organization}</td><td class="num">{r.success}</td><td class="num">{r.failure}</td><td class="num">{r.reports}</td>
                     <td>{r.last_day}{r.silent.then(|| view! { <span class="badge" title="no report in the last 3 days of the range">" silent"</span> })}</td>
+                </tr>
+            }).collect_view()}</tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Details(d: DomainDetails) -> impl IntoView {
+    view! {
+        <h2>"Top sending MTAs with failures"</h2>
+        <p class="hint">"Addresses of the servers that failed to deliver over TLS, as reporters named them."</p>
+        <table id="top-mtas">
+            <thead><tr><th>"Sending MTA address"</th><th class="num">"Failed sessions"</th><th class="num">"Reporters"</th></tr></thead>
+            <tbody>{d.top_mtas.into_iter().map(|m| view! {
+                <tr><td><code>{if m.ip.is_empty() { "(not named)".to_owned() } else { m.ip }}</code></td><td class="num">{m.failure}</td><td class="num">{m.reporters}</td></tr>
+            }).collect_view()}</tbody>
+        </table>
+        <h2>"Policy as reporters saw it"</h2>
+        <p class="hint">"Each distinct policy the reports describe, with the days it was seen: a change of mode or mx lines shows here as senders pick it up."</p>
+        <table id="policies-seen">
+            <thead><tr><th>"Type"</th><th>"Mode"</th><th>"mx patterns"</th><th>"First seen"</th><th>"Last seen"</th><th class="num">"Reports"</th><th class="num">"Reporters"</th></tr></thead>
+            <tbody>{d.policies.into_iter().map(|p| view! {
+                <tr>
+                    <td><code>{p.policy_type}</code></td><td>{p.mode.unwrap_or_else(|| "–".into())}</td><td>{p.mx}</td>
+                    <td>{p.first_day}</td><td>{p.last_day}</td><td class="num">{p.reports}</td><td class="num">{p.reporters}</td>
                 </tr>
             }).collect_view()}</tbody>
         </table>

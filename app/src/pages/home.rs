@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
-use crate::api::{get_overview, DomainRow, Overview, DEFAULT_RANGE, RANGES};
+use crate::api::{get_overview, get_overview_between, DomainRow, Overview, DEFAULT_RANGE, RANGES};
 use crate::components::chart::{ChartTable, DailyChart};
 
 /// `/`: overview of all domains.
@@ -20,11 +20,30 @@ pub fn HomePage() -> impl IntoView {
             .filter(|d| (1..=3660).contains(d))
             .unwrap_or(DEFAULT_RANGE)
     });
-    let overview = Resource::new(move || days.get(), get_overview);
+    // A custom range (`/?from=YYYY-MM-DD&to=YYYY-MM-DD`) wins over `days`.
+    let custom = Memo::new(move |_| {
+        let q = query.read();
+        match (q.get("from"), q.get("to")) {
+            (Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => Some((f, t)),
+            _ => None,
+        }
+    });
+    let overview = Resource::new(
+        move || (days.get(), custom.get()),
+        |(d, c)| async move {
+            match c {
+                Some((f, t)) => get_overview_between(f, t).await,
+                None => get_overview(d).await,
+            }
+        },
+    );
     let points = Signal::derive(move || overview.get().and_then(Result::ok).map(|o| o.series));
     let navigate = use_navigate();
     let on_range = move |ev| {
         let value = event_target_value(&ev);
+        if value == "custom" {
+            return;
+        }
         navigate(
             &format!("/?days={value}"),
             NavigateOptions {
@@ -40,12 +59,18 @@ pub fn HomePage() -> impl IntoView {
                 <h1>"Overview"</h1>
                 <label class="range">
                     "Range "
-                    <select id="range" on:change=on_range prop:value=move || days.get().to_string()>
+                    <select id="range" on:change=on_range prop:value=move || if custom.get().is_some() { "custom".to_string() } else { days.get().to_string() }>
                         {RANGES.iter().map(|r| view! {
-                            <option value=r.to_string() selected=move || days.get() == *r>{format!("Last {r} days")}</option>
+                            <option value=r.to_string() selected=move || custom.get().is_none() && days.get() == *r>{format!("Last {r} days")}</option>
                         }).collect_view()}
+                        <option value="custom" selected=move || custom.get().is_some()>"Custom…"</option>
                     </select>
                 </label>
+                <form id="custom-range" class="custom-range" method="get" action="/">
+                    <label>"From " <input id="range-from" type="date" name="from" required prop:value=move || custom.get().map(|c| c.0).unwrap_or_default()/></label>
+                    <label>" to " <input id="range-to" type="date" name="to" required prop:value=move || custom.get().map(|c| c.1).unwrap_or_default()/></label>
+                    <button type="submit">"Apply"</button>
+                </form>
             </div>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || overview.get().map(|r| match r {
@@ -85,7 +110,7 @@ fn Summary(overview: Overview) -> impl IntoView {
             <div class="card"><span class="label">"Failed sessions"</span><span id="total-failure" class="value bad">{total_f}</span></div>
         </div>
         <table class="domains" id="domains">
-            <thead><tr><th>"Domain"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th><th class="num">"Reports"</th></tr></thead>
+            <thead><tr><th>"Domain"</th><th>"Trend"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th><th class="num">"Reports"</th><th>"MTA-STS"</th><th>"Health"</th></tr></thead>
             <tbody>
                 {overview.domains.into_iter().map(|d| view! { <DomainLine d/> }).collect_view()}
             </tbody>
@@ -101,13 +126,71 @@ fn DomainLine(d: DomainRow) -> impl IntoView {
         .map(|r| format!("{r:.2} %"))
         .unwrap_or_else(|| "–".into());
     let bad = d.failure > 0;
+    let health = d.health;
     view! {
         <tr>
             <td class="domain"><a href=format!("/domains/{}", d.name)>{d.name.clone()}</a></td>
+            <td>{sparkline(&d.spark)}</td>
             <td class="num">{d.success}</td>
             <td class="num" class:bad=bad>{d.failure}</td>
             <td class="num" class:bad=bad>{rate}</td>
             <td class="num">{d.reports}</td>
+            <td class="mode">{d.mode.unwrap_or_else(|| "–".into())}</td>
+            <td class="health">{match health {
+                Some(s) => view! { <a href=format!("/domains/{}#health", d.name)><span class=format!("sev sev-{}", s.as_str())>{s.as_str()}</span></a> }.into_any(),
+                None => view! { <span class="hint">"not checked"</span> }.into_any(),
+            }}</td>
         </tr>
     }
+}
+
+/// A small SVG trend: sessions (green, scaled to their maximum) and the failure rate (red,
+/// scaled to its maximum, at least 1 %). Server-rendered; no script needed.
+fn sparkline(points: &[(i64, i64)]) -> impl IntoView {
+    const W: f64 = 120.0;
+    const H: f64 = 24.0;
+    if points.len() < 2 {
+        return view! { <span class="hint">"–"</span> }.into_any();
+    }
+    let max_total = points.iter().map(|(s, f)| s + f).max().unwrap_or(0).max(1) as f64;
+    let rates: Vec<f64> = points
+        .iter()
+        .map(|(s, f)| {
+            if s + f > 0 {
+                *f as f64 / (s + f) as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let max_rate = rates.iter().cloned().fold(0.01, f64::max);
+    let step = W / (points.len() - 1) as f64;
+    let line = |ys: Vec<f64>| {
+        ys.iter()
+            .enumerate()
+            .map(|(i, y)| format!("{:.1},{:.1}", i as f64 * step, H - 1.0 - y * (H - 2.0)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let totals = line(
+        points
+            .iter()
+            .map(|(s, f)| (s + f) as f64 / max_total)
+            .collect(),
+    );
+    let fails = line(rates.iter().map(|r| r / max_rate).collect());
+    let total_f: i64 = points.iter().map(|p| p.1).sum();
+    let title = format!(
+        "sessions per period (green) and failure rate (red, peak {:.2} %); {total_f} failed in all",
+        max_rate * 100.0
+    );
+    let label = title.clone();
+    view! {
+        <svg class="spark" width="120" height="24" viewBox="0 0 120 24" role="img" aria-label=label>
+            <title>{title}</title>
+            <polyline class="ok" points=totals/>
+            <polyline class="bad" points=fails/>
+        </svg>
+    }
+    .into_any()
 }

@@ -34,7 +34,10 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(ingest(n))
         }
         Some("lab") => {
-            let domain = args.get(1).cloned().unwrap_or_else(|| "example.test".into());
+            let domain = args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "example.test".into());
             let mx = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

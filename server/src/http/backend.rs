@@ -1,8 +1,9 @@
 //! The server's implementation of `app::api::Backend`: what server functions call.
 
 use app::api::{
-    AuditRow, Backend, DayPoint, DomainRow, DomainView, FailureView, Overview, PolicyView,
-    ReportRow, ReportView, ReporterRow, ResultTypeRow, TokenRow, UserRow,
+    AuditRow, Backend, DayPoint, DomainDetails, DomainRow, DomainView, FailureView, MtaRow,
+    Overview, PolicySeenRow, PolicyView, ReportRow, ReportView, ReporterRow, ResultTypeRow,
+    TokenRow, UserRow,
 };
 use app::auth::{CurrentUser, Role};
 use leptos::prelude::use_context;
@@ -14,7 +15,7 @@ use super::security::{SESSION_LOGIN_AT, SESSION_USER};
 use crate::auth::{create_user, new_secret, Authenticator};
 use crate::ingest::now_unix;
 
-use crate::domain::days::{day_of, format_day};
+use crate::domain::days::{day_of, format_day, parse_day};
 use crate::store::Store;
 
 /// Backend over the store.
@@ -136,8 +137,27 @@ impl WebBackend {
     /// The overview for the `days` days ending on day `today` (inclusive).
     pub async fn overview_at(&self, today: i64, days: u32) -> anyhow::Result<Overview> {
         let days = days.clamp(1, 3660);
-        let from = today - i64::from(days) + 1;
+        self.overview_span(today - i64::from(days) + 1, today).await
+    }
+
+    /// The overview for the days `from..=today` (inclusive).
+    pub async fn overview_span(&self, from: i64, today: i64) -> anyhow::Result<Overview> {
+        let days = u32::try_from(today - from + 1).unwrap_or(1);
         let domains = self.store.domain_totals(from, today).await?;
+        let per_day = self.store.domain_daily(from, today).await?;
+        let checks = self.store.latest_check_summaries().await?;
+        let buckets = (days as i64).min(60).max(1);
+        let width = (i64::from(days) + buckets - 1) / buckets;
+        let mut spark: std::collections::HashMap<&str, Vec<(i64, i64)>> =
+            std::collections::HashMap::new();
+        for (name, day, ok, fail) in &per_day {
+            let b = spark
+                .entry(name.as_str())
+                .or_insert_with(|| vec![(0, 0); buckets as usize]);
+            let i = (((day - from) / width).clamp(0, buckets - 1)) as usize;
+            b[i].0 += ok;
+            b[i].1 += fail;
+        }
         let daily = self.store.daily_totals(from, today).await?;
         let series = day_series(
             from,
@@ -150,11 +170,17 @@ impl WebBackend {
             days,
             domains: domains
                 .into_iter()
-                .map(|d| DomainRow {
-                    name: d.domain,
-                    success: d.success,
-                    failure: d.failure,
-                    reports: d.reports,
+                .map(|d| {
+                    let check = checks.iter().find(|c| c.0 == d.domain);
+                    DomainRow {
+                        spark: spark.get(d.domain.as_str()).cloned().unwrap_or_default(),
+                        health: check.map(|c| c.1),
+                        mode: check.and_then(|c| c.2.clone()),
+                        name: d.domain,
+                        success: d.success,
+                        failure: d.failure,
+                        reports: d.reports,
+                    }
                 })
                 .collect(),
             series,
@@ -548,6 +574,63 @@ impl Backend for WebBackend {
         )
         .await;
         Ok(text)
+    }
+
+    async fn overview_between(&self, from: String, to: String) -> Result<Overview, String> {
+        let (Some(f), Some(t)) = (parse_day(&from), parse_day(&to)) else {
+            return Err("from and to must be dates written YYYY-MM-DD".into());
+        };
+        if f > t || t - f > 3660 {
+            return Err("from must not be after to, and the range at most 10 years".into());
+        }
+        self.overview_span(f, t)
+            .await
+            .map_err(internal("reading the overview"))
+    }
+
+    async fn domain_details(
+        &self,
+        domain: String,
+        days: u32,
+    ) -> Result<Option<DomainDetails>, String> {
+        let Some(domain) = crate::domain::names::normalize_domain(&domain) else {
+            return Ok(None);
+        };
+        let days = days.clamp(1, 3660);
+        let to = day_of(chrono::Utc::now());
+        let from = to - i64::from(days) + 1;
+        let top = self
+            .store
+            .top_sending_mtas(&domain, from, to, 15)
+            .await
+            .map_err(internal("reading sending MTAs"))?;
+        let policies = self
+            .store
+            .policies_seen(&domain, from, to)
+            .await
+            .map_err(internal("reading policies seen"))?;
+        Ok(Some(DomainDetails {
+            top_mtas: top
+                .into_iter()
+                .map(|(ip, failure, reporters)| MtaRow {
+                    ip,
+                    failure,
+                    reporters,
+                })
+                .collect(),
+            policies: policies
+                .into_iter()
+                .map(|p| PolicySeenRow {
+                    policy_type: p.policy_type,
+                    mode: p.mode,
+                    mx: p.mx.join(", "),
+                    first_day: format_day(p.first_day),
+                    last_day: format_day(p.last_day),
+                    reports: p.reports,
+                    reporters: p.reporters,
+                })
+                .collect(),
+        }))
     }
 
     async fn health(&self, domain: String) -> Result<Option<app::health::HealthView>, String> {

@@ -28,7 +28,7 @@ pub use auth::{AuditEntry, DbSessionStore, Token, User};
 pub use mailboxes::Mailbox;
 pub use quarantine::{NewRejected, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
-pub use stats::{DailyTotals, DomainStats, DomainTotals, ReportFilter, ReportSummary};
+pub use stats::{DailyTotals, DomainStats, DomainTotals, PolicySeen, ReportFilter, ReportSummary};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

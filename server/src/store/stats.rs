@@ -306,3 +306,132 @@ impl Store {
         Ok(row.map(|(raw, w)| (raw, serde_json::from_str(&w).unwrap_or_default())))
     }
 }
+
+/// One distinct policy as reporters described it, with when it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySeen {
+    /// `sts`, `tlsa`, `no-policy-found`, …
+    pub policy_type: String,
+    /// `mode:` from the policy strings (`sts` only).
+    pub mode: Option<String>,
+    /// `mx-host` patterns, sorted.
+    pub mx: Vec<String>,
+    /// First and last day seen.
+    pub first_day: i64,
+    /// Last day seen.
+    pub last_day: i64,
+    /// Reports describing it.
+    pub reports: i64,
+    /// Distinct reporting organizations.
+    pub reporters: i64,
+}
+
+impl Store {
+    /// Per domain and day in `from..=to`: `(domain, day, success, failure)`.
+    pub async fn domain_daily(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
+        sqlx::query_as(
+            "select d.name, dd.day, dd.success, dd.failure from daily_domain dd join domain d on d.id = dd.domain_id
+             where dd.day between $1 and $2 order by d.name, dd.day",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .context("reading per-domain daily totals")
+    }
+
+    /// Sending MTA addresses with the most failed sessions for `domain` in `from..=to`
+    /// (counted policies only, so sts+tlsa double listings count once).
+    pub async fn top_sending_mtas(
+        &self,
+        domain: &str,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(String, i64, i64)>> {
+        sqlx::query_as(
+            "select coalesce(fd.sending_mta_ip, ''), cast(sum(fd.failed_session_count) as bigint), count(distinct r.org_name)
+             from failure_detail fd
+             join report_policy rp on rp.id = fd.policy_id
+             join report r on r.id = rp.report_id
+             join domain d on d.id = rp.domain_id
+             where d.name = $1 and rp.counted = 1 and r.start_day between $2 and $3
+             group by coalesce(fd.sending_mta_ip, '') order by 2 desc, 1 limit $4",
+        )
+        .bind(domain)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .context("reading top sending MTAs")
+    }
+
+    /// The distinct policies reporters described for `domain` in `from..=to`, oldest first.
+    pub async fn policies_seen(
+        &self,
+        domain: &str,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<PolicySeen>> {
+        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+            "select r.start_day, r.org_name, rp.policy_type, rp.policy_strings, rp.mx_patterns
+             from report_policy rp join report r on r.id = rp.report_id join domain d on d.id = rp.domain_id
+             where d.name = $1 and r.start_day between $2 and $3 order by r.start_day limit 50000",
+        )
+        .bind(domain)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await
+        .context("reading policies seen")?;
+        let mut seen: Vec<(PolicySeen, std::collections::BTreeSet<String>)> = Vec::new();
+        for (day, org, ptype, strings, mx) in rows {
+            let strings: Vec<String> = serde_json::from_str(&strings).unwrap_or_default();
+            let mut mx: Vec<String> = serde_json::from_str(&mx).unwrap_or_default();
+            mx.sort();
+            mx.dedup();
+            let mode = strings
+                .iter()
+                .find_map(|s| s.trim().strip_prefix("mode:").map(|m| m.trim().to_string()));
+            match seen
+                .iter_mut()
+                .find(|(p, _)| p.policy_type == ptype && p.mode == mode && p.mx == mx)
+            {
+                Some((p, orgs)) => {
+                    p.first_day = p.first_day.min(day);
+                    p.last_day = p.last_day.max(day);
+                    p.reports += 1;
+                    orgs.insert(org);
+                }
+                None => {
+                    if seen.len() < 100 {
+                        seen.push((
+                            PolicySeen {
+                                policy_type: ptype,
+                                mode,
+                                mx,
+                                first_day: day,
+                                last_day: day,
+                                reports: 1,
+                                reporters: 0,
+                            },
+                            [org].into_iter().collect(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .map(|(mut p, orgs)| {
+                p.reporters = orgs.len() as i64;
+                p
+            })
+            .collect())
+    }
+}
