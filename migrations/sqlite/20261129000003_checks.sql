@@ -24,3 +24,6 @@ create index check_run_domain on check_run (domain_id, started_at);
 
 -- when the scheduler checks the domain next (claimed atomically, so one instance runs it)
 alter table domain add column next_check_at bigint not null default 0;
+-- the latest run's verdict, kept on the domain so the overview reads it without scanning runs
+alter table domain add column check_worst text;
+alter table domain add column check_mode text;

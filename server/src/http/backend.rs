@@ -144,19 +144,18 @@ impl WebBackend {
     pub async fn overview_span(&self, from: i64, today: i64) -> anyhow::Result<Overview> {
         let days = u32::try_from(today - from + 1).unwrap_or(1);
         let domains = self.store.domain_totals(from, today).await?;
-        let per_day = self.store.domain_daily(from, today).await?;
         let checks = self.store.latest_check_summaries().await?;
-        let buckets = (days as i64).min(60).max(1);
+        let buckets = i64::from(days).clamp(1, 60);
         let width = (i64::from(days) + buckets - 1) / buckets;
-        let mut spark: std::collections::HashMap<&str, Vec<(i64, i64)>> =
+        let mut spark: std::collections::HashMap<String, Vec<(i64, i64)>> =
             std::collections::HashMap::new();
-        for (name, day, ok, fail) in &per_day {
-            let b = spark
-                .entry(name.as_str())
-                .or_insert_with(|| vec![(0, 0); buckets as usize]);
-            let i = (((day - from) / width).clamp(0, buckets - 1)) as usize;
-            b[i].0 += ok;
-            b[i].1 += fail;
+        for (name, bucket, ok, fail) in self.store.domain_buckets(from, today, width).await? {
+            let n = ((i64::from(days) + width - 1) / width) as usize;
+            let b = spark.entry(name).or_insert_with(|| vec![(0, 0); n]);
+            if let Some(slot) = usize::try_from(bucket).ok().and_then(|i| b.get_mut(i)) {
+                slot.0 += ok;
+                slot.1 += fail;
+            }
         }
         let daily = self.store.daily_totals(from, today).await?;
         let series = day_series(

@@ -74,6 +74,13 @@ impl Store {
         .fetch_one(self.pool())
         .await
         .context("storing a check run")?;
+        sqlx::query("update domain set check_worst = $1, check_mode = $2 where id = $3")
+            .bind(outcome.worst().as_str())
+            .bind(outcome.snapshot.mode.as_deref())
+            .bind(domain_id)
+            .execute(self.pool())
+            .await
+            .context("recording the latest check")?;
         Ok(id)
     }
 
@@ -125,8 +132,7 @@ impl Store {
         &self,
     ) -> anyhow::Result<Vec<(String, Severity, Option<String>)>> {
         let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "select d.name, c.worst, c.mode from check_run c join domain d on d.id = c.domain_id
-             where c.id = (select max(c2.id) from check_run c2 where c2.domain_id = c.domain_id)",
+            "select name, check_worst, check_mode from domain where check_worst is not null order by name",
         )
         .fetch_all(self.pool())
         .await
