@@ -236,7 +236,9 @@ async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) 
     let mut seen = std::collections::HashSet::new();
     let mut by_ip: BTreeMap<String, i64> = BTreeMap::new();
     let mut by_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut modes: BTreeMap<(Option<String>, Vec<String>), (i64, i64, i64)> = BTreeMap::new();
+    // (mode, mx patterns) -> (first day, last day, reports)
+    type PolicyKey = (Option<String>, Vec<String>);
+    let mut modes: BTreeMap<PolicyKey, (i64, i64, i64)> = BTreeMap::new();
     for input in &inputs {
         import(store, input.as_bytes(), "t.json").await;
         let r = parse_report(input.as_bytes(), &ParseContext::default()).unwrap();

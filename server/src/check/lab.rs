@@ -735,15 +735,12 @@ impl SmtpServer {
                         return;
                     }
                     let mut r = BufReader::new(tcp);
-                    match commands(&mut r, &beh, false).await {
-                        Ok(Next::StartTls) => {
-                            let Ok(tls) = acceptor.accept(r.into_inner()).await else {
-                                return;
-                            };
-                            let mut r = BufReader::new(tls);
-                            let _ = commands(&mut r, &beh, true).await;
-                        }
-                        _ => {}
+                    if let Ok(Next::StartTls) = commands(&mut r, &beh, false).await {
+                        let Ok(tls) = acceptor.accept(r.into_inner()).await else {
+                            return;
+                        };
+                        let mut r = BufReader::new(tls);
+                        let _ = commands(&mut r, &beh, true).await;
                     }
                 });
             }
@@ -812,9 +809,9 @@ impl Lab {
         let block = loopback_block();
         let https = HttpsServer::start(addr(loopback(block, 1), 0)).await?;
         let mut smtp: Vec<SmtpServer> = Vec::new();
-        for i in 0..n_mx {
+        for (i, name) in mx_names.iter().take(n_mx).enumerate() {
             let port = smtp.first().map_or(0, |s| s.addr.port());
-            let name = mx_names[i].clone();
+            let name = name.clone();
             let s = SmtpServer::start(
                 addr(loopback(block, 10 + i as u8), port),
                 SmtpBehaviour {

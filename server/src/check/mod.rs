@@ -1026,7 +1026,7 @@ impl Checker {
             ),
         ];
         for (id, detail) in defaults {
-            if !reported.contains(&id) && !(id == "STS-POL-11") {
+            if !reported.contains(&id) {
                 out.add(id, Severity::Pass, detail);
             }
         }
@@ -1361,8 +1361,8 @@ impl Checker {
                 out.add("STS-SMTP-01", Severity::Error, format!("{ip} is not a public address; the checker does not connect to it (TLSWATCH_CHECK_ALLOW_PRIVATE)")).on(format!("{host} {ip}"));
             }
         }
-        let results: Vec<(String, IpAddr, SmtpProbe, Result<Vec<String>, DnsError>)> =
-            futures::future::join_all(jobs).await;
+        type Probed = (String, IpAddr, SmtpProbe, Result<Vec<String>, DnsError>);
+        let results: Vec<Probed> = futures::future::join_all(jobs).await;
         let mut leaf_by_host: BTreeMap<String, Vec<(IpAddr, String)>> = BTreeMap::new();
         let no_sts = |sev: Severity| {
             if matches!(mode, Some(Mode::Enforce | Mode::Testing)) {
@@ -1766,11 +1766,14 @@ impl Checker {
                 }
                 out.add("STS-X-05", Severity::Warn, "mode testing: senders deliver even when checks fail; switch to enforce when ready");
             }
-            Some(Mode::Enforce) => {
-                if !rpt_valid {
-                    out.add("STS-X-04", Severity::Warn, "mode enforce without a valid TLS-RPT record: refused deliveries go unnoticed");
-                }
+            Some(Mode::Enforce) if !rpt_valid => {
+                out.add(
+                    "STS-X-04",
+                    Severity::Warn,
+                    "mode enforce without a valid TLS-RPT record: refused deliveries go unnoticed",
+                );
             }
+            Some(Mode::Enforce) => {}
             Some(Mode::None) => {
                 let ma = policy.and_then(|p| p.max_age).unwrap_or(0);
                 if ma > 86_400 {

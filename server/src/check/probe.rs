@@ -114,12 +114,15 @@ pub fn result_type_of(err: &rustls::Error) -> &'static str {
     }
 }
 
+/// The chain a server presented and the verifier's verdict on it.
+type Seen = (Vec<CertificateDer<'static>>, Option<rustls::Error>);
+
 /// A verifier that asks the WebPKI verifier, records its verdict and the chain, and lets the
 /// handshake finish so the certificate can be described even when a sender would refuse it.
 #[derive(Debug)]
 struct Recorder {
     inner: Arc<WebPkiServerVerifier>,
-    seen: Arc<Mutex<Option<(Vec<CertificateDer<'static>>, Option<rustls::Error>)>>>,
+    seen: Arc<Mutex<Option<Seen>>>,
 }
 
 impl ServerCertVerifier for Recorder {

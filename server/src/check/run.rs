@@ -101,7 +101,7 @@ impl CheckService {
             .as_ref()
             .map(|l| l.findings.clone())
             .unwrap_or_default();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         Ok(Some(HealthView {
             domain: name,
             latest: latest.map(|l| l.row),

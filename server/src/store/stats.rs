@@ -329,7 +329,12 @@ pub struct PolicySeen {
 impl Store {
     /// Per domain, totals of `from..=to` in buckets of `width` days:
     /// `(domain, bucket, success, failure)` with bucket `(day - from) / width`.
-    pub async fn domain_buckets(&self, from: i64, to: i64, width: i64) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
+    pub async fn domain_buckets(
+        &self,
+        from: i64,
+        to: i64,
+        width: i64,
+    ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
         let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
             "select domain_id, (day - $1) / $3, cast(sum(success) as bigint), cast(sum(failure) as bigint)
              from daily_domain where day between $1 and $2 group by domain_id, (day - $1) / $3",
@@ -340,12 +345,13 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading per-domain trends")?;
-        let names: std::collections::HashMap<i64, String> = sqlx::query_as::<_, (i64, String)>("select id, name from domain")
-            .fetch_all(self.pool())
-            .await
-            .context("reading domain names")?
-            .into_iter()
-            .collect();
+        let names: std::collections::HashMap<i64, String> =
+            sqlx::query_as::<_, (i64, String)>("select id, name from domain")
+                .fetch_all(self.pool())
+                .await
+                .context("reading domain names")?
+                .into_iter()
+                .collect();
         Ok(rows
             .into_iter()
             .filter_map(|(id, b, s, f)| names.get(&id).map(|n| (n.clone(), b, s, f)))
