@@ -7,6 +7,7 @@
 //! - [`cli`]: the commands of the `tlswatch` binary.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod auth;
 pub mod check;
 pub mod cli;

@@ -640,6 +640,8 @@ pub struct SmtpBehaviour {
 pub struct SmtpServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Messages received.
+    pub inbox: Inbox,
     /// Connections accepted so far.
     pub accepted: Arc<std::sync::atomic::AtomicUsize>,
     /// Certificates by SNI (the default one is served without SNI).
@@ -659,10 +661,14 @@ enum Next {
     StartTls,
 }
 
+/// Messages an SMTP server received (with DATA), as text.
+pub type Inbox = Arc<std::sync::Mutex<Vec<String>>>;
+
 async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut BufReader<S>,
     b: &SmtpBehaviour,
     tls: bool,
+    inbox: &Inbox,
 ) -> io::Result<Next> {
     loop {
         let mut line = Vec::new();
@@ -681,6 +687,9 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
                 if b.offer_starttls && !tls {
                     r.push_str("250-STARTTLS\r\n");
                 }
+                if tls {
+                    r.push_str("250-AUTH PLAIN LOGIN\r\n");
+                }
                 r.push_str("250 SIZE 10240000\r\n");
                 r
             }
@@ -698,7 +707,30 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
                 s.get_mut().write_all(b"221 2.0.0 Bye\r\n").await?;
                 return Ok(Next::Quit);
             }
-            "NOOP" | "RSET" => "250 2.0.0 OK\r\n".into(),
+            "NOOP" | "RSET" | "MAIL" | "RCPT" => "250 2.0.0 OK\r\n".into(),
+            "DATA" => {
+                s.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                let mut message = String::new();
+                loop {
+                    let mut l = Vec::new();
+                    let n = (&mut *s).take(10_000).read_until(b'\n', &mut l).await?;
+                    if n == 0 {
+                        return Ok(Next::Quit);
+                    }
+                    let line = String::from_utf8_lossy(&l);
+                    if line.trim_end_matches(['\r', '\n']) == "." {
+                        break;
+                    }
+                    if message.len() < 1_000_000 {
+                        message.push_str(&line);
+                    }
+                }
+                if let Ok(mut m) = inbox.lock() {
+                    m.push(message);
+                }
+                "250 2.0.0 Queued\r\n".into()
+            }
+            "AUTH" => "235 2.7.0 Authentication successful\r\n".into(),
             _ => "502 5.5.1 Not implemented\r\n".into(),
         };
         s.get_mut().write_all(reply.as_bytes()).await?;
@@ -716,6 +748,8 @@ impl SmtpServer {
         let b = behaviour.clone();
         let accepted: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let count = accepted.clone();
+        let inbox: Inbox = Arc::default();
+        let messages = inbox.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut tcp, _)) = listener.accept().await else {
@@ -726,6 +760,7 @@ impl SmtpServer {
                 let Ok(beh) = b.read().map(|x| x.clone()) else {
                     continue;
                 };
+                let messages = messages.clone();
                 tokio::spawn(async move {
                     if tcp
                         .write_all(format!("220 {} ESMTP lab\r\n", beh.name).as_bytes())
@@ -735,12 +770,12 @@ impl SmtpServer {
                         return;
                     }
                     let mut r = BufReader::new(tcp);
-                    if let Ok(Next::StartTls) = commands(&mut r, &beh, false).await {
+                    if let Ok(Next::StartTls) = commands(&mut r, &beh, false, &messages).await {
                         let Ok(tls) = acceptor.accept(r.into_inner()).await else {
                             return;
                         };
                         let mut r = BufReader::new(tls);
-                        let _ = commands(&mut r, &beh, true).await;
+                        let _ = commands(&mut r, &beh, true, &messages).await;
                     }
                 });
             }
@@ -750,6 +785,7 @@ impl SmtpServer {
             accepted,
             certs,
             behaviour,
+            inbox,
             task,
         })
     }

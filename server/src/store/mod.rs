@@ -6,6 +6,7 @@
 //! `migrations/postgres`), where the DDL must.
 
 mod auth;
+pub mod alerts;
 pub mod checks;
 mod domains;
 mod mailboxes;

@@ -39,6 +39,14 @@ impl Drop for TestDb {
     }
 }
 
+impl TestDb {
+    /// The PostgreSQL URL of this database (PostgreSQL only).
+    pub fn url(&self) -> String {
+        let (admin, name) = self.pg.as_ref().expect("a PostgreSQL test database");
+        format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+    }
+}
+
 /// A fresh SQLite database file in a temporary directory.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();

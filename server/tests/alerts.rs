@@ -1,0 +1,331 @@
+//! Alerting end to end on both databases: reports imported through the real importer, rules
+//! evaluated over the rollups, notifications delivered to a real HTTP server and a real SMTP
+//! server started on loopback. Scenarios: a spike fires once and resolves; late data for a past
+//! day; duplicates do not fire; a silence suppresses and expires; the repeat interval and
+//! acknowledgement; retries with backoff; two instances send one notification.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tlswatch::alerts::channels::{sign, Delivery, SIGNATURE_HEADER};
+use tlswatch::alerts::notify::{cycle, deliver_due, Timing};
+use tlswatch::domain::days::{format_day, parse_day};
+use tlswatch::store::alerts::{ChannelRow, SilenceRow};
+use tlswatch::store::Store;
+
+use support::{import, report_json};
+
+const D: &str = "alerts.example";
+const SECRET: &str = "webhook secret";
+
+/// A real HTTP server on loopback that records what it receives; the first `fail_first`
+/// requests get a 500.
+struct Hook {
+    url: String,
+    got: Arc<Mutex<Vec<(String, http::HeaderMap, Vec<u8>)>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Hook {
+    async fn start(fail_first: usize) -> Self {
+        use axum::extract::State;
+        type Got = Arc<Mutex<Vec<(String, http::HeaderMap, Vec<u8>)>>>;
+        let got: Got = Arc::default();
+        let failures = Arc::new(std::sync::atomic::AtomicUsize::new(fail_first));
+        async fn handle(
+            State((got, failures)): State<(Got, Arc<std::sync::atomic::AtomicUsize>)>,
+            uri: http::Uri,
+            headers: http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> http::StatusCode {
+            if failures
+                .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            got.lock().unwrap().push((uri.path().to_string(), headers, body.to_vec()));
+            http::StatusCode::OK
+        }
+        let app = axum::Router::new()
+            .fallback(axum::routing::post(handle))
+            .with_state((got.clone(), failures));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, got, _task: task }
+    }
+
+    fn payloads(&self) -> Vec<Value> {
+        self.got.lock().unwrap().iter().map(|(_, _, b)| serde_json::from_slice(b).unwrap()).collect()
+    }
+}
+
+fn delivery() -> Delivery {
+    Delivery {
+        tls: tlswatch::net::tls::client_config(None).unwrap(),
+        extra_ca_pem: None,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn timing() -> Timing {
+    Timing { group_wait: 0, repeat_interval: 4 * 3600, max_attempts: 6, public_url: Some("https://watch.example".into()) }
+}
+
+/// Noon (UTC) of the evaluation day.
+fn noon(day: i64) -> i64 {
+    day * 86_400 + 43_200
+}
+
+fn today() -> i64 {
+    parse_day("2026-06-20").unwrap()
+}
+
+/// 14 normal days before `today - 1`: 1000 sessions with 2 failures each, two reporters.
+async fn baseline(store: &Store) {
+    for d in (today() - 16)..(today() - 1) {
+        for org in ["a.example", "b.example"] {
+            let json = report_json(org, &format!("{org}-{d}"), D, &format_day(d), 499, &[("starttls-not-supported", "mx1.alerts.example", 1)]);
+            import(store, json.as_bytes(), "r.json").await;
+        }
+    }
+}
+
+async fn spike_day(store: &Store) {
+    let json = report_json("a.example", "spike", D, &format_day(today() - 1), 700, &[("certificate-expired", "mx1.alerts.example", 300)]);
+    import(store, json.as_bytes(), "spike.json").await;
+}
+
+async fn webhook(store: &Store, hook: &Hook) -> i64 {
+    store
+        .add_channel(
+            &ChannelRow { id: 0, name: "hook".into(), kind: "webhook".into(), config: serde_json::json!({"url": format!("{}/hook", hook.url), "secret": SECRET}), domains: vec![], enabled: true },
+            0,
+        )
+        .await
+        .unwrap()
+}
+
+fn spike_alert(p: &Value) -> Option<&Value> {
+    p["alerts"].as_array()?.iter().find(|a| a["labels"]["rule"] == "failure_spike" && a["labels"].get("mx").is_none() && a["labels"].get("result_type").is_none())
+}
+
+on_both_databases! {
+    a_spike_fires_once_and_resolves => a_spike_fires_once_and_resolves;
+    late_data_for_a_past_day_fires => late_data_for_a_past_day_fires;
+    duplicates_do_not_fire => duplicates_do_not_fire;
+    a_silence_suppresses_and_expires => a_silence_suppresses_and_expires;
+    repeat_interval_and_acknowledgement => repeat_interval_and_acknowledgement;
+    failed_deliveries_are_retried_with_backoff => failed_deliveries_are_retried_with_backoff;
+}
+
+async fn a_spike_fires_once_and_resolves(store: &Store) {
+    let hook = Hook::start(0).await;
+    webhook(store, &hook).await;
+    baseline(store).await;
+    spike_day(store).await;
+    let now = noon(today());
+    assert!(cycle(store, &delivery(), &timing(), "A", now).await.unwrap());
+    let got = hook.payloads();
+    assert_eq!(got.len(), 1, "one grouped message: {got:#?}");
+    let p = &got[0];
+    assert_eq!(p["status"], "firing");
+    assert_eq!(p["domain"], D);
+    let a = spike_alert(p).expect("the domain spike alert");
+    // 300 of 1000 sessions failed against a 0.2 % baseline; the message says why.
+    assert!((a["value"].as_f64().unwrap() - 0.3).abs() < 1e-9, "{a}");
+    assert!((a["baseline"].as_f64().unwrap() - 0.002).abs() < 1e-9, "{a}");
+    assert!(a["threshold"].as_f64().unwrap() > 0.002 && a["threshold"].as_f64().unwrap() < 0.3);
+    assert!(a["reason"].as_str().unwrap().contains("300 of 1000 sessions failed"), "{a}");
+    assert_eq!(a["url"], format!("https://watch.example/domains/{D}"));
+    // Per MX and per result type too, and the new failure type, all in the same message.
+    let rules: Vec<String> = p["alerts"].as_array().unwrap().iter().map(|a| format!("{}", a["labels"])).collect();
+    assert!(rules.iter().any(|r| r.contains("\"mx\":\"mx1.alerts.example\"")), "{rules:?}");
+    assert!(rules.iter().any(|r| r.contains("new_failure_type")), "{rules:?}");
+    // The signature is an HMAC-SHA256 of the body.
+    let (_, headers, body) = hook.got.lock().unwrap()[0].clone();
+    assert_eq!(headers[SIGNATURE_HEADER].to_str().unwrap(), format!("sha256={}", sign(SECRET, &body)));
+
+    // Evaluated again a minute later: still firing, nothing new sent.
+    cycle(store, &delivery(), &timing(), "A", now + 60).await.unwrap();
+    assert_eq!(hook.payloads().len(), 1);
+    let alerts = store.alerts(100).await.unwrap();
+    assert_eq!(alerts.iter().filter(|a| a.labels.get("rule").map(String::as_str) == Some("failure_spike") && a.state == "firing").count(), 3);
+
+    // Days later the spike day is out of the window: resolved, and the resolved message goes out once.
+    let later = now + 3 * 86_400;
+    cycle(store, &delivery(), &timing(), "A", later).await.unwrap();
+    cycle(store, &delivery(), &timing(), "A", later + 60).await.unwrap();
+    let resolved: Vec<Value> = hook.payloads().into_iter().filter(|p| p["status"] == "resolved").collect();
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert!(spike_alert(&resolved[0]).is_some());
+    assert_eq!(spike_alert(&resolved[0]).unwrap()["state"], "resolved");
+    let firing_spikes = hook.payloads().iter().filter(|p| p["status"] == "firing" && spike_alert(p).is_some()).count();
+    assert_eq!(firing_spikes, 1, "the spike fired once");
+}
+
+async fn late_data_for_a_past_day_fires(store: &Store) {
+    let hook = Hook::start(0).await;
+    webhook(store, &hook).await;
+    baseline(store).await;
+    let now = noon(today());
+    cycle(store, &delivery(), &timing(), "A", now).await.unwrap();
+    assert!(hook.payloads().iter().all(|p| spike_alert(p).is_none()), "nothing yet");
+    // Yesterday's report arrives late, after the first evaluation.
+    spike_day(store).await;
+    cycle(store, &delivery(), &timing(), "A", now + 300).await.unwrap();
+    assert!(hook.payloads().iter().any(|p| spike_alert(p).is_some()), "{:#?}", hook.payloads());
+}
+
+async fn duplicates_do_not_fire(store: &Store) {
+    let hook = Hook::start(0).await;
+    webhook(store, &hook).await;
+    baseline(store).await;
+    // 8 failures of 1000: below min_failures (10). Counted five times it would be 40 (4 %).
+    let json = report_json("a.example", "dup", D, &format_day(today() - 1), 992, &[("starttls-not-supported", "mx1.alerts.example", 8)]);
+    for _ in 0..5 {
+        import(store, json.as_bytes(), "dup.json").await;
+    }
+    // The same report in other bytes (whitespace) is the same report.
+    import(store, json.replace(",\"", ", \"").as_bytes(), "dup2.json").await;
+    cycle(store, &delivery(), &timing(), "A", noon(today())).await.unwrap();
+    assert!(hook.payloads().iter().all(|p| spike_alert(p).is_none()), "{:#?}", hook.payloads());
+    let stats = store.domain_stats(D, today() - 1, today() - 1).await.unwrap().unwrap();
+    assert_eq!(stats.failure, 8);
+}
+
+async fn a_silence_suppresses_and_expires(store: &Store) {
+    let hook = Hook::start(0).await;
+    webhook(store, &hook).await;
+    baseline(store).await;
+    spike_day(store).await;
+    let now = noon(today());
+    store
+        .add_silence(&SilenceRow { id: 0, matchers: vec![("domain".into(), D.into())], starts_at: now - 60, ends_at: now + 3600, author: "ops@example".into(), comment: "known, fixing the certificate".into() }, now - 60)
+        .await
+        .unwrap();
+    cycle(store, &delivery(), &timing(), "A", now).await.unwrap();
+    cycle(store, &delivery(), &timing(), "A", now + 1800).await.unwrap();
+    assert_eq!(hook.payloads().len(), 0, "silenced");
+    // The silence ends: the still-firing alerts are notified.
+    cycle(store, &delivery(), &timing(), "A", now + 3601).await.unwrap();
+    assert_eq!(hook.payloads().len(), 1);
+    assert!(spike_alert(&hook.payloads()[0]).is_some());
+}
+
+async fn repeat_interval_and_acknowledgement(store: &Store) {
+    let hook = Hook::start(0).await;
+    webhook(store, &hook).await;
+    baseline(store).await;
+    spike_day(store).await;
+    let now = noon(today());
+    let t = timing();
+    cycle(store, &delivery(), &t, "A", now).await.unwrap();
+    cycle(store, &delivery(), &t, "A", now + t.repeat_interval - 1).await.unwrap();
+    assert_eq!(hook.payloads().len(), 1);
+    cycle(store, &delivery(), &t, "A", now + t.repeat_interval).await.unwrap();
+    assert_eq!(hook.payloads().len(), 2, "repeated while firing");
+    assert!(spike_alert(&hook.payloads()[1]).is_some());
+    // Acknowledged alerts are not repeated.
+    for a in store.alerts(100).await.unwrap() {
+        if a.state == "firing" {
+            assert!(store.acknowledge(a.id, "ops@example", now).await.unwrap());
+        }
+    }
+    cycle(store, &delivery(), &t, "A", now + 2 * t.repeat_interval).await.unwrap();
+    assert_eq!(hook.payloads().len(), 2);
+}
+
+async fn failed_deliveries_are_retried_with_backoff(store: &Store) {
+    let hook = Hook::start(2).await;
+    webhook(store, &hook).await;
+    baseline(store).await;
+    spike_day(store).await;
+    let now = noon(today());
+    cycle(store, &delivery(), &timing(), "A", now).await.unwrap();
+    assert_eq!(hook.payloads().len(), 0);
+    let n = &store.notifications(10).await.unwrap()[0];
+    assert_eq!((n.status.as_str(), n.attempts), ("pending", 1));
+    assert!(n.last_error.as_deref().unwrap().contains("500"), "{n:?}");
+    // Not retried before the backoff has passed.
+    deliver_due(store, &delivery(), &timing(), now + 10).await.unwrap();
+    assert_eq!(store.notifications(10).await.unwrap()[0].attempts, 1);
+    deliver_due(store, &delivery(), &timing(), now + 60).await.unwrap();
+    deliver_due(store, &delivery(), &timing(), now + 60 + 120).await.unwrap();
+    let n = &store.notifications(10).await.unwrap()[0];
+    assert_eq!((n.status.as_str(), n.attempts), ("sent", 3), "{n:?}");
+    assert_eq!(hook.payloads().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_one_notification() {
+    let Some(db) = support::postgres().await else { return };
+    // A second, independent connection pool to the same database: another instance.
+    let url = db.url();
+    let other = Store::connect(&url, 4).await.unwrap();
+    let hook = Hook::start(0).await;
+    webhook(&db.store, &hook).await;
+    baseline(&db.store).await;
+    spike_day(&db.store).await;
+    let now = noon(today());
+    let (dl, tm) = (delivery(), timing());
+    for step in 0..3 {
+        let t = now + step * 30;
+        let (a, b) = tokio::join!(
+            cycle(&db.store, &dl, &tm, "instance-a", t),
+            cycle(&other, &dl, &tm, "instance-b", t)
+        );
+        a.unwrap();
+        b.unwrap();
+    }
+    assert_eq!(hook.payloads().len(), 1, "{:#?}", hook.payloads());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_teams_and_email_channels_deliver() {
+    use tlswatch::check::lab::{SmtpBehaviour, SmtpServer, TestCa};
+    let db = support::sqlite().await;
+    let store = &db.store;
+    let hook = Hook::start(0).await;
+    let ca = TestCa::new("mail CA");
+    let smtp = SmtpServer::start("127.0.0.1:0".parse().unwrap(), SmtpBehaviour { name: "localhost".into(), offer_starttls: true, starttls_code: 220 }).await.unwrap();
+    let leaf = ca.leaf(&["localhost"], -1, 30);
+    smtp.certs.set("localhost", &leaf);
+    smtp.certs.set_default(Some(&leaf));
+    for (name, kind, config) in [
+        ("slack", "slack", serde_json::json!({"url": format!("{}/slack", hook.url)})),
+        ("teams", "teams", serde_json::json!({"url": format!("{}/teams", hook.url)})),
+        ("mail", "email", serde_json::json!({"host": "localhost", "port": smtp.addr.port(), "tls": "starttls", "from": "tlswatch@watch.example", "to": ["postmaster@alerts.example"], "username": "u", "password": "p"})),
+    ] {
+        store.add_channel(&ChannelRow { id: 0, name: name.into(), kind: kind.into(), config, domains: vec![D.into()], enabled: true }, 0).await.unwrap();
+    }
+    // Routed elsewhere: gets nothing.
+    store.add_channel(&ChannelRow { id: 0, name: "other".into(), kind: "webhook".into(), config: serde_json::json!({"url": format!("{}/other", hook.url)}), domains: vec!["other.example".into()], enabled: true }, 0).await.unwrap();
+    baseline(store).await;
+    spike_day(store).await;
+    let d = Delivery { extra_ca_pem: Some(ca.cert_pem.clone().into_bytes()), ..delivery() };
+    cycle(store, &d, &timing(), "A", noon(today())).await.unwrap();
+    let got = hook.got.lock().unwrap().clone();
+    let paths: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(paths.iter().filter(|p| **p == "/slack").count(), 1, "{paths:?}");
+    assert_eq!(paths.iter().filter(|p| **p == "/teams").count(), 1, "{paths:?}");
+    assert!(!paths.contains(&"/other"));
+    let slack: Value = serde_json::from_slice(&got.iter().find(|g| g.0 == "/slack").unwrap().2).unwrap();
+    assert!(slack["text"].as_str().unwrap().contains("[FIRING]") && slack["text"].as_str().unwrap().contains(D));
+    let teams: Value = serde_json::from_slice(&got.iter().find(|g| g.0 == "/teams").unwrap().2).unwrap();
+    assert_eq!(teams["@type"], "MessageCard");
+    let mail = smtp.inbox.lock().unwrap().clone();
+    assert_eq!(mail.len(), 1, "one mail over STARTTLS");
+    assert!(mail[0].contains("Subject: [FIRING] tlswatch:") && mail[0].contains(D), "{}", mail[0]);
+    // The send-test path.
+    let id = store.channels().await.unwrap().into_iter().find(|c| c.name == "slack").unwrap().id;
+    tlswatch::alerts::notify::queue_test(store, id, "admin@example", noon(today())).await.unwrap();
+    deliver_due(store, &d, &timing(), noon(today()) + 1).await.unwrap();
+    assert_eq!(hook.got.lock().unwrap().iter().filter(|g| g.0 == "/slack").count(), 2);
+}
