@@ -402,10 +402,21 @@ pub struct ServeArgs {
     /// `mailto:` destination of `_smtp._tls` records.
     #[arg(long, env = "TLSWATCH_REPORT_ADDRESS")]
     pub report_address: Option<String>,
-    /// The https:// URL senders reach this tlswatch at, proposed by the guided setup as the
-    /// HTTPS destination of `_smtp._tls` records.
+    /// The https:// URL users and senders reach this tlswatch at: links in alert messages, and
+    /// the HTTPS destination the guided setup proposes for `_smtp._tls` records.
     #[arg(long, env = "TLSWATCH_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// How often alert rules are evaluated and notifications sent, in seconds (also right after
+    /// each import through the receiver or the upload page).
+    #[arg(long, env = "TLSWATCH_ALERT_INTERVAL_SECONDS", default_value_t = 60)]
+    pub alert_interval_seconds: u64,
+    /// Wait this long after a group's first alert fires before notifying, to send alerts that
+    /// fire together in one message.
+    #[arg(long, env = "TLSWATCH_ALERT_GROUP_WAIT_SECONDS", default_value_t = 30)]
+    pub alert_group_wait_seconds: i64,
+    /// Repeat a firing, unacknowledged alert this often, in minutes.
+    #[arg(long, env = "TLSWATCH_ALERT_REPEAT_MINUTES", default_value_t = 240)]
+    pub alert_repeat_minutes: i64,
 }
 
 /// Output format of `import`.

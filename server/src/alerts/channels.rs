@@ -30,7 +30,8 @@ pub const SIGNATURE_HEADER: &str = "x-tlswatch-signature";
 
 /// HMAC-SHA256 of `body` with `secret`, hex.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
@@ -40,7 +41,11 @@ fn text_of(payload: &Value) -> (String, String) {
     let mut lines = Vec::new();
     if let Some(alerts) = payload["alerts"].as_array() {
         for a in alerts {
-            let mut l = format!("[{}] {}", a["state"].as_str().unwrap_or("").to_uppercase(), a["reason"].as_str().unwrap_or(""));
+            let mut l = format!(
+                "[{}] {}",
+                a["state"].as_str().unwrap_or("").to_uppercase(),
+                a["reason"].as_str().unwrap_or("")
+            );
             if let Some(url) = a["url"].as_str() {
                 l.push_str(&format!(" {url}"));
             }
@@ -62,9 +67,15 @@ impl Delivery {
             "webhook" => {
                 let url = cfg["url"].as_str().ok_or("no url")?;
                 let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
-                let mut headers = vec![("x-tlswatch-event".to_string(), payload["status"].as_str().unwrap_or("").to_string())];
+                let mut headers = vec![(
+                    "x-tlswatch-event".to_string(),
+                    payload["status"].as_str().unwrap_or("").to_string(),
+                )];
                 if let Some(secret) = cfg["secret"].as_str().filter(|s| !s.is_empty()) {
-                    headers.push((SIGNATURE_HEADER.into(), format!("sha256={}", sign(secret, &body))));
+                    headers.push((
+                        SIGNATURE_HEADER.into(),
+                        format!("sha256={}", sign(secret, &body)),
+                    ));
                 }
                 self.post(url, body, &headers).await
             }
@@ -89,31 +100,56 @@ impl Delivery {
         }
     }
 
-    async fn post(&self, url: &str, body: Vec<u8>, headers: &[(String, String)]) -> Result<(), String> {
+    async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+    ) -> Result<(), String> {
         let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
             _ => return Err("the URL must start with https:// or http://".into()),
         };
-        let host = uri.host().ok_or("URL without host")?.trim_matches(['[', ']']).to_string();
+        let host = uri
+            .host()
+            .ok_or("URL without host")?
+            .trim_matches(['[', ']'])
+            .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
         let work = async {
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| format!("connect {host}:{port}: {e}"))?;
             let req = {
                 let mut b = http::Request::post(path.as_str())
-                    .header(http::header::HOST, uri.authority().map(|a| a.as_str()).unwrap_or(&host))
+                    .header(
+                        http::header::HOST,
+                        uri.authority().map(|a| a.as_str()).unwrap_or(&host),
+                    )
                     .header(http::header::CONTENT_TYPE, "application/json")
-                    .header(http::header::USER_AGENT, concat!("tlswatch/", env!("CARGO_PKG_VERSION")));
+                    .header(
+                        http::header::USER_AGENT,
+                        concat!("tlswatch/", env!("CARGO_PKG_VERSION")),
+                    );
                 for (k, v) in headers {
                     b = b.header(k.as_str(), v.as_str());
                 }
-                b.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?
+                b.body(Full::new(Bytes::from(body)))
+                    .map_err(|e| e.to_string())?
             };
             if https {
-                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-                let tls = tokio_rustls::TlsConnector::from(self.tls.clone()).connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| e.to_string())?;
+                let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
                 send_http(TokioIo::new(tls), req).await
             } else {
                 send_http(TokioIo::new(tcp), req).await
@@ -132,15 +168,26 @@ impl Delivery {
         use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
         let host = cfg["host"].as_str().ok_or("no SMTP host")?;
         let port = cfg["port"].as_u64().unwrap_or(587) as u16;
-        let from: Mailbox = cfg["from"].as_str().ok_or("no from address")?.parse().map_err(|e| format!("from: {e}"))?;
+        let from: Mailbox = cfg["from"]
+            .as_str()
+            .ok_or("no from address")?
+            .parse()
+            .map_err(|e| format!("from: {e}"))?;
         let to: Vec<Mailbox> = cfg["to"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).filter_map(|s| s.parse().ok()).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|s| s.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         if to.is_empty() {
             return Err("no recipient".into());
         }
-        let mut msg = Message::builder().from(from).subject(title.replace(['\r', '\n'], " "));
+        let mut msg = Message::builder()
+            .from(from)
+            .subject(title.replace(['\r', '\n'], " "));
         for t in to {
             msg = msg.to(t);
         }
@@ -158,7 +205,11 @@ impl Delivery {
             "implicit" => Tls::Wrapper(params),
             "starttls" => Tls::Required(params),
             "none" => Tls::None,
-            other => return Err(format!("tls must be implicit, starttls or none, not {other:?}")),
+            other => {
+                return Err(format!(
+                    "tls must be implicit, starttls or none, not {other:?}"
+                ))
+            }
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
@@ -167,7 +218,12 @@ impl Delivery {
         if let (Some(u), Some(p)) = (cfg["username"].as_str(), cfg["password"].as_str()) {
             builder = builder.credentials(Credentials::new(u.to_string(), p.to_string()));
         }
-        builder.build().send(msg).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
+        builder
+            .build()
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("SMTP: {e}"))
     }
 }
 
@@ -189,15 +245,31 @@ async fn send_http<IO>(io: TokioIo<IO>, req: http::Request<Full<Bytes>>) -> Resu
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| format!("HTTP: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
     let driver = tokio::spawn(conn);
-    let resp = sender.send_request(req).await.map_err(|e| format!("HTTP: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
     let status = resp.status();
-    let body = Limited::new(resp.into_body(), 4096).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = Limited::new(resp.into_body(), 4096)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     driver.abort();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("HTTP {}: {}", status.as_u16(), String::from_utf8_lossy(&body).chars().take(200).collect::<String>()))
+        Err(format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ))
     }
 }

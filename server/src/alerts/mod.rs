@@ -80,7 +80,9 @@ fn spike(series: &BTreeMap<i64, (i64, i64)>, today: i64, p: &Value) -> Option<Sp
     let absolute = p_f64(p, "absolute_rate", 0.2);
     let mut worst: Option<Spike> = None;
     for day in (today - eval_days + 1)..=today {
-        let Some(&(sessions, failures)) = series.get(&day) else { continue };
+        let Some(&(sessions, failures)) = series.get(&day) else {
+            continue;
+        };
         if sessions < min_sessions || failures < min_failures {
             continue;
         }
@@ -94,7 +96,14 @@ fn spike(series: &BTreeMap<i64, (i64, i64)>, today: i64, p: &Value) -> Option<Sp
         // With a flat baseline, half a percentage point above it still counts as a spike.
         let threshold = (m + k * mad).max(m + 0.005).min(absolute);
         if rate > threshold && worst.as_ref().is_none_or(|w| rate > w.rate) {
-            worst = Some(Spike { day, rate, baseline: m, threshold, failures, sessions });
+            worst = Some(Spike {
+                day,
+                rate,
+                baseline: m,
+                threshold,
+                failures,
+                sessions,
+            });
         }
     }
     worst
@@ -104,12 +113,20 @@ fn spike(series: &BTreeMap<i64, (i64, i64)>, today: i64, p: &Value) -> Option<Sp
 /// Returns the active conditions found.
 pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
     let today = now.div_euclid(86_400);
-    let rules: Vec<RuleRow> = store.alert_rules().await?.into_iter().filter(|r| r.enabled).collect();
+    let rules: Vec<RuleRow> = store
+        .alert_rules()
+        .await?
+        .into_iter()
+        .filter(|r| r.enabled)
+        .collect();
     let domains = store.domain_names().await?;
     let mut active = Vec::new();
     for rule in &rules {
         let for_secs = p_i64(&rule.params, "for_minutes", 0) * 60;
-        for domain in domains.iter().filter(|d| rule.domain.as_ref().is_none_or(|r| r == *d)) {
+        for domain in domains
+            .iter()
+            .filter(|d| rule.domain.as_ref().is_none_or(|r| r == *d))
+        {
             let found = match rule.kind.as_str() {
                 "failure_spike" => failure_spike(store, rule, domain, today).await?,
                 "new_failure_type" => new_failure_type(store, rule, domain, today).await?,
@@ -128,15 +145,38 @@ pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
     Ok(active)
 }
 
-fn active(rule: &RuleRow, domain: &str, labels: BTreeMap<String, String>, value: f64, baseline: Option<f64>, threshold: Option<f64>, reason: String) -> Active {
-    Active { rule_id: rule.id, labels, domain: domain.to_string(), value, baseline, threshold, reason, for_secs: 0 }
+fn active(
+    rule: &RuleRow,
+    domain: &str,
+    labels: BTreeMap<String, String>,
+    value: f64,
+    baseline: Option<f64>,
+    threshold: Option<f64>,
+    reason: String,
+) -> Active {
+    Active {
+        rule_id: rule.id,
+        labels,
+        domain: domain.to_string(),
+        value,
+        baseline,
+        threshold,
+        reason,
+        for_secs: 0,
+    }
 }
 
-async fn failure_spike(store: &Store, rule: &RuleRow, domain: &str, today: i64) -> anyhow::Result<Vec<Active>> {
+async fn failure_spike(
+    store: &Store,
+    rule: &RuleRow,
+    domain: &str,
+    today: i64,
+) -> anyhow::Result<Vec<Active>> {
     let p = &rule.params;
     let from = today - p_i64(p, "baseline_days", 14) - p_i64(p, "eval_days", 3);
     let days = store.domain_days(domain, from, today).await?;
-    let totals: BTreeMap<i64, (i64, i64)> = days.iter().map(|(d, s, f, _)| (*d, (s + f, *f))).collect();
+    let totals: BTreeMap<i64, (i64, i64)> =
+        days.iter().map(|(d, s, f, _)| (*d, (s + f, *f))).collect();
     let mut out = Vec::new();
     if let Some(s) = spike(&totals, today, p) {
         out.push(active(rule, domain, labels(&[("rule", "failure_spike"), ("domain", domain)]), s.rate, Some(s.baseline), Some(s.threshold),
@@ -144,18 +184,31 @@ async fn failure_spike(store: &Store, rule: &RuleRow, domain: &str, today: i64) 
     }
     // Per receiving MX and per result type: their failures against the domain's sessions.
     for by_mx in [true, false] {
-        let rows = store.domain_failure_days(domain, by_mx, from, today).await?;
+        let rows = store
+            .domain_failure_days(domain, by_mx, from, today)
+            .await?;
         let keys: BTreeSet<&String> = rows.iter().map(|r| &r.1).collect();
         for key in keys {
             let series: BTreeMap<i64, (i64, i64)> = totals
                 .iter()
                 .map(|(d, (sessions, _))| {
-                    let f: i64 = rows.iter().filter(|r| r.0 == *d && &r.1 == key).map(|r| r.2).sum();
+                    let f: i64 = rows
+                        .iter()
+                        .filter(|r| r.0 == *d && &r.1 == key)
+                        .map(|r| r.2)
+                        .sum();
                     (*d, (*sessions, f))
                 })
                 .collect();
             if let Some(s) = spike(&series, today, p) {
-                let (label, what) = if by_mx { ("mx", format!("MX {}", if key.is_empty() { "(unnamed)" } else { key })) } else { ("result_type", key.clone()) };
+                let (label, what) = if by_mx {
+                    (
+                        "mx",
+                        format!("MX {}", if key.is_empty() { "(unnamed)" } else { key }),
+                    )
+                } else {
+                    ("result_type", key.clone())
+                };
                 out.push(active(rule, domain, labels(&[("rule", "failure_spike"), ("domain", domain), (label, if key.is_empty() { "(unnamed)" } else { key })]), s.rate, Some(s.baseline), Some(s.threshold),
                     format!("{domain}: {what} had {} failed of {} sessions on {} ({}), above the threshold {} (baseline median {})", s.failures, s.sessions, format_day(s.day), pct(s.rate), pct(s.threshold), pct(s.baseline))));
             }
@@ -164,13 +217,24 @@ async fn failure_spike(store: &Store, rule: &RuleRow, domain: &str, today: i64) 
     Ok(out)
 }
 
-async fn new_failure_type(store: &Store, rule: &RuleRow, domain: &str, today: i64) -> anyhow::Result<Vec<Active>> {
+async fn new_failure_type(
+    store: &Store,
+    rule: &RuleRow,
+    domain: &str,
+    today: i64,
+) -> anyhow::Result<Vec<Active>> {
     let p = &rule.params;
     let eval = p_i64(p, "eval_days", 2);
     let base = p_i64(p, "baseline_days", 14);
     let min = p_i64(p, "min_failures", 1);
-    let rows = store.domain_failure_days(domain, false, today - eval - base + 1, today).await?;
-    let in_baseline: BTreeSet<&String> = rows.iter().filter(|r| r.0 <= today - eval && r.2 > 0).map(|r| &r.1).collect();
+    let rows = store
+        .domain_failure_days(domain, false, today - eval - base + 1, today)
+        .await?;
+    let in_baseline: BTreeSet<&String> = rows
+        .iter()
+        .filter(|r| r.0 <= today - eval && r.2 > 0)
+        .map(|r| &r.1)
+        .collect();
     let mut recent: BTreeMap<&String, (i64, i64)> = BTreeMap::new();
     for (d, t, f) in rows.iter().filter(|r| r.0 > today - eval) {
         let e = recent.entry(t).or_insert((0, *d));
@@ -188,7 +252,9 @@ async fn new_failure_type(store: &Store, rule: &RuleRow, domain: &str, today: i6
 }
 
 async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Result<Vec<Active>> {
-    let Some(run) = store.latest_check(domain).await? else { return Ok(Vec::new()) };
+    let Some(run) = store.latest_check(domain).await? else {
+        return Ok(Vec::new());
+    };
     let expiry_ids = ["STS-HOST-06", "STS-SMTP-06"];
     let days = p_i64(&rule.params, "days", 14);
     let mut out = Vec::new();
@@ -196,16 +262,57 @@ async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Res
         let subject = f.subject.clone().unwrap_or_default();
         match rule.kind.as_str() {
             "config_regression" if f.severity == Severity::Fail => {
-                out.push(active(rule, domain, labels(&[("rule", "config_regression"), ("domain", domain), ("check", &f.id), ("subject", &subject)]), 1.0, None, None,
-                    format!("{domain}: check {} ({}) fails: {} (run of {} UTC)", f.id, f.title, f.detail, run.row.started)));
+                out.push(active(
+                    rule,
+                    domain,
+                    labels(&[
+                        ("rule", "config_regression"),
+                        ("domain", domain),
+                        ("check", &f.id),
+                        ("subject", &subject),
+                    ]),
+                    1.0,
+                    None,
+                    None,
+                    format!(
+                        "{domain}: check {} ({}) fails: {} (run of {} UTC)",
+                        f.id, f.title, f.detail, run.row.started
+                    ),
+                ));
             }
             "cert_expiry" if expiry_ids.contains(&f.id.as_str()) => {
                 // "expires in N days" (warn/info) or "expired" (fail: a regression, also here).
-                let left = f.detail.split("expires in ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse::<i64>().ok());
+                let left = f
+                    .detail
+                    .split("expires in ")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|n| n.parse::<i64>().ok());
                 let expired = f.severity == Severity::Fail;
                 if expired || left.is_some_and(|l| l < days) {
-                    out.push(active(rule, domain, labels(&[("rule", "cert_expiry"), ("domain", domain), ("check", &f.id), ("subject", &subject)]), left.unwrap_or(0) as f64, None, Some(days as f64),
-                        format!("{domain}: certificate of {} {} (check {})", if subject.is_empty() { format!("mta-sts.{domain}") } else { subject.clone() }, f.detail, f.id)));
+                    out.push(active(
+                        rule,
+                        domain,
+                        labels(&[
+                            ("rule", "cert_expiry"),
+                            ("domain", domain),
+                            ("check", &f.id),
+                            ("subject", &subject),
+                        ]),
+                        left.unwrap_or(0) as f64,
+                        None,
+                        Some(days as f64),
+                        format!(
+                            "{domain}: certificate of {} {} (check {})",
+                            if subject.is_empty() {
+                                format!("mta-sts.{domain}")
+                            } else {
+                                subject.clone()
+                            },
+                            f.detail,
+                            f.id
+                        ),
+                    ));
                 }
             }
             _ => {}
@@ -214,7 +321,12 @@ async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Res
     Ok(out)
 }
 
-async fn no_reports(store: &Store, rule: &RuleRow, domain: &str, today: i64) -> anyhow::Result<Vec<Active>> {
+async fn no_reports(
+    store: &Store,
+    rule: &RuleRow,
+    domain: &str,
+    today: i64,
+) -> anyhow::Result<Vec<Active>> {
     let p = &rule.params;
     let quiet = p_i64(p, "days", 3);
     let base = p_i64(p, "baseline_days", 14);
@@ -224,7 +336,11 @@ async fn no_reports(store: &Store, rule: &RuleRow, domain: &str, today: i64) -> 
     let rows = store.reporter_days(domain, base_from, today).await?;
     let mut out = Vec::new();
     let days_with = |pred: &dyn Fn(&(i64, String, i64)) -> bool, from: i64, to: i64| {
-        rows.iter().filter(|r| r.0 >= from && r.0 <= to && r.2 > 0 && pred(r)).map(|r| r.0).collect::<BTreeSet<_>>().len() as i64
+        rows.iter()
+            .filter(|r| r.0 >= from && r.0 <= to && r.2 > 0 && pred(r))
+            .map(|r| r.0)
+            .collect::<BTreeSet<_>>()
+            .len() as i64
     };
     let before = days_with(&|_| true, base_from, base_to);
     let recent = days_with(&|_| true, base_to + 1, today);

@@ -64,7 +64,12 @@ pub async fn queue_due(store: &Store, timing: &Timing, now: i64) -> anyhow::Resu
     let alerts = store.alerts(5000).await?;
     let silences = store.silences(now).await?;
     let states = store.delivery_states().await?;
-    let channels: Vec<ChannelRow> = store.channels().await?.into_iter().filter(|c| c.enabled).collect();
+    let channels: Vec<ChannelRow> = store
+        .channels()
+        .await?
+        .into_iter()
+        .filter(|c| c.enabled)
+        .collect();
     let mut queued = 0;
     for ch in &channels {
         // group key (domain) -> (firing alerts to send, resolved alerts to send)
@@ -76,7 +81,9 @@ pub async fn queue_due(store: &Store, timing: &Timing, now: i64) -> anyhow::Resu
                 "firing" if !silenced => {
                     let due = match state {
                         None => true,
-                        Some((last, _)) => a.acknowledged_at.is_none() && now - last >= timing.repeat_interval,
+                        Some((last, _)) => {
+                            a.acknowledged_at.is_none() && now - last >= timing.repeat_interval
+                        }
                     };
                     if due {
                         groups.entry(a.domain.clone()).or_default().0.push(a);
@@ -93,13 +100,26 @@ pub async fn queue_due(store: &Store, timing: &Timing, now: i64) -> anyhow::Resu
         for (domain, (firing, resolved)) in groups {
             // Group wait: a new group waits until its first alert has fired group_wait ago.
             let first_time = firing.iter().all(|a| !states.contains_key(&(a.id, ch.id)));
-            let oldest = firing.iter().filter_map(|a| a.fired_at).min().unwrap_or(now);
-            let send_firing = !firing.is_empty() && (!first_time || now - oldest >= timing.group_wait);
-            for (kind, list) in [("firing", if send_firing { firing } else { Vec::new() }), ("resolved", resolved)] {
+            let oldest = firing
+                .iter()
+                .filter_map(|a| a.fired_at)
+                .min()
+                .unwrap_or(now);
+            let send_firing =
+                !firing.is_empty() && (!first_time || now - oldest >= timing.group_wait);
+            for (kind, list) in [
+                ("firing", if send_firing { firing } else { Vec::new() }),
+                ("resolved", resolved),
+            ] {
                 if list.is_empty() {
                     continue;
                 }
-                let title = format!("[{}] tlswatch: {} alert{} for {domain}", kind.to_uppercase(), list.len(), if list.len() == 1 { "" } else { "s" });
+                let title = format!(
+                    "[{}] tlswatch: {} alert{} for {domain}",
+                    kind.to_uppercase(),
+                    list.len(),
+                    if list.len() == 1 { "" } else { "s" }
+                );
                 let payload = json!({
                     "version": 1,
                     "status": kind,
@@ -111,7 +131,14 @@ pub async fn queue_due(store: &Store, timing: &Timing, now: i64) -> anyhow::Resu
                 });
                 let ids: Vec<i64> = list.iter().map(|a| a.id).collect();
                 store
-                    .queue_notification(ch.id, &format!("{}:{domain}", ch.id), kind, &payload.to_string(), &ids, now)
+                    .queue_notification(
+                        ch.id,
+                        &format!("{}:{domain}", ch.id),
+                        kind,
+                        &payload.to_string(),
+                        &ids,
+                        now,
+                    )
                     .await?;
                 queued += 1;
             }
@@ -132,16 +159,31 @@ pub async fn queue_test(store: &Store, channel_id: i64, by: &str, now: i64) -> a
         "sent_at": now,
     });
     store
-        .queue_notification(channel_id, &format!("{channel_id}:test"), "test", &payload.to_string(), &[], now)
+        .queue_notification(
+            channel_id,
+            &format!("{channel_id}:test"),
+            "test",
+            &payload.to_string(),
+            &[],
+            now,
+        )
         .await
 }
 
 /// Delivers every due notification once; returns `(sent, failed attempts)`.
-pub async fn deliver_due(store: &Store, delivery: &Delivery, timing: &Timing, now: i64) -> anyhow::Result<(usize, usize)> {
+pub async fn deliver_due(
+    store: &Store,
+    delivery: &Delivery,
+    timing: &Timing,
+    now: i64,
+) -> anyhow::Result<(usize, usize)> {
     let channels = store.channels().await?;
     let (mut sent, mut failed) = (0, 0);
     while let Some(n) = store.claim_notification(now, 120).await? {
-        let result = match (channels.iter().find(|c| c.id == n.channel_id), serde_json::from_str::<Value>(&n.payload)) {
+        let result = match (
+            channels.iter().find(|c| c.id == n.channel_id),
+            serde_json::from_str::<Value>(&n.payload),
+        ) {
             (Some(ch), Ok(p)) => delivery.send(ch, &p).await,
             (None, _) => Err("the channel was deleted".into()),
             (_, Err(e)) => Err(format!("bad payload: {e}")),
@@ -156,14 +198,22 @@ pub async fn deliver_due(store: &Store, delivery: &Delivery, timing: &Timing, no
                 tracing::warn!(notification = n.id, attempt = attempts, error = %e, "notification delivery failed");
             }
         }
-        store.finish_notification(n.id, result, now, retry_at).await?;
+        store
+            .finish_notification(n.id, result, now, retry_at)
+            .await?;
     }
     Ok((sent, failed))
 }
 
 /// One full cycle (evaluate, queue, deliver) under the `alerts` lease; `false` when another
 /// instance holds the lease.
-pub async fn cycle(store: &Store, delivery: &Delivery, timing: &Timing, holder: &str, now: i64) -> anyhow::Result<bool> {
+pub async fn cycle(
+    store: &Store,
+    delivery: &Delivery,
+    timing: &Timing,
+    holder: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
     if !store.take_lease("alerts", holder, now, now + 120).await? {
         // Deliveries are claimed per row, so any instance may still help deliver.
         deliver_due(store, delivery, timing, now).await?;
@@ -191,7 +241,15 @@ pub async fn run_loop(
 ) {
     let holder = format!("{}-{}", std::process::id(), rand::random::<u32>());
     loop {
-        if let Err(e) = cycle(&store, &delivery, &timing, &holder, crate::ingest::now_unix()).await {
+        if let Err(e) = cycle(
+            &store,
+            &delivery,
+            &timing,
+            &holder,
+            crate::ingest::now_unix(),
+        )
+        .await
+        {
             tracing::error!(error = %format!("{e:#}"), "alert cycle failed");
         }
         tokio::select! {

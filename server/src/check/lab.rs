@@ -709,7 +709,9 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
             }
             "NOOP" | "RSET" | "MAIL" | "RCPT" => "250 2.0.0 OK\r\n".into(),
             "DATA" => {
-                s.get_mut().write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                s.get_mut()
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
                 let mut message = String::new();
                 loop {
                     let mut l = Vec::new();

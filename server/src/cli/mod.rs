@@ -48,6 +48,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let alert_wake: std::sync::Arc<tokio::sync::Notify> = std::sync::Arc::default();
+    let delivery = crate::alerts::channels::Delivery {
+        tls: crate::net::tls::client_config(global.extra_ca_file.as_deref())?,
+        extra_ca_pem: match &global.extra_ca_file {
+            Some(p) => Some(std::fs::read(p)?),
+            None => None,
+        },
+        timeout: std::time::Duration::from_secs(15),
+    };
+    let timing = crate::alerts::notify::Timing {
+        group_wait: args.alert_group_wait_seconds.max(0),
+        repeat_interval: args.alert_repeat_minutes.max(1) * 60,
+        max_attempts: 6,
+        public_url: args.public_url.clone(),
+    };
     let checks = std::sync::Arc::new(crate::check::run::CheckService::new(
         global.checker()?,
         store.clone(),
@@ -68,6 +83,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         session_absolute_hours: args.session_absolute_hours,
         domain_policy: global.domain_policy(),
         checks: Some(checks.clone()),
+        alert_wake: alert_wake.clone(),
     };
     if let Some(token) = crate::auth::ensure_setup_token(&store).await? {
         // Printed, not logged at a level that could be filtered away: it is the only way in.
@@ -91,11 +107,20 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
             stop_rx.clone(),
         ))
     });
+    let alert_loop = tokio::spawn(crate::alerts::notify::run_loop(
+        store.clone(),
+        delivery,
+        timing,
+        std::time::Duration::from_secs(args.alert_interval_seconds.max(1)),
+        alert_wake,
+        stop_rx.clone(),
+    ));
     let result = app.run_until_stopped(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     if let Some(s) = check_scheduler {
         let _ = s.await;
     }
+    let _ = alert_loop.await;
     result
 }

@@ -1,6 +1,7 @@
 //! The axum application: the Leptos dashboard with its server functions, `/healthz`, static
 //! files, and the layers around them.
 
+pub mod alerts;
 mod api;
 mod backend;
 pub mod receiver;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub domain_policy: crate::store::DomainPolicy,
     /// Health checks.
     pub checks: Option<Arc<crate::check::run::CheckService>>,
+    /// Wakes the alert loop.
+    pub alert_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Sign-in state shared by handlers.
@@ -81,6 +84,8 @@ pub struct HttpSettings {
     pub domain_policy: crate::store::DomainPolicy,
     /// Health checks (`None`: the check pages say they are off).
     pub checks: Option<Arc<crate::check::run::CheckService>>,
+    /// Wakes the alert loop (after an import, a rule change, a channel test).
+    pub alert_wake: Arc<tokio::sync::Notify>,
 }
 
 impl HttpSettings {
@@ -97,6 +102,7 @@ impl HttpSettings {
             session_absolute_hours: 7 * 24,
             domain_policy: crate::store::DomainPolicy::AutoRegister,
             checks: None,
+            alert_wake: Arc::default(),
         }
     }
 }
@@ -128,6 +134,7 @@ impl Application {
             session_absolute_hours,
             domain_policy,
             checks,
+            alert_wake,
         } = settings;
         // Built by cargo-leptos, the output name is compiled in; otherwise (cargo build/test) use ours.
         let mut leptos = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
@@ -159,6 +166,7 @@ impl Application {
             auth,
             domain_policy,
             checks,
+            alert_wake,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
@@ -218,6 +226,7 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) ->
         .merge(receiver::router(state.limits.max_input))
         .merge(upload::router(state.limits.max_input))
         .merge(api::router())
+        .merge(alerts::router())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -159,6 +159,9 @@ async fn receive(
             tracing::info!(status = ?o.status, reports = o.reports, reason = o.reason.as_deref().unwrap_or(""), "report received over HTTPS");
             match o.status {
                 Status::Imported | Status::Duplicate => {
+                    if o.status == Status::Imported {
+                        state.alert_wake.notify_one();
+                    }
                     (StatusCode::OK, "stored\n").into_response()
                 }
                 Status::Rejected => (

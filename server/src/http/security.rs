@@ -121,7 +121,7 @@ pub async fn authenticate(
     if let Some(u) = user {
         req.extensions_mut().insert(u);
     } else if !is_public(&path) {
-        if path.starts_with("/api/") {
+        if path.starts_with("/api/") || path == "/metrics" {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -161,10 +161,10 @@ async fn resolve(
             )
                 .into_response());
         };
-        if !path.starts_with("/api/v1/") {
+        if !path.starts_with("/api/v1/") && path != "/metrics" {
             return Err((
                 StatusCode::UNAUTHORIZED,
-                "API tokens are accepted on /api/v1 only\n",
+                "API tokens are accepted on /api/v1 and /metrics only\n",
             )
                 .into_response());
         }

@@ -63,7 +63,13 @@ async fn upload(
         }
     };
     match ingest::commit(&state.store, vec![prepared], state.domain_policy).await {
-        Ok(mut o) => Json(o.remove(0)).into_response(),
+        Ok(mut o) => {
+            let o = o.remove(0);
+            if o.status == ingest::Status::Imported {
+                state.alert_wake.notify_one();
+            }
+            Json(o).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "storing an upload failed");
             (

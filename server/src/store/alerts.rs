@@ -176,14 +176,24 @@ impl Active {
     /// Stable identity of the instance: rule and labels.
     pub fn fingerprint(&self) -> String {
         use sha2::Digest;
-        let text = format!("{}|{}", self.rule_id, serde_json::to_string(&self.labels).unwrap_or_default());
+        let text = format!(
+            "{}|{}",
+            self.rule_id,
+            serde_json::to_string(&self.labels).unwrap_or_default()
+        );
         hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16])
     }
 }
 
 impl Store {
     /// Takes the named lease until `until` if it is free at `now`; true when this caller holds it.
-    pub async fn take_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> anyhow::Result<bool> {
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> anyhow::Result<bool> {
         let _guard = self.write_guard().await;
         let r = sqlx::query("update job_lease set holder = $1, lease_until = $2 where name = $3 and (lease_until <= $4 or holder = $1)")
             .bind(holder)
@@ -210,11 +220,12 @@ impl Store {
 
     /// Every rule.
     pub async fn alert_rules(&self) -> anyhow::Result<Vec<RuleRow>> {
-        let rows: Vec<(i64, String, String, Option<String>, String, i64)> =
-            sqlx::query_as("select id, name, kind, domain, params, enabled from alert_rule order by id")
-                .fetch_all(self.pool())
-                .await
-                .context("reading rules")?;
+        let rows: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "select id, name, kind, domain, params, enabled from alert_rule order by id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading rules")?;
         Ok(rows
             .into_iter()
             .map(|(id, name, kind, domain, params, enabled)| RuleRow {
@@ -229,22 +240,35 @@ impl Store {
     }
 
     /// Changes a rule's parameters, domain scope and enabled flag.
-    pub async fn update_rule(&self, id: i64, params: &serde_json::Value, domain: Option<&str>, enabled: bool) -> anyhow::Result<bool> {
+    pub async fn update_rule(
+        &self,
+        id: i64,
+        params: &serde_json::Value,
+        domain: Option<&str>,
+        enabled: bool,
+    ) -> anyhow::Result<bool> {
         let _guard = self.write_guard().await;
-        let r = sqlx::query("update alert_rule set params = $1, domain = $2, enabled = $3 where id = $4")
-            .bind(params.to_string())
-            .bind(domain)
-            .bind(i64::from(enabled))
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .context("updating a rule")?;
+        let r = sqlx::query(
+            "update alert_rule set params = $1, domain = $2, enabled = $3 where id = $4",
+        )
+        .bind(params.to_string())
+        .bind(domain)
+        .bind(i64::from(enabled))
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .context("updating a rule")?;
         Ok(r.rows_affected() == 1)
     }
 
     /// Applies one evaluation: `active` conditions open or update instances (pending, then
     /// firing after their `for`), and instances of `rule_ids` not in `active` resolve.
-    pub async fn apply_evaluation(&self, rule_ids: &[i64], active: &[Active], now: i64) -> anyhow::Result<()> {
+    pub async fn apply_evaluation(
+        &self,
+        rule_ids: &[i64],
+        active: &[Active],
+        now: i64,
+    ) -> anyhow::Result<()> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
         let current: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
@@ -418,11 +442,12 @@ impl Store {
 
     /// Every channel.
     pub async fn channels(&self) -> anyhow::Result<Vec<ChannelRow>> {
-        let rows: Vec<(i64, String, String, String, String, i64)> =
-            sqlx::query_as("select id, name, kind, config, domains, enabled from alert_channel order by name")
-                .fetch_all(self.pool())
-                .await
-                .context("reading channels")?;
+        let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
+            "select id, name, kind, config, domains, enabled from alert_channel order by name",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading channels")?;
         Ok(rows
             .into_iter()
             .map(|(id, name, kind, config, domains, enabled)| ChannelRow {
@@ -437,18 +462,32 @@ impl Store {
     }
 
     /// `(alert_id, channel_id) -> (last_sent_at, resolved_sent)`.
-    pub async fn delivery_states(&self) -> anyhow::Result<std::collections::HashMap<(i64, i64), (i64, bool)>> {
-        let rows: Vec<(i64, i64, i64, i64)> =
-            sqlx::query_as("select alert_id, channel_id, last_sent_at, resolved_sent from alert_delivery_state")
-                .fetch_all(self.pool())
-                .await
-                .context("reading delivery states")?;
-        Ok(rows.into_iter().map(|(a, c, t, r)| ((a, c), (t, r != 0))).collect())
+    pub async fn delivery_states(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<(i64, i64), (i64, bool)>> {
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "select alert_id, channel_id, last_sent_at, resolved_sent from alert_delivery_state",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading delivery states")?;
+        Ok(rows
+            .into_iter()
+            .map(|(a, c, t, r)| ((a, c), (t, r != 0)))
+            .collect())
     }
 
     /// Queues a notification and records, in the same transaction, that its alerts were notified
     /// on the channel (`resolved`: the resolved message went out).
-    pub async fn queue_notification(&self, channel_id: i64, group_key: &str, kind: &str, payload: &str, alert_ids: &[i64], now: i64) -> anyhow::Result<i64> {
+    pub async fn queue_notification(
+        &self,
+        channel_id: i64,
+        group_key: &str,
+        kind: &str,
+        payload: &str,
+        alert_ids: &[i64],
+        now: i64,
+    ) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
         let (id,): (i64,) = sqlx::query_as(
@@ -480,7 +519,11 @@ impl Store {
     }
 
     /// Claims a due notification for delivery (one instance wins); `None` when none is due.
-    pub async fn claim_notification(&self, now: i64, hold: i64) -> anyhow::Result<Option<NotificationRow>> {
+    pub async fn claim_notification(
+        &self,
+        now: i64,
+        hold: i64,
+    ) -> anyhow::Result<Option<NotificationRow>> {
         let due: Vec<(i64,)> = sqlx::query_as(
             "select id from notification where (status = 'pending' and next_attempt_at <= $1) or (status = 'sending' and claimed_until < $1) order by id limit 20",
         )
@@ -520,22 +563,41 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .context("reading a notification")?;
-        Ok(row.map(|(id, channel_id, group_key, kind, payload, created_at, status, attempts, last_error, sent_at)| NotificationRow {
-            id,
-            channel_id,
-            group_key,
-            kind,
-            payload,
-            created_at,
-            status,
-            attempts,
-            last_error,
-            sent_at,
-        }))
+        Ok(row.map(
+            |(
+                id,
+                channel_id,
+                group_key,
+                kind,
+                payload,
+                created_at,
+                status,
+                attempts,
+                last_error,
+                sent_at,
+            )| NotificationRow {
+                id,
+                channel_id,
+                group_key,
+                kind,
+                payload,
+                created_at,
+                status,
+                attempts,
+                last_error,
+                sent_at,
+            },
+        ))
     }
 
     /// Records a delivery attempt: sent, or retried at `retry_at` (`None`: given up).
-    pub async fn finish_notification(&self, id: i64, result: Result<(), String>, now: i64, retry_at: Option<i64>) -> anyhow::Result<()> {
+    pub async fn finish_notification(
+        &self,
+        id: i64,
+        result: Result<(), String>,
+        now: i64,
+        retry_at: Option<i64>,
+    ) -> anyhow::Result<()> {
         let _guard = self.write_guard().await;
         match result {
             Ok(()) => sqlx::query("update notification set status = 'sent', attempts = attempts + 1, sent_at = $1, last_error = null where id = $2")
@@ -556,10 +618,11 @@ impl Store {
 
     /// The newest notifications.
     pub async fn notifications(&self, limit: i64) -> anyhow::Result<Vec<NotificationRow>> {
-        let ids: Vec<(i64,)> = sqlx::query_as("select id from notification order by id desc limit $1")
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let ids: Vec<(i64,)> =
+            sqlx::query_as("select id from notification order by id desc limit $1")
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
         let mut out = Vec::new();
         for (id,) in ids {
             if let Some(n) = self.notification(id).await? {
@@ -570,7 +633,12 @@ impl Store {
     }
 
     /// Daily rows of one domain for `from..=to`: `(day, success, failure, reports)`.
-    pub async fn domain_days(&self, domain: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
+    pub async fn domain_days(
+        &self,
+        domain: &str,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
         sqlx::query_as(
             "select dd.day, dd.success, dd.failure, dd.reports from daily_domain dd join domain d on d.id = dd.domain_id
              where d.name = $1 and dd.day between $2 and $3 order by dd.day",
@@ -584,8 +652,18 @@ impl Store {
     }
 
     /// Failures per day and key (`mx` or `result_type`) of one domain: `(day, key, failure)`.
-    pub async fn domain_failure_days(&self, domain: &str, by_mx: bool, from: i64, to: i64) -> anyhow::Result<Vec<(i64, String, i64)>> {
-        let (table, key) = if by_mx { ("daily_mx", "mx") } else { ("daily_result", "result_type") };
+    pub async fn domain_failure_days(
+        &self,
+        domain: &str,
+        by_mx: bool,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<(i64, String, i64)>> {
+        let (table, key) = if by_mx {
+            ("daily_mx", "mx")
+        } else {
+            ("daily_result", "result_type")
+        };
         sqlx::query_as(&format!(
             "select t.day, t.{key}, t.failure from {table} t join domain d on d.id = t.domain_id
              where d.name = $1 and t.day between $2 and $3 order by t.day"
@@ -599,7 +677,12 @@ impl Store {
     }
 
     /// Reports per day and reporter of one domain: `(day, org, reports)`.
-    pub async fn reporter_days(&self, domain: &str, from: i64, to: i64) -> anyhow::Result<Vec<(i64, String, i64)>> {
+    pub async fn reporter_days(
+        &self,
+        domain: &str,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<(i64, String, i64)>> {
         sqlx::query_as(
             "select t.day, t.org_name, t.reports from daily_reporter t join domain d on d.id = t.domain_id
              where d.name = $1 and t.day between $2 and $3",
@@ -630,14 +713,26 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        let (rejected,): (i64,) = sqlx::query_as("select count(*) from rejected_input").fetch_one(self.pool()).await?;
-        let checks: Vec<(String, i64)> = sqlx::query_as("select worst, count(*) from check_run group by worst order by worst")
-            .fetch_all(self.pool())
+        let (rejected,): (i64,) = sqlx::query_as("select count(*) from rejected_input")
+            .fetch_one(self.pool())
             .await?;
-        let notifications: Vec<(String, i64)> = sqlx::query_as("select status, count(*) from notification group by status order by status")
-            .fetch_all(self.pool())
-            .await?;
-        Ok(MetricTotals { domains, mx, result_types, rejected, checks, notifications })
+        let checks: Vec<(String, i64)> =
+            sqlx::query_as("select worst, count(*) from check_run group by worst order by worst")
+                .fetch_all(self.pool())
+                .await?;
+        let notifications: Vec<(String, i64)> = sqlx::query_as(
+            "select status, count(*) from notification group by status order by status",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(MetricTotals {
+            domains,
+            mx,
+            result_types,
+            rejected,
+            checks,
+            notifications,
+        })
     }
 }
 

@@ -5,8 +5,8 @@
 //! sqlx's `Any` driver. Only the migrations differ per backend (`migrations/sqlite`,
 //! `migrations/postgres`), where the DDL must.
 
-mod auth;
 pub mod alerts;
+mod auth;
 pub mod checks;
 mod domains;
 mod mailboxes;
