@@ -204,6 +204,42 @@ pub trait Backend: Send + Sync + 'static {
         domain: String,
         days: u32,
     ) -> Result<Option<DomainDetails>, String>;
+    /// The alerts page (`with_channels` for admins).
+    async fn alerts_view(&self, with_channels: bool)
+        -> Result<crate::alerting::AlertsView, String>;
+    /// Acknowledges an alert.
+    async fn ack_alert(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Silences the labels of an alert.
+    async fn silence_alert(
+        &self,
+        by: &CurrentUser,
+        id: i64,
+        minutes: i64,
+        comment: String,
+    ) -> Result<(), String>;
+    /// Ends a silence.
+    async fn end_silence(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Saves a rule.
+    async fn save_rule(
+        &self,
+        by: &CurrentUser,
+        id: i64,
+        enabled: bool,
+        params: String,
+    ) -> Result<(), String>;
+    /// Adds a channel.
+    async fn add_channel(
+        &self,
+        by: &CurrentUser,
+        name: String,
+        kind: String,
+        config: String,
+        domains: String,
+    ) -> Result<(), String>;
+    /// Queues a test message.
+    async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Deletes a channel.
+    async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
     /// Health checks, setup guide and readiness of a domain; `None` for an unknown domain.
     async fn health(&self, domain: String) -> Result<Option<crate::health::HealthView>, String>;
     /// Runs the checks of a domain now.

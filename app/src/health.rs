@@ -5,8 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::auth::require;
-use crate::auth::Role;
+use crate::auth::{require, Role};
 
 /// How a finding turned out. Ordered from harmless to worst, so `max` is the run's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! Leptos context; in the browser the same functions are HTTP calls.
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod api;
 pub mod auth;
 pub mod components;
@@ -64,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
                     <Route path=path!("/domains/:domain") view=pages::domain::DomainPage/>
                     <Route path=path!("/reports") view=pages::reports::ReportsPage/>
+                    <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
                     <Route path=path!("/reports/:id") view=pages::reports::ReportPage/>
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage/>
                     <Route path=path!("/admin/tokens") view=pages::admin::TokensPage/>
@@ -93,6 +95,7 @@ fn TopBar() -> impl IntoView {
                         <nav>
                             <A href="/">"Overview"</A>
                             <A href="/reports">"Reports"</A>
+                            <A href="/alerts">"Alerts"</A>
                             {editor.then(|| view! { <A href="/upload">"Upload"</A> })}
                             {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/quarantine">"Quarantine"</A> })}
                         </nav>

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod domain;
 pub mod health;

@@ -25,6 +25,7 @@ pub struct WebBackend {
     limits: crate::ingest::Limits,
     domain_policy: crate::store::DomainPolicy,
     checks: Option<Arc<crate::check::run::CheckService>>,
+    alert_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The request being served (leptos_axum puts its parts into context).
@@ -100,7 +101,14 @@ impl WebBackend {
             limits,
             domain_policy,
             checks: None,
+            alert_wake: None,
         }
+    }
+
+    /// Wakes the alert loop through `wake` after a channel test.
+    pub fn with_alert_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.alert_wake = Some(wake);
+        self
     }
 
     /// Enables health checks through `checks`.
@@ -630,6 +638,293 @@ impl Backend for WebBackend {
                 })
                 .collect(),
         }))
+    }
+
+    async fn alerts_view(&self, with_channels: bool) -> Result<app::alerting::AlertsView, String> {
+        use app::alerting::{AlertView, AlertsView, ChannelView, RuleView, SilenceView};
+        let now = now_unix();
+        let alerts = self
+            .store
+            .alerts(300)
+            .await
+            .map_err(internal("reading alerts"))?;
+        let silences = self
+            .store
+            .silences(now)
+            .await
+            .map_err(internal("reading silences"))?;
+        let rules = self
+            .store
+            .alert_rules()
+            .await
+            .map_err(internal("reading rules"))?;
+        let channels = if with_channels {
+            let notifications = self
+                .store
+                .notifications(200)
+                .await
+                .map_err(internal("reading notifications"))?;
+            self.store
+                .channels()
+                .await
+                .map_err(internal("reading channels"))?
+                .iter()
+                .map(|c| {
+                    let shown = super::alerts::redact_channel(c);
+                    ChannelView {
+                        id: c.id,
+                        name: c.name.clone(),
+                        kind: c.kind.clone(),
+                        config: shown["config"].to_string(),
+                        domains: if c.domains.is_empty() {
+                            "all".into()
+                        } else {
+                            c.domains.join(", ")
+                        },
+                        recent: notifications
+                            .iter()
+                            .filter(|n| n.channel_id == c.id)
+                            .take(5)
+                            .map(|n| {
+                                (
+                                    utc(n.created_at),
+                                    n.kind.clone(),
+                                    n.status.clone(),
+                                    n.last_error.clone().unwrap_or_default(),
+                                )
+                            })
+                            .collect(),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(AlertsView {
+            alerts: alerts
+                .iter()
+                .map(|a| AlertView {
+                    id: a.id,
+                    state: a.state.clone(),
+                    labels: a
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    domain: a.domain.clone(),
+                    reason: a.reason.clone(),
+                    value: a.value,
+                    baseline: a.baseline,
+                    threshold: a.threshold,
+                    started: utc(a.started_at),
+                    resolved: a.resolved_at.map(utc),
+                    acknowledged_by: a.acknowledged_by.clone(),
+                    silenced: silences.iter().any(|s| s.matches(&a.labels, now)),
+                })
+                .collect(),
+            silences: silences
+                .iter()
+                .map(|s| SilenceView {
+                    id: s.id,
+                    matchers: s
+                        .matchers
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    ends: utc(s.ends_at),
+                    active: s.starts_at <= now && now < s.ends_at,
+                    author: s.author.clone(),
+                    comment: s.comment.clone(),
+                })
+                .collect(),
+            rules: rules
+                .into_iter()
+                .map(|r| RuleView {
+                    id: r.id,
+                    name: r.name,
+                    kind: r.kind,
+                    domain: r.domain,
+                    params: r.params.to_string(),
+                    enabled: r.enabled,
+                })
+                .collect(),
+            channels,
+        })
+    }
+
+    async fn ack_alert(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        if !self
+            .store
+            .acknowledge(id, &by.email, now_unix())
+            .await
+            .map_err(internal("acknowledging"))?
+        {
+            return Err("this alert is no longer active".into());
+        }
+        self.record(&by.email, "alert.ack", &format!("alert {id}"))
+            .await;
+        Ok(())
+    }
+
+    async fn silence_alert(
+        &self,
+        by: &CurrentUser,
+        id: i64,
+        minutes: i64,
+        comment: String,
+    ) -> Result<(), String> {
+        let alerts = self
+            .store
+            .alerts(5000)
+            .await
+            .map_err(internal("reading alerts"))?;
+        let Some(a) = alerts.iter().find(|a| a.id == id) else {
+            return Err("no such alert".into());
+        };
+        if !(1..=60 * 24 * 90).contains(&minutes)
+            || comment.trim().is_empty()
+            || comment.len() > 1000
+        {
+            return Err("a silence needs 1 minute to 90 days and a comment".into());
+        }
+        let now = now_unix();
+        let row = crate::store::alerts::SilenceRow {
+            id: 0,
+            matchers: a
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            starts_at: now,
+            ends_at: now + minutes * 60,
+            author: by.email.clone(),
+            comment,
+        };
+        let sid = self
+            .store
+            .add_silence(&row, now)
+            .await
+            .map_err(internal("adding a silence"))?;
+        self.record(
+            &by.email,
+            "silence.add",
+            &format!("silence {sid} for alert {id}, {minutes} min"),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn end_silence(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        if !self
+            .store
+            .expire_silence(id, now_unix())
+            .await
+            .map_err(internal("ending a silence"))?
+        {
+            return Err("this silence has already ended".into());
+        }
+        self.record(&by.email, "silence.expire", &format!("silence {id}"))
+            .await;
+        Ok(())
+    }
+
+    async fn save_rule(
+        &self,
+        by: &CurrentUser,
+        id: i64,
+        enabled: bool,
+        params: String,
+    ) -> Result<(), String> {
+        let parsed: serde_json::Value =
+            serde_json::from_str(&params).map_err(|e| format!("parameters are not JSON: {e}"))?;
+        let ok = parsed.as_object().is_some_and(|o| {
+            o.len() <= 20
+                && o.values()
+                    .all(|v| v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0))
+        });
+        if !ok {
+            return Err("parameters must be a JSON object of non-negative numbers".into());
+        }
+        let rules = self
+            .store
+            .alert_rules()
+            .await
+            .map_err(internal("reading rules"))?;
+        let Some(r) = rules.iter().find(|r| r.id == id) else {
+            return Err("no such rule".into());
+        };
+        self.store
+            .update_rule(id, &parsed, r.domain.as_deref(), enabled)
+            .await
+            .map_err(internal("saving a rule"))?;
+        self.record(
+            &by.email,
+            "rule.update",
+            &format!("rule {id}: enabled={enabled} params={parsed}"),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn add_channel(
+        &self,
+        by: &CurrentUser,
+        name: String,
+        kind: String,
+        config: String,
+        domains: String,
+    ) -> Result<(), String> {
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| format!("settings are not JSON: {e}"))?;
+        let domains: Vec<String> = domains
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        let row = crate::store::alerts::ChannelRow {
+            id: 0,
+            name,
+            kind,
+            config,
+            domains,
+            enabled: true,
+        };
+        super::alerts::validate_channel(&row)?;
+        let id = self
+            .store
+            .add_channel(&row, now_unix())
+            .await
+            .map_err(|e| format!("could not add the channel: {e}"))?;
+        self.record(
+            &by.email,
+            "channel.add",
+            &format!("channel {id} {} ({})", row.name, row.kind),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        crate::alerts::notify::queue_test(&self.store, id, &by.email, now_unix())
+            .await
+            .map_err(internal("queueing a test"))?;
+        self.record(&by.email, "channel.test", &format!("channel {id}"))
+            .await;
+        if let Some(w) = &self.alert_wake {
+            w.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        self.store
+            .delete_channel(id)
+            .await
+            .map_err(internal("deleting a channel"))?;
+        self.record(&by.email, "channel.delete", &format!("channel {id}"))
+            .await;
+        Ok(())
     }
 
     async fn health(&self, domain: String) -> Result<Option<app::health::HealthView>, String> {
