@@ -147,6 +147,55 @@ pub async fn queue_due(store: &Store, timing: &Timing, now: i64) -> anyhow::Resu
     Ok(queued)
 }
 
+/// Queues the daily digest on channels with `"digest": true`, once per UTC day: yesterday's
+/// sessions and failures per domain, and the alerts firing now.
+pub async fn queue_digests(store: &Store, timing: &Timing, now: i64) -> anyhow::Result<usize> {
+    let today = now.div_euclid(86_400);
+    let channels: Vec<ChannelRow> = store
+        .channels()
+        .await?
+        .into_iter()
+        .filter(|c| c.enabled && c.config["digest"].as_bool() == Some(true))
+        .collect();
+    if channels.is_empty() {
+        return Ok(0);
+    }
+    let recent = store.notifications(500).await?;
+    let totals = store.domain_totals(today - 1, today - 1).await?;
+    let alerts = store.alerts(1000).await?;
+    let mut queued = 0;
+    for ch in channels {
+        let sent_today = recent
+            .iter()
+            .any(|n| n.channel_id == ch.id && n.kind == "digest" && n.created_at.div_euclid(86_400) == today);
+        if sent_today {
+            continue;
+        }
+        let mut lines = vec![format!("Yesterday ({}):", crate::domain::days::format_day(today - 1))];
+        for t in totals.iter().filter(|t| routed(&ch, &t.domain)) {
+            let all = t.success + t.failure;
+            let rate = if all > 0 { t.failure as f64 * 100.0 / all as f64 } else { 0.0 };
+            lines.push(format!("  {}: {} sessions, {} failed ({rate:.2} %), {} reports", t.domain, all, t.failure, t.reports));
+        }
+        let firing: Vec<&AlertRow> = alerts.iter().filter(|a| a.state == "firing" && routed(&ch, &a.domain)).collect();
+        lines.push(format!("Alerts firing now: {}", firing.len()));
+        let payload = json!({
+            "version": 1,
+            "status": "digest",
+            "group_key": format!("{}:digest", ch.id),
+            "title": format!("tlswatch daily digest for {}", crate::domain::days::format_day(today - 1)),
+            "text": lines.join("\n"),
+            "alerts": firing.iter().map(|a| alert_json(a, timing)).collect::<Vec<_>>(),
+            "sent_at": now,
+        });
+        store
+            .queue_notification(ch.id, &format!("{}:digest", ch.id), "digest", &payload.to_string(), &[], now)
+            .await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
 /// Queues a test message on a channel.
 pub async fn queue_test(store: &Store, channel_id: i64, by: &str, now: i64) -> anyhow::Result<i64> {
     let payload = json!({
@@ -222,6 +271,7 @@ pub async fn cycle(
     let result = async {
         super::evaluate(store, now).await?;
         queue_due(store, timing, now).await?;
+        queue_digests(store, timing, now).await?;
         deliver_due(store, delivery, timing, now).await?;
         anyhow::Ok(())
     }
