@@ -783,17 +783,47 @@ async fn a_daily_digest_goes_out_once_a_day() {
     let store = &db.store;
     let hook = Hook::start(0).await;
     store
-        .add_channel(&ChannelRow { id: 0, name: "digest".into(), kind: "webhook".into(), config: serde_json::json!({"url": format!("{}/digest", hook.url), "digest": true}), domains: vec![], enabled: true }, 0)
+        .add_channel(
+            &ChannelRow {
+                id: 0,
+                name: "digest".into(),
+                kind: "webhook".into(),
+                config: serde_json::json!({"url": format!("{}/digest", hook.url), "digest": true}),
+                domains: vec![],
+                enabled: true,
+            },
+            0,
+        )
         .await
         .unwrap();
     baseline(store).await;
     let now = noon(today() - 1);
-    cycle(store, &delivery(), &timing(), "A", now).await.unwrap();
-    cycle(store, &delivery(), &timing(), "A", now + 3600).await.unwrap();
-    let digests: Vec<Value> = hook.payloads().into_iter().filter(|p| p["status"] == "digest").collect();
+    cycle(store, &delivery(), &timing(), "A", now)
+        .await
+        .unwrap();
+    cycle(store, &delivery(), &timing(), "A", now + 3600)
+        .await
+        .unwrap();
+    let digests: Vec<Value> = hook
+        .payloads()
+        .into_iter()
+        .filter(|p| p["status"] == "digest")
+        .collect();
     assert_eq!(digests.len(), 1);
     let text = digests[0]["text"].as_str().unwrap();
-    assert!(text.contains(&format!("{D}: 1000 sessions, 2 failed (0.20 %), 2 reports")), "{text}");
-    cycle(store, &delivery(), &timing(), "A", now + 86_400).await.unwrap();
-    assert_eq!(hook.payloads().into_iter().filter(|p| p["status"] == "digest").count(), 2, "the next day's digest");
+    assert!(
+        text.contains(&format!("{D}: 1000 sessions, 2 failed (0.20 %), 2 reports")),
+        "{text}"
+    );
+    cycle(store, &delivery(), &timing(), "A", now + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(
+        hook.payloads()
+            .into_iter()
+            .filter(|p| p["status"] == "digest")
+            .count(),
+        2,
+        "the next day's digest"
+    );
 }

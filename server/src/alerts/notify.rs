@@ -165,19 +165,32 @@ pub async fn queue_digests(store: &Store, timing: &Timing, now: i64) -> anyhow::
     let alerts = store.alerts(1000).await?;
     let mut queued = 0;
     for ch in channels {
-        let sent_today = recent
-            .iter()
-            .any(|n| n.channel_id == ch.id && n.kind == "digest" && n.created_at.div_euclid(86_400) == today);
+        let sent_today = recent.iter().any(|n| {
+            n.channel_id == ch.id && n.kind == "digest" && n.created_at.div_euclid(86_400) == today
+        });
         if sent_today {
             continue;
         }
-        let mut lines = vec![format!("Yesterday ({}):", crate::domain::days::format_day(today - 1))];
+        let mut lines = vec![format!(
+            "Yesterday ({}):",
+            crate::domain::days::format_day(today - 1)
+        )];
         for t in totals.iter().filter(|t| routed(&ch, &t.domain)) {
             let all = t.success + t.failure;
-            let rate = if all > 0 { t.failure as f64 * 100.0 / all as f64 } else { 0.0 };
-            lines.push(format!("  {}: {} sessions, {} failed ({rate:.2} %), {} reports", t.domain, all, t.failure, t.reports));
+            let rate = if all > 0 {
+                t.failure as f64 * 100.0 / all as f64
+            } else {
+                0.0
+            };
+            lines.push(format!(
+                "  {}: {} sessions, {} failed ({rate:.2} %), {} reports",
+                t.domain, all, t.failure, t.reports
+            ));
         }
-        let firing: Vec<&AlertRow> = alerts.iter().filter(|a| a.state == "firing" && routed(&ch, &a.domain)).collect();
+        let firing: Vec<&AlertRow> = alerts
+            .iter()
+            .filter(|a| a.state == "firing" && routed(&ch, &a.domain))
+            .collect();
         lines.push(format!("Alerts firing now: {}", firing.len()));
         let payload = json!({
             "version": 1,
@@ -189,7 +202,14 @@ pub async fn queue_digests(store: &Store, timing: &Timing, now: i64) -> anyhow::
             "sent_at": now,
         });
         store
-            .queue_notification(ch.id, &format!("{}:digest", ch.id), "digest", &payload.to_string(), &[], now)
+            .queue_notification(
+                ch.id,
+                &format!("{}:digest", ch.id),
+                "digest",
+                &payload.to_string(),
+                &[],
+                now,
+            )
             .await?;
         queued += 1;
     }
