@@ -93,7 +93,7 @@ export async function startServer(dir, extraEnv = {}) {
   const port = await freePort();
   const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`], {
     cwd: ROOT,
-    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', TLSWATCH_SITE_ROOT: join(ROOT, 'target/site'), TLSWATCH_LOG: 'warn', ...extraEnv },
+    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', TLSWATCH_SITE_ROOT: join(ROOT, 'target/site'), TLSWATCH_LOG: 'warn', TLSWATCH_CHECK_INTERVAL_MINUTES: '0', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
