@@ -261,7 +261,8 @@ async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Res
     for f in &run.findings {
         let subject = f.subject.clone().unwrap_or_default();
         match rule.kind.as_str() {
-            "config_regression" if f.severity == Severity::Fail => {
+            // A failing check, or a policy changed without a new id (senders keep the stale one).
+            "config_regression" if f.severity == Severity::Fail || (f.id == "STS-H-01" && f.severity == Severity::Warn) => {
                 out.push(active(
                     rule,
                     domain,
