@@ -21,18 +21,20 @@ use support::{import, report_json};
 const D: &str = "alerts.example";
 const SECRET: &str = "webhook secret";
 
+/// What the hook received: path, headers, body.
+type Got = Arc<Mutex<Vec<(String, http::HeaderMap, Vec<u8>)>>>;
+
 /// A real HTTP server on loopback that records what it receives; the first `fail_first`
 /// requests get a 500.
 struct Hook {
     url: String,
-    got: Arc<Mutex<Vec<(String, http::HeaderMap, Vec<u8>)>>>,
+    got: Got,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl Hook {
     async fn start(fail_first: usize) -> Self {
         use axum::extract::State;
-        type Got = Arc<Mutex<Vec<(String, http::HeaderMap, Vec<u8>)>>>;
         let got: Got = Arc::default();
         let failures = Arc::new(std::sync::atomic::AtomicUsize::new(fail_first));
         async fn handle(
@@ -826,4 +828,67 @@ async fn a_daily_digest_goes_out_once_a_day() {
         2,
         "the next day's digest"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_regressions_and_expiring_certificates_alert_and_resolve() {
+    use tlswatch::check::lab::Lab;
+    use tlswatch::check::run::{CheckService, ReportDestinations};
+    use tlswatch::check::Checker;
+    let lab = Lab::healthy("lab.example", 1).await.unwrap();
+    let db = support::sqlite().await;
+    let store = &db.store;
+    let service = CheckService::new(
+        Checker::new(lab.config.clone()).unwrap(),
+        store.clone(),
+        ReportDestinations::default(),
+    );
+    let now = tlswatch::ingest::now_unix();
+    let firing = |alerts: &[tlswatch::store::alerts::AlertRow], rule: &str| {
+        alerts
+            .iter()
+            .filter(|a| {
+                a.state == "firing" && a.labels.get("rule").map(String::as_str) == Some(rule)
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    service.run("lab.example", "manual").await.unwrap();
+    tlswatch::alerts::evaluate(store, now).await.unwrap();
+    assert!(firing(&store.alerts(100).await.unwrap(), "config_regression").is_empty());
+    // The MX certificate is about to expire, and STARTTLS breaks on a second MX run.
+    lab.smtp[0].certs.set(
+        "mx1.lab.example",
+        &lab.ca.leaf(&["mx1.lab.example"], -80, 5),
+    );
+    service.run("lab.example", "manual").await.unwrap();
+    tlswatch::alerts::evaluate(store, now + 60).await.unwrap();
+    let exp = firing(&store.alerts(100).await.unwrap(), "cert_expiry");
+    assert_eq!(exp.len(), 1, "{exp:?}");
+    assert_eq!(exp[0].labels["check"], "STS-SMTP-06");
+    assert!(exp[0].reason.contains("expires in"), "{}", exp[0].reason);
+    lab.smtp[0].set(|b| b.offer_starttls = false);
+    service.run("lab.example", "manual").await.unwrap();
+    tlswatch::alerts::evaluate(store, now + 120).await.unwrap();
+    let reg = firing(&store.alerts(100).await.unwrap(), "config_regression");
+    assert!(
+        reg.iter().any(|a| a.labels["check"] == "STS-SMTP-02"),
+        "{reg:?}"
+    );
+    // Fixed: the next run resolves both.
+    lab.smtp[0].set(|b| b.offer_starttls = true);
+    lab.smtp[0].certs.set(
+        "mx1.lab.example",
+        &lab.ca.leaf(&["mx1.lab.example"], -1, 90),
+    );
+    service.run("lab.example", "manual").await.unwrap();
+    tlswatch::alerts::evaluate(store, now + 180).await.unwrap();
+    let all = store.alerts(100).await.unwrap();
+    assert!(
+        firing(&all, "config_regression").is_empty() && firing(&all, "cert_expiry").is_empty(),
+        "{all:?}"
+    );
+    assert!(all
+        .iter()
+        .any(|a| a.state == "resolved" && a.labels["check"] == "STS-SMTP-02"));
 }

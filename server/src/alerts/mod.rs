@@ -262,7 +262,10 @@ async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Res
         let subject = f.subject.clone().unwrap_or_default();
         match rule.kind.as_str() {
             // A failing check, or a policy changed without a new id (senders keep the stale one).
-            "config_regression" if f.severity == Severity::Fail || (f.id == "STS-H-01" && f.severity == Severity::Warn) => {
+            "config_regression"
+                if f.severity == Severity::Fail
+                    || (f.id == "STS-H-01" && f.severity == Severity::Warn) =>
+            {
                 out.push(active(
                     rule,
                     domain,

@@ -556,38 +556,26 @@ impl Store {
 
     /// One notification.
     pub async fn notification(&self, id: i64) -> anyhow::Result<Option<NotificationRow>> {
-        let row: Option<(i64, i64, String, String, String, i64, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+        let row = sqlx::query(
             "select id, channel_id, group_key, kind, payload, created_at, status, attempts, last_error, sent_at from notification where id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
         .await
         .context("reading a notification")?;
-        Ok(row.map(
-            |(
-                id,
-                channel_id,
-                group_key,
-                kind,
-                payload,
-                created_at,
-                status,
-                attempts,
-                last_error,
-                sent_at,
-            )| NotificationRow {
-                id,
-                channel_id,
-                group_key,
-                kind,
-                payload,
-                created_at,
-                status,
-                attempts,
-                last_error,
-                sent_at,
-            },
-        ))
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(NotificationRow {
+            id: r.try_get(0)?,
+            channel_id: r.try_get(1)?,
+            group_key: r.try_get(2)?,
+            kind: r.try_get(3)?,
+            payload: r.try_get(4)?,
+            created_at: r.try_get(5)?,
+            status: r.try_get(6)?,
+            attempts: r.try_get(7)?,
+            last_error: r.try_get(8)?,
+            sent_at: r.try_get(9)?,
+        }))
     }
 
     /// Records a delivery attempt: sent, or retried at `retry_at` (`None`: given up).
