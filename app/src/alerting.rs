@@ -106,7 +106,7 @@ pub async fn get_alerts() -> Result<AlertsView, ServerFnError> {
     crate::api::backend()?
         .alerts_view(me.role >= Role::Admin)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Acknowledges an alert (editor).
@@ -116,7 +116,7 @@ pub async fn ack_alert(id: i64) -> Result<(), ServerFnError> {
     crate::api::backend()?
         .ack_alert(&by, id)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Silences alerts with the labels of alert `id` for `minutes` (editor).
@@ -126,7 +126,7 @@ pub async fn silence_alert(id: i64, minutes: i64, comment: String) -> Result<(),
     crate::api::backend()?
         .silence_alert(&by, id, minutes, comment)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Ends a silence (editor).
@@ -136,7 +136,7 @@ pub async fn end_silence(id: i64) -> Result<(), ServerFnError> {
     crate::api::backend()?
         .end_silence(&by, id)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Turns a rule on or off and sets its parameters (JSON object of numbers) (editor).
@@ -146,7 +146,7 @@ pub async fn save_rule(id: i64, enabled: bool, params: String) -> Result<(), Ser
     crate::api::backend()?
         .save_rule(&by, id, enabled, params)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Adds a channel (admin). `config` is JSON: `{url, secret?}` for webhooks, `{url}` for Slack
@@ -162,7 +162,7 @@ pub async fn add_channel(
     crate::api::backend()?
         .add_channel(&by, name, kind, config, domains)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Sends a test message on a channel (admin).
@@ -172,7 +172,7 @@ pub async fn test_channel(id: i64) -> Result<(), ServerFnError> {
     crate::api::backend()?
         .test_channel(&by, id)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Deletes a channel (admin).
@@ -182,5 +182,5 @@ pub async fn delete_channel(id: i64) -> Result<(), ServerFnError> {
     crate::api::backend()?
         .delete_channel(&by, id)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }

@@ -264,7 +264,7 @@ pub(crate) fn backend() -> Result<SharedBackend, ServerFnError> {
 #[server]
 pub async fn get_overview(days: u32) -> Result<Overview, ServerFnError> {
     require(Role::Viewer)?;
-    backend()?.overview(days).await.map_err(ServerFnError::new)
+    backend()?.overview(days).await.map_err(crate::auth::failed)
 }
 
 /// Overview for a custom range of UTC days (viewer).
@@ -274,7 +274,7 @@ pub async fn get_overview_between(from: String, to: String) -> Result<Overview, 
     backend()?
         .overview_between(from, to)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// A sending MTA with failed sessions.
@@ -326,7 +326,7 @@ pub async fn get_domain_details(
     backend()?
         .domain_details(domain, days)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// The signed-in user, if any (public).
@@ -358,7 +358,7 @@ pub async fn login(
 /// Signs out.
 #[server(endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), ServerFnError> {
-    backend()?.logout().await.map_err(ServerFnError::new)?;
+    backend()?.logout().await.map_err(crate::auth::failed)?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -369,7 +369,7 @@ pub async fn setup(token: String, email: String, password: String) -> Result<(),
     backend()?
         .setup(token, email, password)
         .await
-        .map_err(ServerFnError::new)?;
+        .map_err(crate::auth::failed)?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -378,7 +378,7 @@ pub async fn setup(token: String, email: String, password: String) -> Result<(),
 #[server]
 pub async fn list_users() -> Result<Vec<UserRow>, ServerFnError> {
     require(Role::Admin)?;
-    backend()?.users().await.map_err(ServerFnError::new)
+    backend()?.users().await.map_err(crate::auth::failed)
 }
 
 /// Adds a user (admin).
@@ -388,7 +388,7 @@ pub async fn add_user(email: String, password: String, role: Role) -> Result<(),
     backend()?
         .add_user(&by, email, password, role)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Changes a user's role and disabled flag (admin).
@@ -398,14 +398,14 @@ pub async fn update_user(id: i64, role: Role, disabled: bool) -> Result<(), Serv
     backend()?
         .update_user(&by, id, role, disabled)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Every API token (admin).
 #[server]
 pub async fn list_tokens() -> Result<Vec<TokenRow>, ServerFnError> {
     require(Role::Admin)?;
-    backend()?.tokens().await.map_err(ServerFnError::new)
+    backend()?.tokens().await.map_err(crate::auth::failed)
 }
 
 /// Creates an API token (admin); the result is the token, shown once.
@@ -415,7 +415,7 @@ pub async fn create_token(name: String, role: Role) -> Result<String, ServerFnEr
     backend()?
         .create_token(&by, name, role)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Revokes an API token (admin).
@@ -425,14 +425,14 @@ pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     backend()?
         .revoke_token(&by, id)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// The audit log (admin).
 #[server]
 pub async fn audit_log() -> Result<Vec<AuditRow>, ServerFnError> {
     require(Role::Admin)?;
-    backend()?.audit().await.map_err(ServerFnError::new)
+    backend()?.audit().await.map_err(crate::auth::failed)
 }
 
 /// One result type's failures with what it means and what to do.
@@ -593,7 +593,7 @@ pub async fn get_domain(domain: String, days: u32) -> Result<Option<DomainView>,
     backend()?
         .domain(domain, days)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Reports (viewer).
@@ -607,21 +607,21 @@ pub async fn get_reports(
     backend()?
         .reports(domain, reporter, failures_only)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// One report (viewer).
 #[server]
 pub async fn get_report(id: i64) -> Result<Option<ReportView>, ServerFnError> {
     require(Role::Viewer)?;
-    backend()?.report(id).await.map_err(ServerFnError::new)
+    backend()?.report(id).await.map_err(crate::auth::failed)
 }
 
 /// The quarantine (admin).
 #[server]
 pub async fn list_rejected() -> Result<Vec<RejectedRow>, ServerFnError> {
     require(Role::Admin)?;
-    backend()?.quarantine().await.map_err(ServerFnError::new)
+    backend()?.quarantine().await.map_err(crate::auth::failed)
 }
 
 /// Re-processes a quarantined input (admin).
@@ -631,5 +631,5 @@ pub async fn reprocess_rejected(id: i64) -> Result<String, ServerFnError> {
     backend()?
         .reprocess(&by, id)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }

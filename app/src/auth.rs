@@ -68,7 +68,22 @@ pub fn current_user() -> Option<CurrentUser> {
     parts.extensions.get::<CurrentUser>().cloned()
 }
 
-/// The caller, if it has at least `role`; otherwise an error the UI shows.
+/// A backend error as a server function error with a fitting status: 503 when the server failed
+/// (the message says to see the server log), 400 for what the caller can fix.
+#[cfg(feature = "ssr")]
+pub fn failed(e: String) -> leptos::prelude::ServerFnError {
+    let code = if e.ends_with("see the server log") {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        http::StatusCode::BAD_REQUEST
+    };
+    if let Some(r) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        r.set_status(code);
+    }
+    leptos::prelude::ServerFnError::new(e)
+}
+
+/// The caller, if it has at least `role`; otherwise an error the UI shows (401 or 403).
 #[cfg(feature = "ssr")]
 pub fn require(role: Role) -> Result<CurrentUser, leptos::prelude::ServerFnError> {
     let status = |code: http::StatusCode| {

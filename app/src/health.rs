@@ -167,7 +167,7 @@ pub async fn get_health(domain: String) -> Result<Option<HealthView>, ServerFnEr
     crate::api::backend()?
         .health(domain)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }
 
 /// Runs the checks of a domain now (editor) and returns the new health view.
@@ -177,5 +177,5 @@ pub async fn run_check(domain: String) -> Result<Option<HealthView>, ServerFnErr
     crate::api::backend()?
         .run_check(&by, domain)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(crate::auth::failed)
 }

@@ -906,6 +906,10 @@ impl Backend for WebBackend {
     }
 
     async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        let channels = self.store.channels().await.map_err(internal("reading channels"))?;
+        if !channels.iter().any(|c| c.id == id) {
+            return Err("no such channel".into());
+        }
         crate::alerts::notify::queue_test(&self.store, id, &by.email, now_unix())
             .await
             .map_err(internal("queueing a test"))?;

@@ -242,6 +242,7 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) ->
             security::authenticate,
         ))
         .layer(sessions)
+        .layer(middleware::from_fn(security::server_fn_bad_args))
         .layer(middleware::from_fn(security::csrf))
         .layer(RequestBodyLimitLayer::new(
             state.limits.max_input + 64 * 1024,

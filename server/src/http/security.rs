@@ -223,3 +223,25 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Leptos answers a server function call whose arguments do not decode with a 500; that is the
+/// caller's mistake, so it becomes a 400 with the same message.
+pub async fn server_fn_bad_args(req: Request, next: Next) -> Response {
+    let is_server_fn = req.uri().path().starts_with("/api/")
+        && !req.uri().path().starts_with("/api/v1/")
+        && req.uri().path() != "/api/upload";
+    let res = next.run(req).await;
+    if !is_server_fn || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if text.starts_with("Args") || text.contains("Deserialization") || text.contains("deserializ") {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
