@@ -521,7 +521,9 @@ async fn lab(domain: String, mx: usize) -> anyhow::Result<()> {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Resident set size of this process, in KiB.
@@ -538,10 +540,16 @@ fn rss_kib() -> u64 {
 }
 
 /// A server on a fresh SQLite file with `domains` registered; returns its address and store.
-async fn bench_server(dir: &Path, domains: usize) -> anyhow::Result<(std::net::SocketAddr, tlswatch::store::Store)> {
-    let store = tlswatch::store::Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 8).await?;
+async fn bench_server(
+    dir: &Path,
+    domains: usize,
+) -> anyhow::Result<(std::net::SocketAddr, tlswatch::store::Store)> {
+    let store =
+        tlswatch::store::Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 8).await?;
     for d in 0..domains {
-        store.add_domain(&format!("domain{d}.example"), "manual", 0).await?;
+        store
+            .add_domain(&format!("domain{d}.example"), "manual", 0)
+            .await?;
     }
     let mut settings = tlswatch::http::HttpSettings::local("127.0.0.1:0".parse()?);
     settings.receiver_rate_per_minute = 100_000_000;
@@ -573,7 +581,11 @@ fn pct(sorted: &[f64], p: usize) -> f64 {
 async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let (addr, store) = bench_server(&dir, 100).await?;
-    let bodies: std::sync::Arc<Vec<Vec<u8>>> = std::sync::Arc::new((0..n).map(|i| gz_report(i, &format!("domain{}.example", i % 100))).collect());
+    let bodies: std::sync::Arc<Vec<Vec<u8>>> = std::sync::Arc::new(
+        (0..n)
+            .map(|i| gz_report(i, &format!("domain{}.example", i % 100)))
+            .collect(),
+    );
     let client = reqwest_like_client();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
@@ -589,7 +601,15 @@ async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()> {
                     return (lat, errors);
                 }
                 let t = Instant::now();
-                match post(&client, addr, "/tlsrpt", "application/tlsrpt+gzip", bodies[i].clone()).await {
+                match post(
+                    &client,
+                    addr,
+                    "/tlsrpt",
+                    "application/tlsrpt+gzip",
+                    bodies[i].clone(),
+                )
+                .await
+                {
                     Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
                     _ => errors += 1,
                 }
@@ -616,7 +636,10 @@ async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-type Client = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, http_body_util::Full<hyper::body::Bytes>>;
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
 
 fn reqwest_like_client() -> Client {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -624,7 +647,13 @@ fn reqwest_like_client() -> Client {
         .build_http()
 }
 
-async fn post(client: &Client, addr: std::net::SocketAddr, path: &str, ctype: &str, body: Vec<u8>) -> anyhow::Result<u16> {
+async fn post(
+    client: &Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+    ctype: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<u16> {
     let req = http::Request::post(format!("http://{addr}{path}"))
         .header(http::header::CONTENT_TYPE, ctype)
         .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))?;
@@ -634,10 +663,18 @@ async fn post(client: &Client, addr: std::net::SocketAddr, path: &str, ctype: &s
     Ok(status)
 }
 
-async fn get(client: &Client, addr: std::net::SocketAddr, path: &str, auth: &str) -> anyhow::Result<u16> {
+async fn get(
+    client: &Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+    auth: &str,
+) -> anyhow::Result<u16> {
     let req = http::Request::get(format!("http://{addr}{path}"))
         .header(http::header::AUTHORIZATION, auth)
-        .header(http::header::COOKIE, auth.strip_prefix("cookie:").unwrap_or(""))
+        .header(
+            http::header::COOKIE,
+            auth.strip_prefix("cookie:").unwrap_or(""),
+        )
         .body(http_body_util::Full::new(hyper::body::Bytes::new()))?;
     let resp = client.request(req).await?;
     let status = resp.status().as_u16();
@@ -650,7 +687,9 @@ async fn load(secs: u64) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let (addr, store) = bench_server(&dir, 100).await?;
     let (token, hash) = tlswatch::auth::new_secret("tlsw_");
-    store.add_token("load", &hash, Role::Viewer, "bench", 0).await?;
+    store
+        .add_token("load", &hash, Role::Viewer, "bench", 0)
+        .await?;
     let bearer = format!("Bearer {token}");
     let client = reqwest_like_client();
     let deadline = Instant::now() + std::time::Duration::from_secs(secs);
@@ -682,7 +721,10 @@ async fn load(secs: u64) -> anyhow::Result<()> {
                 k += 1;
                 let path = match k % 3 {
                     0 => "/api/v1/domains?from=2026-08-01&to=2026-08-28".to_string(),
-                    1 => format!("/api/v1/domains/domain{}.example/stats?from=2026-08-01&to=2026-08-28", k % 100),
+                    1 => format!(
+                        "/api/v1/domains/domain{}.example/stats?from=2026-08-01&to=2026-08-28",
+                        k % 100
+                    ),
                     _ => "/metrics".to_string(),
                 };
                 let t = Instant::now();
@@ -710,7 +752,13 @@ async fn load(secs: u64) -> anyhow::Result<()> {
     let (ul, ue) = collect(up);
     let (rl, re) = collect(rd);
     println!("load: {secs} s, 200 uploaders + 50 readers, one instance on SQLite");
-    println!("  uploads (POST /tlsrpt): {} ok ({:.0}/s), {ue} errors, p50 {:.1} ms p99 {:.1} ms", ul.len(), ul.len() as f64 / secs as f64, pct(&ul, 50), pct(&ul, 99));
+    println!(
+        "  uploads (POST /tlsrpt): {} ok ({:.0}/s), {ue} errors, p50 {:.1} ms p99 {:.1} ms",
+        ul.len(),
+        ul.len() as f64 / secs as f64,
+        pct(&ul, 50),
+        pct(&ul, 99)
+    );
     println!("  reads (API stats, domains, /metrics): {} ok ({:.0}/s), {re} errors, p50 {:.1} ms p99 {:.1} ms", rl.len(), rl.len() as f64 / secs as f64, pct(&rl, 50), pct(&rl, 99));
     println!("  stored reports: {}", store.report_count().await?);
     let _ = std::fs::remove_dir_all(&dir);
@@ -731,7 +779,14 @@ async fn memory() -> anyhow::Result<()> {
     }
     let bomb = e.finish()?;
     let client = reqwest_like_client();
-    let status = post(&client, addr, "/tlsrpt", "application/tlsrpt+gzip", bomb.clone()).await?;
+    let status = post(
+        &client,
+        addr,
+        "/tlsrpt",
+        "application/tlsrpt+gzip",
+        bomb.clone(),
+    )
+    .await?;
     let after = rss_kib();
     println!(
         "memory: process before the server {} MiB; idle server {} MiB; after a 1 GiB gzip bomb ({} KiB on the wire, answered {status}) {} MiB",

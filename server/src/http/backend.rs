@@ -906,7 +906,11 @@ impl Backend for WebBackend {
     }
 
     async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        let channels = self.store.channels().await.map_err(internal("reading channels"))?;
+        let channels = self
+            .store
+            .channels()
+            .await
+            .map_err(internal("reading channels"))?;
         if !channels.iter().any(|c| c.id == id) {
             return Err("no such channel".into());
         }
