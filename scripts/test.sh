@@ -42,8 +42,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== unit and integration tests (SQLite + PostgreSQL)"
 cargo test --workspace
 
-echo "== release build (server + WASM)"
+echo "== release build (server + WASM, and the bench binary whose lab the end-to-end tests use)"
 cargo leptos build --release
+cargo build --release -p server --bin tlswatch-bench --no-default-features --features ssr
 
 echo "== end-to-end tests in Chromium"
 TLSWATCH_BIN="$PWD/target/release/tlswatch" node --test --test-concurrency=1 end2end/tests/
