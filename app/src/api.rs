@@ -49,6 +49,9 @@ pub struct DomainRow {
     /// MTA-STS mode seen by the latest check (`enforce`, `testing`, `none`).
     #[serde(default)]
     pub mode: Option<String>,
+    /// Alerts firing for the domain now.
+    #[serde(default)]
+    pub alerts: i64,
 }
 
 impl DomainRow {

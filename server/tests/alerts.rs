@@ -606,6 +606,24 @@ async fn alerting_api_and_metrics_follow_the_roles() {
         }
         r.send()
     };
+    // The overview shows the firing alerts per domain.
+    let firing = s
+        .store
+        .alerts(100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.state == "firing" && a.domain == D)
+        .count() as i64;
+    let o = tlswatch::http::WebBackend::new(s.store.clone())
+        .overview_at(today(), 30)
+        .await
+        .unwrap();
+    assert!(firing >= 3);
+    assert_eq!(
+        o.domains.iter().find(|d| d.name == D).unwrap().alerts,
+        firing
+    );
     assert_eq!(get("/metrics", None).await.unwrap().status(), 401);
     let m = get("/metrics", Some(Role::Viewer))
         .await

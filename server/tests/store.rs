@@ -326,4 +326,5 @@ async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) 
     assert_eq!(spark, (s, f), "the sparkline buckets add up to the totals");
     assert_eq!(o.series.len() as i64, to - from + 1);
     assert!(d.health.is_none() && d.mode.is_none(), "no check has run");
+    assert_eq!(d.alerts, 0);
 }

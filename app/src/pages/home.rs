@@ -110,7 +110,7 @@ fn Summary(overview: Overview) -> impl IntoView {
             <div class="card"><span class="label">"Failed sessions"</span><span id="total-failure" class="value bad">{total_f}</span></div>
         </div>
         <table class="domains" id="domains">
-            <thead><tr><th>"Domain"</th><th>"Trend"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th><th class="num">"Reports"</th><th>"MTA-STS"</th><th>"Health"</th></tr></thead>
+            <thead><tr><th>"Domain"</th><th>"Trend"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th><th class="num">"Reports"</th><th>"MTA-STS"</th><th>"Health"</th><th class="num">"Alerts"</th></tr></thead>
             <tbody>
                 {overview.domains.into_iter().map(|d| view! { <DomainLine d/> }).collect_view()}
             </tbody>
@@ -140,6 +140,7 @@ fn DomainLine(d: DomainRow) -> impl IntoView {
                 Some(s) => view! { <a href=format!("/domains/{}#health", d.name)><span class=format!("sev sev-{}", s.as_str())>{s.as_str()}</span></a> }.into_any(),
                 None => view! { <span class="hint">"not checked"</span> }.into_any(),
             }}</td>
+            <td class="num alerts">{(d.alerts > 0).then(|| view! { <a class="bad" href="/alerts">{d.alerts}</a> })}</td>
         </tr>
     }
 }

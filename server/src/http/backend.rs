@@ -153,6 +153,12 @@ impl WebBackend {
         let days = u32::try_from(today - from + 1).unwrap_or(1);
         let domains = self.store.domain_totals(from, today).await?;
         let checks = self.store.latest_check_summaries().await?;
+        let mut firing: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for a in self.store.active_alerts().await? {
+            if a.state == "firing" {
+                *firing.entry(a.domain).or_default() += 1;
+            }
+        }
         let buckets = i64::from(days).clamp(1, 60);
         let width = (i64::from(days) + buckets - 1) / buckets;
         let mut spark: std::collections::HashMap<String, Vec<(i64, i64)>> =
@@ -183,6 +189,7 @@ impl WebBackend {
                         spark: spark.get(d.domain.as_str()).cloned().unwrap_or_default(),
                         health: check.map(|c| c.1),
                         mode: check.and_then(|c| c.2.clone()),
+                        alerts: firing.get(&d.domain).copied().unwrap_or(0),
                         name: d.domain,
                         success: d.success,
                         failure: d.failure,

@@ -346,6 +346,17 @@ impl Store {
         rows.iter().map(alert_of).collect()
     }
 
+    /// Pending and firing alerts.
+    pub async fn active_alerts(&self) -> anyhow::Result<Vec<AlertRow>> {
+        let rows = sqlx::query(&format!(
+            "select {ALERT_COLUMNS} from alert where active_key is not null"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .context("reading active alerts")?;
+        rows.iter().map(alert_of).collect()
+    }
+
     /// Acknowledges an active alert; false when it is not active.
     pub async fn acknowledge(&self, id: i64, by: &str, now: i64) -> anyhow::Result<bool> {
         let _guard = self.write_guard().await;
