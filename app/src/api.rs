@@ -199,6 +199,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn quarantine(&self) -> Result<Vec<RejectedRow>, String>;
     /// Runs a rejected input through the importer again; the result in words.
     async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
+    /// Per-domain trend buckets for the last `days` days, or `from..=to` when both are given.
+    async fn trends(
+        &self,
+        days: u32,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Result<Vec<(String, Vec<(i64, i64)>)>, String>;
     /// The overview for `from..=to` (UTC days, `YYYY-MM-DD`).
     async fn overview_between(&self, from: String, to: String) -> Result<Overview, String>;
     /// Top sending MTAs and the policies reporters saw, for the last `days` days.
@@ -276,6 +283,21 @@ pub async fn get_overview_between(from: String, to: String) -> Result<Overview, 
     require(Role::Viewer)?;
     backend()?
         .overview_between(from, to)
+        .await
+        .map_err(crate::auth::failed)
+}
+
+/// Per-domain trend sparklines for the overview, loaded after the numbers (viewer):
+/// `(domain, [(success, failure)])` in up to 60 buckets of the range.
+#[server]
+pub async fn get_trends(
+    days: u32,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<Vec<(String, Vec<(i64, i64)>)>, ServerFnError> {
+    require(Role::Viewer)?;
+    backend()?
+        .trends(days, from, to)
         .await
         .map_err(crate::auth::failed)
 }

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
-use crate::api::{get_overview, get_overview_between, DomainRow, Overview, DEFAULT_RANGE, RANGES};
+use crate::api::{
+    get_overview, get_overview_between, get_trends, DomainRow, Overview, DEFAULT_RANGE, RANGES,
+};
 use crate::components::chart::{ChartTable, DailyChart};
 
 /// `/`: overview of all domains.
@@ -37,6 +39,17 @@ pub fn HomePage() -> impl IntoView {
             }
         },
     );
+    // The sparklines come in a second request, so the numbers show first.
+    let trends = Resource::new(
+        move || (days.get(), custom.get()),
+        |(d, c)| async move {
+            match c {
+                Some((f, t)) => get_trends(d, Some(f), Some(t)).await,
+                None => get_trends(d, None, None).await,
+            }
+        },
+    );
+    provide_context(trends);
     let points = Signal::derive(move || overview.get().and_then(Result::ok).map(|o| o.series));
     let navigate = use_navigate();
     let on_range = move |ev| {
@@ -127,10 +140,26 @@ fn DomainLine(d: DomainRow) -> impl IntoView {
         .unwrap_or_else(|| "–".into());
     let bad = d.failure > 0;
     let health = d.health;
+    let name = d.name.clone();
     view! {
         <tr>
             <td class="domain"><a href=format!("/domains/{}", d.name)>{d.name.clone()}</a></td>
-            <td>{sparkline(&d.spark)}</td>
+            <td class="trend">
+                <Transition fallback=|| view! { <span class="hint">"…"</span> }>
+                    {
+                        move || {
+                            let name = name.clone();
+                            use_context::<Resource<Result<Vec<(String, Vec<(i64, i64)>)>, ServerFnError>>>()
+                                .and_then(|t| t.get())
+                                .and_then(Result::ok)
+                                .map(|all| {
+                                    let spark = all.into_iter().find(|(n, _)| *n == name).map(|(_, s)| s).unwrap_or_default();
+                                    sparkline(&spark)
+                                })
+                        }
+                    }
+                </Transition>
+            </td>
             <td class="num">{d.success}</td>
             <td class="num" class:bad=bad>{d.failure}</td>
             <td class="num" class:bad=bad>{rate}</td>

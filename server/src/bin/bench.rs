@@ -377,6 +377,15 @@ async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<()> {
             "overview (server fn backend), {range:>3} days:      p50 {:>7.2} ms  p95 {:>7.2} ms",
             p.0, p.1
         );
+        let from = last_day - i64::from(range) + 1;
+        let p = percentiles(200, || async {
+            backend.trends_span(from, last_day).await.map(|_| ())
+        })
+        .await?;
+        println!(
+            "overview sparklines (second request), {range:>3} days: p50 {:>7.2} ms  p95 {:>7.2} ms",
+            p.0, p.1
+        );
     }
     // The HTTP API, over real HTTP with a bearer token.
     let (token, hash) = tlswatch::auth::new_secret("tlsw_");

@@ -151,44 +151,12 @@ impl WebBackend {
     /// The overview for the days `from..=today` (inclusive).
     pub async fn overview_span(&self, from: i64, today: i64) -> anyhow::Result<Overview> {
         let days = u32::try_from(today - from + 1).unwrap_or(1);
+        let domains = self.store.domain_totals(from, today).await?;
         let checks = self.store.latest_check_summaries().await?;
         let mut firing: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for a in self.store.active_alerts().await? {
             if a.state == "firing" {
                 *firing.entry(a.domain).or_default() += 1;
-            }
-        }
-        // One pass over the rollups gives each domain's totals and its trend buckets.
-        let buckets = i64::from(days).clamp(1, 60);
-        let width = (i64::from(days) + buckets - 1) / buckets;
-        let n = ((i64::from(days) + width - 1) / width) as usize;
-        let mut rows: Vec<DomainRow> = Vec::new();
-        for (name, bucket, ok, fail, reports) in self.store.domain_trends(from, today, width).await? {
-            if rows.last().is_none_or(|r| r.name != name) {
-                let check = checks.iter().find(|c| c.0 == name);
-                rows.push(DomainRow {
-                    spark: vec![(0, 0); n],
-                    health: check.map(|c| c.1),
-                    mode: check.and_then(|c| c.2.clone()),
-                    alerts: firing.get(&name).copied().unwrap_or(0),
-                    name,
-                    success: 0,
-                    failure: 0,
-                    reports: 0,
-                });
-            }
-            let row = rows.last_mut().expect("just pushed");
-            row.success += ok;
-            row.failure += fail;
-            row.reports += reports;
-            if let Some(slot) = bucket.and_then(|b| usize::try_from(b).ok()).and_then(|i| row.spark.get_mut(i)) {
-                slot.0 += ok;
-                slot.1 += fail;
-            }
-        }
-        for r in &mut rows {
-            if r.success + r.failure == 0 {
-                r.spark.clear();
             }
         }
         let daily = self.store.daily_totals(from, today).await?;
@@ -201,9 +169,46 @@ impl WebBackend {
             from: format_day(from),
             to: format_day(today),
             days,
-            domains: rows,
+            domains: domains
+                .into_iter()
+                .map(|d| {
+                    let check = checks.iter().find(|c| c.0 == d.domain);
+                    DomainRow {
+                        spark: Vec::new(),
+                        health: check.map(|c| c.1),
+                        mode: check.and_then(|c| c.2.clone()),
+                        alerts: firing.get(&d.domain).copied().unwrap_or(0),
+                        name: d.domain,
+                        success: d.success,
+                        failure: d.failure,
+                        reports: d.reports,
+                    }
+                })
+                .collect(),
             series,
         })
+    }
+
+    /// Per-domain trends for `from..=today`: `(success, failure)` in up to 60 buckets of days.
+    pub async fn trends_span(
+        &self,
+        from: i64,
+        today: i64,
+    ) -> anyhow::Result<Vec<(String, Vec<(i64, i64)>)>> {
+        let days = (today - from + 1).max(1);
+        let buckets = days.clamp(1, 60);
+        let width = (days + buckets - 1) / buckets;
+        let n = ((days + width - 1) / width) as usize;
+        let mut spark: std::collections::BTreeMap<String, Vec<(i64, i64)>> =
+            std::collections::BTreeMap::new();
+        for (name, bucket, ok, fail) in self.store.domain_buckets(from, today, width).await? {
+            let b = spark.entry(name).or_insert_with(|| vec![(0, 0); n]);
+            if let Some(slot) = usize::try_from(bucket).ok().and_then(|i| b.get_mut(i)) {
+                slot.0 += ok;
+                slot.1 += fail;
+            }
+        }
+        Ok(spark.into_iter().collect())
     }
 }
 
@@ -593,6 +598,32 @@ impl Backend for WebBackend {
         )
         .await;
         Ok(text)
+    }
+
+    async fn trends(
+        &self,
+        days: u32,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Result<Vec<(String, Vec<(i64, i64)>)>, String> {
+        let today = day_of(chrono::Utc::now());
+        let (f, t) = match (
+            from.as_deref().and_then(parse_day),
+            to.as_deref().and_then(parse_day),
+        ) {
+            (Some(f), Some(t)) if f <= t && t - f <= 3660 => (f, t),
+            (None, None) if from.is_none() && to.is_none() => {
+                (today - i64::from(days.clamp(1, 3660)) + 1, today)
+            }
+            _ => {
+                return Err(
+                    "from and to must be dates written YYYY-MM-DD, at most 10 years apart".into(),
+                )
+            }
+        };
+        self.trends_span(f, t)
+            .await
+            .map_err(internal("reading trends"))
     }
 
     async fn overview_between(&self, from: String, to: String) -> Result<Overview, String> {

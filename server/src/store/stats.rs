@@ -327,24 +327,35 @@ pub struct PolicySeen {
 }
 
 impl Store {
-    /// Every registered domain with its totals of `from..=to` in buckets of `width` days:
-    /// `(domain, bucket, success, failure, reports)` with bucket `(day - from) / width`, or one
-    /// row with bucket `None` and zeros for a domain without data. Driven by the domain table and
-    /// the `(domain_id, day)` key, like [`Store::domain_totals`], so the rows stream in key order.
-    pub async fn domain_trends(&self, from: i64, to: i64, width: i64) -> anyhow::Result<Vec<(String, Option<i64>, i64, i64, i64)>> {
-        sqlx::query_as(
-            "select d.name, (dd.day - $1) / $3, cast(coalesce(sum(dd.success), 0) as bigint), cast(coalesce(sum(dd.failure), 0) as bigint),
-                    cast(coalesce(sum(dd.reports), 0) as bigint)
-             from domain d left join daily_domain dd on dd.domain_id = d.id and dd.day between $1 and $2
-             group by d.id, d.name, (dd.day - $1) / $3
-             order by d.name",
+    /// Per domain, totals of `from..=to` in buckets of `width` days:
+    /// `(domain, bucket, success, failure)` with bucket `(day - from) / width`.
+    pub async fn domain_buckets(
+        &self,
+        from: i64,
+        to: i64,
+        width: i64,
+    ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "select domain_id, (day - $1) / $3, cast(sum(success) as bigint), cast(sum(failure) as bigint)
+             from daily_domain where day between $1 and $2 group by domain_id, (day - $1) / $3",
         )
         .bind(from)
         .bind(to)
         .bind(width.max(1))
         .fetch_all(self.pool())
         .await
-        .context("reading per-domain trends")
+        .context("reading per-domain trends")?;
+        let names: std::collections::HashMap<i64, String> =
+            sqlx::query_as::<_, (i64, String)>("select id, name from domain")
+                .fetch_all(self.pool())
+                .await
+                .context("reading domain names")?
+                .into_iter()
+                .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, b, s, f)| names.get(&id).map(|n| (n.clone(), b, s, f)))
+            .collect())
     }
 
     /// Sending MTA addresses with the most failed sessions for `domain` in `from..=to`
