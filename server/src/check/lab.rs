@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -800,15 +800,6 @@ impl SmtpServer {
     }
 }
 
-/// Binds `ip:port`, or tells why not.
-pub fn addr(ip: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(ip, port)
-}
-
-/// An unused IPv6 placeholder (documentation range) for zones that need an AAAA record that
-/// must never be reached.
-pub const DOC_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
-
 // ---------------------------------------------------------------------------------------------
 // A whole lab
 
@@ -845,13 +836,13 @@ impl Lab {
     ) -> io::Result<(Arc<TestCa>, [u8; 3], HttpsServer, Vec<SmtpServer>)> {
         let ca = Arc::new(TestCa::new("tlswatch lab CA"));
         let block = loopback_block();
-        let https = HttpsServer::start(addr(loopback(block, 1), 0)).await?;
+        let https = HttpsServer::start(SocketAddr::new(loopback(block, 1), 0)).await?;
         let mut smtp: Vec<SmtpServer> = Vec::new();
         for (i, name) in mx_names.iter().take(n_mx).enumerate() {
             let port = smtp.first().map_or(0, |s| s.addr.port());
             let name = name.clone();
             let s = SmtpServer::start(
-                addr(loopback(block, 10 + i as u8), port),
+                SocketAddr::new(loopback(block, 10 + i as u8), port),
                 SmtpBehaviour {
                     name: name.clone(),
                     offer_starttls: true,
