@@ -151,6 +151,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn login(&self, email: String, password: String) -> Result<(), String>;
     /// Signs the current session out.
     async fn logout(&self) -> Result<(), String>;
+    /// Changes the signed-in user's own password after checking the current one.
+    async fn change_password(
+        &self,
+        by: &CurrentUser,
+        current: String,
+        new: String,
+    ) -> Result<(), String>;
     /// Creates the first admin with the one-time setup token and signs in.
     async fn setup(&self, token: String, email: String, password: String) -> Result<(), String>;
     /// Every user.
@@ -374,8 +381,10 @@ pub async fn login(
         return Err(ServerFnError::new(e));
     }
     let next = next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or_else(|| "/".into());
+        .as_deref()
+        .and_then(crate::auth::safe_next)
+        .unwrap_or("/")
+        .to_owned();
     leptos_axum::redirect(&next);
     Ok(())
 }
@@ -386,6 +395,16 @@ pub async fn logout() -> Result<(), ServerFnError> {
     backend()?.logout().await.map_err(crate::auth::failed)?;
     leptos_axum::redirect("/login");
     Ok(())
+}
+
+/// Changes the signed-in user's password (any role; API tokens have none).
+#[server(endpoint = "auth/password")]
+pub async fn change_password(current: String, new: String) -> Result<(), ServerFnError> {
+    let by = require(Role::Viewer)?;
+    backend()?
+        .change_password(&by, current, new)
+        .await
+        .map_err(crate::auth::failed)
 }
 
 /// Creates the first admin with the setup token printed at first start (public).

@@ -55,6 +55,42 @@ impl CurrentUser {
     }
 }
 
+/// `next` when it is a path on this site to go to after signing in; `None` for anything that
+/// could lead elsewhere: absolute URLs, scheme-relative `//host`, `/\host` (browsers read a
+/// backslash as a slash), control characters, or an overlong value.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && next.len() <= 2048
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control());
+    ok.then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_same_site_paths_are_followed() {
+        for good in ["/", "/domains/example.com?days=30", "/a//b"] {
+            assert_eq!(safe_next(good), Some(good));
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "/ok\r\nSet-Cookie: x",
+            "/tab\there",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
+}
+
 /// The CSP nonce of the current response, set by the server's security middleware in the
 /// request extensions and used by the shell for the hydration scripts.
 #[derive(Debug, Clone)]

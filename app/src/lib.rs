@@ -63,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=pages::auth::LoginPage/>
                     <Route path=path!("/setup") view=pages::auth::SetupPage/>
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
+                    <Route path=path!("/account") view=pages::auth::AccountPage/>
                     <Route path=path!("/domains/:domain") view=pages::domain::DomainPage/>
                     <Route path=path!("/reports") view=pages::reports::ReportsPage/>
                     <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
@@ -100,7 +101,7 @@ fn TopBar() -> impl IntoView {
                             {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/quarantine">"Quarantine"</A> })}
                         </nav>
                         <div class="me">
-                            <span id="me">{u.email.clone()}" ("{u.role.as_str()}")"</span>
+                            <A href="/account" attr:id="me">{u.email.clone()}" ("{u.role.as_str()}")"</A>
                             <ActionForm action=logout><button id="sign-out" type="submit">"Sign out"</button></ActionForm>
                         </div>
                     }

@@ -4,25 +4,36 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::ingest::Limits;
 
-/// tlswatch: a self-hosted dashboard for TLS-RPT reports and MTA-STS health.
-///
-/// Every flag can also be set through the environment variable shown next to it.
+/// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "tlswatch", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "tlswatch",
+    version,
+    about = "tlswatch: a self-hosted dashboard for TLS-RPT reports and MTA-STS health.",
+    long_about = "tlswatch: a self-hosted dashboard for TLS-RPT reports and MTA-STS health.\n\n\
+        Without a command it serves (`tlswatch serve`, configured by its TLSWATCH_* variables).\n\
+        Every flag can also be set through the environment variable shown next to it."
+)]
 pub struct Cli {
-    /// Settings shared by every command.
+    #[allow(missing_docs)]
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// Settings of `serve`, the default command.
-    #[command(flatten)]
-    pub serve: ServeArgs,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl ServeArgs {
+    /// `serve`'s settings from the environment alone (for `tlswatch` without a command).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        use clap::FromArgMatches;
+        let cmd = Self::augment_args(clap::Command::new("serve"));
+        Self::from_arg_matches(&cmd.try_get_matches_from(["serve"])?)
+    }
 }
 
 /// Commands.
@@ -49,6 +60,9 @@ pub enum Command {
     Quarantine(QuarantineCommand),
     /// Check a domain's MTA-STS and TLS-RPT configuration now (exit 2 when a check fails).
     Check(CheckArgs),
+    /// Manage the key that seals stored secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
 }
 
 /// Settings of `check`.
@@ -62,6 +76,9 @@ pub struct CheckArgs {
     /// Do not store the run (by default it is stored and becomes the domain's latest check).
     #[arg(long)]
     pub no_store: bool,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub checker: CheckerArgs,
 }
 
 /// `tlswatch user …`.
@@ -78,6 +95,24 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Set a user's password (read from standard input, one line); also lifts a lockout.
+    SetPassword {
+        /// Sign-in e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// Disable a user: they can no longer sign in and their sessions end.
+    Disable {
+        /// Sign-in e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Sign-in e-mail.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `tlswatch token …`.
@@ -109,7 +144,7 @@ pub enum MailboxCommand {
     /// List mailboxes with their last poll.
     List,
     /// Poll every enabled mailbox now, once.
-    Poll,
+    Poll(LimitArgs),
 }
 
 /// Settings of `mailbox add`.
@@ -142,6 +177,11 @@ pub struct MailboxAddArgs {
     /// Poll interval in seconds.
     #[arg(long, default_value_t = 300)]
     pub interval: i64,
+    /// Register unknown policy domains found in this mailbox's reports. Off by default:
+    /// anyone can send mail to a reporting address, so its reports for domains nobody
+    /// registered wait in the quarantine until `tlswatch domain add`.
+    #[arg(long)]
+    pub auto_register_domains: bool,
 }
 
 /// `tlswatch domain …`.
@@ -175,7 +215,21 @@ pub enum QuarantineCommand {
     Reprocess {
         /// Ids to re-process; none means every listed input.
         ids: Vec<i64>,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        auto_register: AutoRegister,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// `tlswatch secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret with a new key and write the key file (or print the new key
+    /// when TLSWATCH_SECRET_KEY is set). Stop other instances first.
+    Rotate,
 }
 
 /// Settings shared by every command.
@@ -183,9 +237,9 @@ pub enum QuarantineCommand {
 pub struct GlobalArgs {
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: a SQLite file
     /// `tlswatch.db` in the data directory, created on first start.
-    #[arg(long, env = "TLSWATCH_DATABASE_URL", global = true)]
+    #[arg(long, env = "TLSWATCH_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Data directory (the default SQLite database lives here).
+    /// Data directory (the default SQLite database and the secret key file live here).
     #[arg(
         long,
         env = "TLSWATCH_DATA_DIR",
@@ -193,6 +247,11 @@ pub struct GlobalArgs {
         global = true
     )]
     pub data_dir: PathBuf,
+    /// Key sealing stored secrets (mailbox passwords, channel settings): 32 bytes, base64.
+    /// Default: `secret.key` in the data directory, created on first start. Instances sharing
+    /// a database must share the key.
+    #[arg(long, env = "TLSWATCH_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `tlswatch=debug,sqlx=warn`.
     #[arg(
         long,
@@ -204,86 +263,10 @@ pub struct GlobalArgs {
     /// Log format.
     #[arg(long, env = "TLSWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// Largest mail, upload or POST body accepted, in bytes.
-    #[arg(
-        long,
-        env = "TLSWATCH_MAX_INPUT_BYTES",
-        default_value_t = 15_000_000,
-        global = true
-    )]
-    pub max_input_bytes: usize,
-    /// Largest report after decompression, in bytes.
-    #[arg(
-        long,
-        env = "TLSWATCH_MAX_DECOMPRESSED_BYTES",
-        default_value_t = 20_000_000,
-        global = true
-    )]
-    pub max_decompressed_bytes: usize,
-    /// Most entries a zip archive may have.
-    #[arg(
-        long,
-        env = "TLSWATCH_MAX_ZIP_ENTRIES",
-        default_value_t = 1_000,
-        global = true
-    )]
-    pub max_zip_entries: usize,
-    /// Deepest MIME nesting accepted in a mail.
-    #[arg(
-        long,
-        env = "TLSWATCH_MAX_MIME_DEPTH",
-        default_value_t = 20,
-        global = true
-    )]
-    pub max_mime_depth: usize,
-    /// Register unknown policy domains found in reports from authenticated channels (CLI,
-    /// upload, IMAP). The open HTTPS receiver never registers domains.
-    #[arg(long, env = "TLSWATCH_AUTO_REGISTER_DOMAINS", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
-    pub auto_register_domains: bool,
     /// PEM file of root certificates trusted in addition to the public WebPKI roots (IMAP
-    /// servers, checked hosts on a private CA).
+    /// servers, alert channels, checked hosts on a private CA).
     #[arg(long, env = "TLSWATCH_EXTRA_CA_FILE", global = true)]
     pub extra_ca_file: Option<PathBuf>,
-    /// DNS servers the checker asks, comma-separated (`1.1.1.1`, `10.0.0.53:5353`, `[::1]:53`).
-    /// Default: the system's (/etc/resolv.conf).
-    #[arg(
-        long,
-        env = "TLSWATCH_DNS_SERVERS",
-        value_delimiter = ',',
-        global = true
-    )]
-    pub dns_servers: Vec<String>,
-    /// Let the checker connect to loopback, private, link-local and other non-public addresses.
-    /// Off by default, so that a user who types a domain cannot make tlswatch probe the internal
-    /// network; turn on for labs and private deployments.
-    #[arg(long, env = "TLSWATCH_CHECK_ALLOW_PRIVATE", default_value = "false", value_parser = BoolishValueParser::new(), global = true)]
-    pub check_allow_private: bool,
-    /// Name the checker sends in SMTP EHLO.
-    #[arg(
-        long,
-        env = "TLSWATCH_CHECK_EHLO_NAME",
-        default_value = "tlswatch.invalid",
-        global = true
-    )]
-    pub check_ehlo_name: String,
-    /// Policy host port (443). Only labs change it.
-    #[arg(
-        long,
-        env = "TLSWATCH_CHECK_HTTPS_PORT",
-        default_value_t = 443,
-        global = true,
-        hide = true
-    )]
-    pub check_https_port: u16,
-    /// MX SMTP port (25). Only labs change it.
-    #[arg(
-        long,
-        env = "TLSWATCH_CHECK_SMTP_PORT",
-        default_value_t = 25,
-        global = true,
-        hide = true
-    )]
-    pub check_smtp_port: u16,
     /// Database connection pool size.
     #[arg(
         long,
@@ -292,6 +275,149 @@ pub struct GlobalArgs {
         global = true
     )]
     pub db_max_connections: u32,
+}
+
+/// Bounds on untrusted input: one budget per input (a mail, a file, a POST body), shared by
+/// all its parts, nested mails and archive entries.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Input limits (one budget per input)")]
+pub struct LimitArgs {
+    /// Largest mail, upload or POST body accepted, in bytes.
+    #[arg(long, env = "TLSWATCH_MAX_INPUT_BYTES", default_value_t = 15_000_000)]
+    pub max_input_bytes: usize,
+    /// Most bytes one input may inflate to, all its reports together.
+    #[arg(long, env = "TLSWATCH_MAX_DECOMPRESSED_BYTES", default_value_t = 20_000_000)]
+    pub max_decompressed_bytes: usize,
+    /// Most reports in one input.
+    #[arg(long, env = "TLSWATCH_MAX_REPORTS_PER_INPUT", default_value_t = 1_000)]
+    pub max_reports_per_input: usize,
+    /// Most MIME parts and archive entries examined in one input.
+    #[arg(long, env = "TLSWATCH_MAX_PARTS_PER_INPUT", default_value_t = 2_000)]
+    pub max_parts_per_input: usize,
+    /// Most entries a zip archive may list.
+    #[arg(long, env = "TLSWATCH_MAX_ZIP_ENTRIES", default_value_t = 1_000)]
+    pub max_zip_entries: usize,
+    /// Deepest MIME nesting accepted in a mail.
+    #[arg(long, env = "TLSWATCH_MAX_MIME_DEPTH", default_value_t = 20)]
+    pub max_mime_depth: usize,
+    /// Most inputs the quarantine keeps; beyond it the oldest from the open receiver (then
+    /// from mailboxes) are evicted.
+    #[arg(long, env = "TLSWATCH_QUARANTINE_MAX_ENTRIES", default_value_t = 10_000)]
+    pub quarantine_max_entries: i64,
+    /// Most bytes (compressed) the quarantine keeps.
+    #[arg(long, env = "TLSWATCH_QUARANTINE_MAX_BYTES", default_value_t = 256 << 20)]
+    pub quarantine_max_bytes: i64,
+}
+
+impl LimitArgs {
+    /// Input limits in effect.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_input: self.max_input_bytes,
+            max_decompressed: self.max_decompressed_bytes,
+            max_zip_entries: self.max_zip_entries,
+            max_mime_depth: self.max_mime_depth,
+            max_reports: self.max_reports_per_input,
+            max_parts: self.max_parts_per_input,
+        }
+    }
+
+    /// The quarantine quota in effect.
+    pub fn quarantine_quota(&self) -> crate::store::QuarantineQuota {
+        crate::store::QuarantineQuota {
+            max_entries: self.quarantine_max_entries.max(1),
+            max_bytes: self.quarantine_max_bytes.max(1),
+        }
+    }
+}
+
+/// The configuration checker's network settings.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Configuration checks")]
+pub struct CheckerArgs {
+    /// DNS servers the checker asks, comma-separated (`1.1.1.1`, `10.0.0.53:5353`, `[::1]:53`).
+    /// Default: the system's (/etc/resolv.conf).
+    #[arg(long, env = "TLSWATCH_DNS_SERVERS", value_delimiter = ',')]
+    pub dns_servers: Vec<String>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub private: CheckPrivate,
+    /// Name the checker sends in SMTP EHLO.
+    #[arg(long, env = "TLSWATCH_CHECK_EHLO_NAME", default_value = "tlswatch.invalid")]
+    pub check_ehlo_name: String,
+    /// Policy host port (443). Only labs change it.
+    #[arg(long, env = "TLSWATCH_CHECK_HTTPS_PORT", default_value_t = 443, hide = true)]
+    pub check_https_port: u16,
+    /// MX SMTP port (25). Only labs change it.
+    #[arg(long, env = "TLSWATCH_CHECK_SMTP_PORT", default_value_t = 25, hide = true)]
+    pub check_smtp_port: u16,
+}
+
+/// `--check-allow-private`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckPrivate {
+    /// Let the checker connect to loopback, private, link-local and other non-public
+    /// addresses. Off by default, so that a user who types a domain cannot make tlswatch
+    /// probe the internal network; turn on for labs and private deployments.
+    #[arg(long = "check-allow-private", env = "TLSWATCH_CHECK_ALLOW_PRIVATE", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), overrides_with = "no_check_allow_private")]
+    pub check_allow_private: bool,
+    /// Turns --check-allow-private off.
+    #[arg(long = "no-check-allow-private", action = ArgAction::SetTrue, overrides_with = "check_allow_private")]
+    pub no_check_allow_private: bool,
+}
+
+impl CheckerArgs {
+    /// Whether private addresses may be probed.
+    pub fn allow_private(&self) -> bool {
+        self.private.check_allow_private && !self.private.no_check_allow_private
+    }
+
+    /// The checker these settings describe.
+    pub fn checker(&self, global: &GlobalArgs) -> anyhow::Result<crate::check::Checker> {
+        let mut servers = Vec::new();
+        for s in self.dns_servers.iter().filter(|s| !s.trim().is_empty()) {
+            servers.push(crate::check::dns::parse_server(s).ok_or_else(|| {
+                anyhow::anyhow!("TLSWATCH_DNS_SERVERS: {s:?} is not an address or address:port")
+            })?);
+        }
+        let mut config = crate::check::CheckerConfig::new(crate::net::tls::roots(
+            global.extra_ca_file.as_deref(),
+        )?);
+        config.dns_servers = servers;
+        config.allow_private = self.allow_private();
+        config.ehlo_name = self.check_ehlo_name.clone();
+        config.https_port = self.check_https_port;
+        config.smtp_port = self.check_smtp_port;
+        crate::check::Checker::new(config)
+    }
+}
+
+/// `--auto-register-domains`.
+#[derive(Debug, Clone, Args)]
+pub struct AutoRegister {
+    /// Register unknown policy domains found in reports imported by a signed-in user (CLI
+    /// import, upload page). Mailboxes register domains only when the mailbox is set to;
+    /// the open HTTPS receiver never does.
+    #[arg(long = "auto-register-domains", env = "TLSWATCH_AUTO_REGISTER_DOMAINS", default_value = "true", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), overrides_with = "no_auto_register_domains")]
+    pub auto_register_domains: bool,
+    /// Turns --auto-register-domains off.
+    #[arg(long = "no-auto-register-domains", action = ArgAction::SetTrue, overrides_with = "auto_register_domains")]
+    pub no_auto_register_domains: bool,
+}
+
+impl AutoRegister {
+    /// The domain policy in effect.
+    pub fn domain_policy(&self) -> crate::store::DomainPolicy {
+        if self.auto_register_domains && !self.no_auto_register_domains {
+            crate::store::DomainPolicy::AutoRegister
+        } else {
+            crate::store::DomainPolicy::KnownOnly
+        }
+    }
 }
 
 impl GlobalArgs {
@@ -303,51 +429,17 @@ impl GlobalArgs {
         }
     }
 
-    /// Whether unknown domains are registered by authenticated imports.
-    pub fn domain_policy(&self) -> crate::store::DomainPolicy {
-        if self.auto_register_domains {
-            crate::store::DomainPolicy::AutoRegister
-        } else {
-            crate::store::DomainPolicy::KnownOnly
-        }
-    }
-
     /// The IMAP poller these settings describe.
-    pub fn imap_poller(&self) -> anyhow::Result<crate::ingest::imap::ImapPoller> {
+    pub fn imap_poller(&self, limits: &LimitArgs) -> anyhow::Result<crate::ingest::imap::ImapPoller> {
         Ok(crate::ingest::imap::ImapPoller {
             tls: crate::net::tls::client_config(self.extra_ca_file.as_deref())?,
-            limits: self.limits(),
-            domains: self.domain_policy(),
+            limits: limits.limits(),
         })
     }
 
-    /// The checker these settings describe.
-    pub fn checker(&self) -> anyhow::Result<crate::check::Checker> {
-        let mut servers = Vec::new();
-        for s in self.dns_servers.iter().filter(|s| !s.trim().is_empty()) {
-            servers.push(crate::check::dns::parse_server(s).ok_or_else(|| {
-                anyhow::anyhow!("TLSWATCH_DNS_SERVERS: {s:?} is not an address or address:port")
-            })?);
-        }
-        let mut config = crate::check::CheckerConfig::new(crate::net::tls::roots(
-            self.extra_ca_file.as_deref(),
-        )?);
-        config.dns_servers = servers;
-        config.allow_private = self.check_allow_private;
-        config.ehlo_name = self.check_ehlo_name.clone();
-        config.https_port = self.check_https_port;
-        config.smtp_port = self.check_smtp_port;
-        crate::check::Checker::new(config)
-    }
-
-    /// Input limits in effect.
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_input: self.max_input_bytes,
-            max_decompressed: self.max_decompressed_bytes,
-            max_zip_entries: self.max_zip_entries,
-            max_mime_depth: self.max_mime_depth,
-        }
+    /// The secret sealer: `TLSWATCH_SECRET_KEY`, else the key file in the data directory.
+    pub fn sealer(&self) -> anyhow::Result<crate::secrets::Sealer> {
+        crate::secrets::Sealer::load(self.secret_key.as_deref(), &self.data_dir)
     }
 }
 
@@ -380,8 +472,43 @@ pub struct ServeArgs {
     pub receiver_rate_per_minute: u32,
     /// Mark the session cookie `Secure`. Turn on when users reach tlswatch over HTTPS (directly
     /// or through a TLS-terminating proxy).
-    #[arg(long, env = "TLSWATCH_SECURE_COOKIES", default_value = "false", value_parser = BoolishValueParser::new())]
+    #[arg(long = "secure-cookies", env = "TLSWATCH_SECURE_COOKIES", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), overrides_with = "no_secure_cookies")]
     pub secure_cookies: bool,
+    /// Turns --secure-cookies off.
+    #[arg(long = "no-secure-cookies", action = ArgAction::SetTrue, overrides_with = "secure_cookies")]
+    pub no_secure_cookies: bool,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub auto_register: AutoRegister,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub checker: CheckerArgs,
+    /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names the
+    /// client, for the receiver's rate limit and the logs. Default: none, the peer is the client.
+    #[arg(long, env = "TLSWATCH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Reports the open receiver prepares at once, all clients together; beyond it it answers
+    /// 503 with `Retry-After`.
+    #[arg(long, env = "TLSWATCH_RECEIVER_MAX_IN_FLIGHT", default_value_t = 64)]
+    pub receiver_max_in_flight: usize,
+    /// Server-side deadline of a request, in seconds (uploads and received reports: 4×).
+    #[arg(long, env = "TLSWATCH_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+    /// Let alert channels (webhook, Slack, Teams, SMTP) connect to loopback, private and other
+    /// non-public addresses. Off by default, so that a channel cannot be aimed at the internal
+    /// network.
+    #[arg(long = "alert-allow-private", env = "TLSWATCH_ALERT_ALLOW_PRIVATE", default_value = "false", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+          value_parser = BoolishValueParser::new(), overrides_with = "no_alert_allow_private")]
+    pub alert_allow_private: bool,
+    /// Turns --alert-allow-private off.
+    #[arg(long = "no-alert-allow-private", action = ArgAction::SetTrue, overrides_with = "alert_allow_private")]
+    pub no_alert_allow_private: bool,
     /// Sign users out after this many minutes without a request.
     #[arg(long, env = "TLSWATCH_SESSION_IDLE_MINUTES", default_value_t = 720)]
     pub session_idle_minutes: i64,
@@ -437,4 +564,10 @@ pub struct ImportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub auto_register: AutoRegister,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }

@@ -16,5 +16,6 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod net;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;

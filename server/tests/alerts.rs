@@ -88,6 +88,7 @@ fn delivery() -> Delivery {
         tls: tlswatch::net::tls::client_config(None).unwrap(),
         extra_ca_pem: None,
         timeout: Duration::from_secs(5),
+        allow_private: true,
     }
 }
 
@@ -97,6 +98,7 @@ fn timing() -> Timing {
         repeat_interval: 4 * 3600,
         max_attempts: 6,
         public_url: Some("https://watch.example".into()),
+        lease_seconds: 120,
     }
 }
 
@@ -425,7 +427,10 @@ async fn two_instances_send_one_notification() {
     };
     // A second, independent connection pool to the same database: another instance.
     let url = db.url();
-    let other = Store::connect(&url, 4).await.unwrap();
+    let other = Store::connect(&url, 4)
+        .await
+        .unwrap()
+        .with_sealer(support::test_sealer());
     let hook = Hook::start(0).await;
     webhook(&db.store, &hook).await;
     baseline(&db.store).await;
@@ -909,4 +914,85 @@ async fn configuration_regressions_and_expiring_certificates_alert_and_resolve()
     assert!(all
         .iter()
         .any(|a| a.state == "resolved" && a.labels["check"] == "STS-SMTP-02"));
+}
+
+/// A channel slower than the evaluation lease: the lease is renewed while the cycle runs and
+/// the notification's claim counts from the claim, so a second instance running cycles all the
+/// while neither re-queues nor re-sends it (issue 12, item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_slower_than_the_lease_is_notified_once() {
+    let Some(db) = support::postgres().await else {
+        return;
+    };
+    let other = Store::connect(&db.url(), 4)
+        .await
+        .unwrap()
+        .with_sealer(support::test_sealer());
+    // A webhook answering after 5 s.
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().fallback(axum::routing::post({
+        let hits = hits.clone();
+        move || async move {
+            hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            http::StatusCode::OK
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    db.store
+        .add_channel(
+            &ChannelRow {
+                id: 0,
+                name: "slow".into(),
+                kind: "webhook".into(),
+                config: serde_json::json!({ "url": url }),
+                domains: vec![],
+                enabled: true,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    baseline(&db.store).await;
+    spike_day(&db.store).await;
+    let now = noon(today());
+    let dl = Delivery {
+        timeout: Duration::from_secs(20),
+        ..delivery()
+    };
+    let tm = Timing {
+        lease_seconds: 3,
+        ..timing()
+    };
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(
+        async {
+            cycle(&db.store, &dl, &tm, "instance-a", now).await.unwrap();
+        },
+        async {
+            // The other instance tries every half second for 9 s (three leases).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            while started.elapsed() < Duration::from_secs(9) {
+                let t = now + started.elapsed().as_secs() as i64;
+                cycle(&other, &dl, &tm, "instance-b", t).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    );
+    let ((), ()) = (a, b);
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let sent: Vec<_> = db
+        .store
+        .notifications(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.status == "sent")
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
 }

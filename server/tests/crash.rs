@@ -30,6 +30,7 @@ fn tlswatch(env: &[(&str, String)], args: &[&str]) -> Command {
     c.args(args)
         .env_remove("TLSWATCH_DATABASE_URL")
         .env("TLSWATCH_LOG", "warn")
+        .env("TLSWATCH_SECRET_KEY", support::TEST_SECRET_KEY)
         .env("TLSWATCH_CHECK_INTERVAL_MINUTES", "0");
     for (k, v) in env {
         c.env(k, v);

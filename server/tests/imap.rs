@@ -54,6 +54,7 @@ fn mailbox(d: &Dovecot, tls_mode: &str, archive: Option<&str>, rejected: Option<
         enabled: true,
         last_poll_at: None,
         last_error: None,
+        auto_register: true,
     }
 }
 
@@ -61,7 +62,6 @@ fn poller(d: &Dovecot) -> ImapPoller {
     ImapPoller {
         tls: client_config(Some(&d.ca_file)).unwrap(),
         limits: Limits::default(),
-        domains: DomainPolicy::AutoRegister,
     }
 }
 
@@ -143,7 +143,6 @@ async fn imap_refuses_a_server_certificate_from_an_unknown_ca() {
     let p = ImapPoller {
         tls: client_config(None).unwrap(),
         limits: Limits::default(),
-        domains: DomainPolicy::AutoRegister,
     };
     let err = p
         .poll_once(&db.store, &mailbox(&d, "implicit", None, None))
@@ -183,4 +182,38 @@ async fn imap_scheduler_polls_due_mailboxes_and_records_errors() {
     );
     // Not due again before its interval.
     assert_eq!(try_execute_once(&db.store, &poller(&d)).await.unwrap(), 0);
+}
+
+/// Anyone can mail the reporting address: a mailbox that is not set to register domains
+/// keeps reports for unknown domains in the quarantine, and they import once the domain is
+/// registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_reports_for_unknown_domains_wait_in_the_quarantine() {
+    let Some(d) = Dovecot::start().await else {
+        return;
+    };
+    let db = sqlite().await;
+    d.deliver("stranger", &report_mail("stranger.example", "x1", 3));
+    let mut m = mailbox(&d, "starttls", Some("Archive"), Some("NotReports"));
+    m.auto_register = false;
+    let out = poller(&d).poll_once(&db.store, &m).await.unwrap();
+    assert_eq!(out.rejected, 1, "{out:?}");
+    assert!(db.store.domain_names().await.unwrap().is_empty());
+    let q = db.store.list_rejected(10).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert!(q[0].reason.contains("not registered"), "{:?}", q[0]);
+    // Re-processing does not register it either…
+    let o = tlswatch::ingest::reprocess(&db.store, q[0].id, &Limits::default(), DomainPolicy::AutoRegister)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status, tlswatch::ingest::Status::Rejected);
+    // …until someone registers the domain.
+    db.store.add_domain("stranger.example", "manual", 0).await.unwrap();
+    let o = tlswatch::ingest::reprocess(&db.store, q[0].id, &Limits::default(), DomainPolicy::KnownOnly)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
+    assert_eq!(db.store.report_count().await.unwrap(), 1);
 }

@@ -43,6 +43,7 @@ async fn start(env: &[(String, String)]) -> Instance {
         "1000000",
     ])
     .env("TLSWATCH_LOG", "warn")
+    .env("TLSWATCH_SECRET_KEY", support::TEST_SECRET_KEY)
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     for (k, v) in env {

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{Login, Setup};
+use crate::api::{ChangePassword, Login, Setup};
 
 /// `/login`.
 #[component]
@@ -57,6 +57,30 @@ pub fn SetupPage() -> impl IntoView {
                 <button type="submit">"Create admin and sign in"</button>
             </ActionForm>
             {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// `/account`: the signed-in user changes their password.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let action = ServerAction::<ChangePassword>::new();
+    let result = move || {
+        action.value().get().map(|r| match r {
+            Ok(()) => view! { <p class="ok" role="status" id="password-changed">"Password changed."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert" id="password-error">{clean(&e.to_string())}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="page narrow">
+            <h1>"Your account"</h1>
+            <h2>"Change password"</h2>
+            <ActionForm action>
+                <label>"Current password" <input id="current-password" type="password" name="current" autocomplete="current-password" required/></label>
+                <label>"New password (at least 12 characters)" <input id="new-password" type="password" name="new" autocomplete="new-password" minlength="12" required/></label>
+                <button id="change-password" type="submit">"Change password"</button>
+            </ActionForm>
+            {result}
         </section>
     }
 }

@@ -3,6 +3,7 @@
 //! optional HMAC-SHA256 signature. HTTP is HTTP/1.1 with redirects never followed, a timeout and a
 //! bounded read of the answer.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,36 @@ pub struct Delivery {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// Per attempt.
     pub timeout: Duration,
+    /// Whether channels may connect to loopback, private and other non-public addresses
+    /// (`TLSWATCH_ALERT_ALLOW_PRIVATE`). Off: a channel cannot be aimed at the internal network.
+    pub allow_private: bool,
+}
+
+/// Resolves `host` and picks the address to connect to: the first public one, or any when
+/// private addresses are allowed. The connection then goes to exactly that address, so a
+/// second DNS answer cannot point it elsewhere.
+pub async fn pinned_address(host: &str, port: u16, allow_private: bool) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    addrs
+        .iter()
+        .copied()
+        .find(|a| allow_private || crate::check::guard::is_public(a.ip()))
+        .ok_or_else(|| {
+            format!(
+                "{host} resolves to non-public addresses only ({}); set TLSWATCH_ALERT_ALLOW_PRIVATE=true to allow them",
+                addrs
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
 }
 
 /// Signature header of the generic webhook: `sha256=` + hex HMAC of the body.
@@ -123,7 +154,8 @@ impl Delivery {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
         let work = async {
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            let addr = pinned_address(&host, port, self.allow_private).await?;
+            let tcp = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| format!("connect {host}:{port}: {e}"))?;
             let req = {
@@ -211,7 +243,9 @@ impl Delivery {
                 ))
             }
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        // Connect to the checked address; TLS still verifies the host name.
+        let addr = pinned_address(host, port, self.allow_private).await?;
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
             .port(port)
             .tls(tls)
             .timeout(Some(self.timeout));
@@ -254,22 +288,17 @@ where
         .await
         .map_err(|e| format!("HTTP: {e}"))?;
     let status = resp.status();
-    let body = Limited::new(resp.into_body(), 4096)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    // Drain a little of the body so the connection ends cleanly; its text is never recorded
+    // (it could hold whatever an internal service answers).
+    let _ = Limited::new(resp.into_body(), 4096).collect().await;
     driver.abort();
     if status.is_success() {
         Ok(())
     } else {
         Err(format!(
-            "HTTP {}: {}",
+            "HTTP {} {}",
             status.as_u16(),
-            String::from_utf8_lossy(&body)
-                .chars()
-                .take(200)
-                .collect::<String>()
+            status.canonical_reason().unwrap_or("")
         ))
     }
 }

@@ -23,6 +23,9 @@ pub struct Timing {
     pub max_attempts: i64,
     /// Link target for the messages (`TLSWATCH_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// Length of the evaluation lease, in seconds; renewed every third of it while a cycle
+    /// runs, so a slow channel never lets a second instance start the same cycle.
+    pub lease_seconds: i64,
 }
 
 impl Default for Timing {
@@ -32,6 +35,7 @@ impl Default for Timing {
             repeat_interval: 4 * 3600,
             max_attempts: 6,
             public_url: None,
+            lease_seconds: 120,
         }
     }
 }
@@ -248,7 +252,13 @@ pub async fn deliver_due(
 ) -> anyhow::Result<(usize, usize)> {
     let channels = store.channels().await?;
     let (mut sent, mut failed) = (0, 0);
-    while let Some(n) = store.claim_notification(now, 120).await? {
+    // A claim holds a notification for longer than one delivery attempt can take, counted
+    // from the moment of the claim (not from the start of the cycle).
+    let hold = i64::try_from(delivery.timeout.as_secs()).unwrap_or(60) * 2 + 60;
+    // `now` advanced by the time this delivery run has taken so far.
+    let started = std::time::Instant::now();
+    let clock = || now + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
+    while let Some(n) = store.claim_notification(clock(), hold).await? {
         let result = match (
             channels.iter().find(|c| c.id == n.channel_id),
             serde_json::from_str::<Value>(&n.payload),
@@ -268,7 +278,7 @@ pub async fn deliver_due(
             }
         }
         store
-            .finish_notification(n.id, result, now, retry_at)
+            .finish_notification(n.id, result, clock(), retry_at)
             .await?;
     }
     Ok((sent, failed))
@@ -283,19 +293,37 @@ pub async fn cycle(
     holder: &str,
     now: i64,
 ) -> anyhow::Result<bool> {
-    if !store.take_lease("alerts", holder, now, now + 120).await? {
+    let lease = timing.lease_seconds.max(3);
+    if !store.take_lease("alerts", holder, now, now + lease).await? {
         // Deliveries are claimed per row, so any instance may still help deliver.
         deliver_due(store, delivery, timing, now).await?;
         return Ok(false);
     }
-    let result = async {
+    let work = async {
         super::evaluate(store, now).await?;
         queue_due(store, timing, now).await?;
         queue_digests(store, timing, now).await?;
         deliver_due(store, delivery, timing, now).await?;
         anyhow::Ok(())
-    }
-    .await;
+    };
+    // Renew the lease while the cycle runs, however long a channel takes to answer.
+    let started = std::time::Instant::now();
+    let renew = async {
+        let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let t = now + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
+            match store.take_lease("alerts", holder, t, t + lease).await {
+                Ok(true) => {}
+                Ok(false) => tracing::error!("the alerts lease was lost during a cycle"),
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "renewing the alerts lease failed"),
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        () = renew => unreachable!("the renewal loop never ends"),
+    };
     store.release_lease("alerts", holder).await?;
     result.map(|()| true)
 }

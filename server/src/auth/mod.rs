@@ -143,17 +143,21 @@ impl Authenticator {
         let Some(user) = user else {
             return Ok(Err(LoginError::Invalid));
         };
+        // A locked, disabled or wrong attempt all answer "wrong e-mail or password", exactly
+        // as for an account that does not exist: the answer never tells which accounts exist.
         if user.locked_until.is_some_and(|t| t > now) {
-            return Ok(Err(LoginError::Throttled));
+            tracing::info!(user = user.id, "sign-in refused: account locked");
+            return Ok(Err(LoginError::Invalid));
         }
         if !ok || user.disabled {
-            let lock = (user.failed_logins + 1 >= MAX_FAILURES).then_some(now + LOCKOUT_SECONDS);
-            self.store.record_login(user.id, false, lock).await?;
-            return Ok(Err(if lock.is_some() {
-                LoginError::Throttled
-            } else {
-                LoginError::Invalid
-            }));
+            let (failures, locked_until) = self
+                .store
+                .record_failed_login(user.id, now, MAX_FAILURES, LOCKOUT_SECONDS)
+                .await?;
+            if locked_until.is_some_and(|t| t > now) {
+                tracing::warn!(user = user.id, failures, "account locked after failed sign-ins");
+            }
+            return Ok(Err(LoginError::Invalid));
         }
         self.store.record_login(user.id, true, None).await?;
         Ok(Ok(user))
@@ -172,6 +176,15 @@ pub async fn create_user(
     let pw = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await??;
     store.add_user(&email, &hash, role, now_unix()).await
+}
+
+/// Sets a user's password after checking the policy (and lifts a lockout).
+pub async fn set_password(store: &Store, id: i64, password: &str) -> anyhow::Result<()> {
+    check_password_policy(password).map_err(anyhow::Error::msg)?;
+    let pw = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await??;
+    anyhow::ensure!(store.set_password_hash(id, &hash).await?, "no such user");
+    Ok(())
 }
 
 /// When no account exists, makes a one-time setup token valid for a day and returns it.

@@ -8,7 +8,7 @@ use crate::store::Store;
 
 /// Runs the checks; exit status 0 when nothing failed, 2 when a check failed.
 pub async fn run(store: &Store, global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<u8> {
-    let checker = global.checker()?;
+    let checker = args.checker.checker(global)?;
     let outcome = if args.no_store {
         let name = crate::domain::names::normalize_domain(&args.domain)
             .ok_or_else(|| anyhow::anyhow!("{:?} is not a domain name", args.domain))?;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mail_parser::mailbox::mbox::MessageIterator;
 
-use crate::config::{GlobalArgs, ImportArgs, OutputFormat};
+use crate::config::{ImportArgs, OutputFormat};
 use crate::ingest::{self, now_unix, InputOutcome, Limits, Prepared, Status};
-use crate::store::{DomainPolicy, Store};
+use crate::store::Store;
 
 /// Inputs stored per transaction (each commit is an fsync)…
 const BATCH: usize = 2_000;
@@ -16,14 +16,10 @@ const BATCH: usize = 2_000;
 const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// Imports every input; exit status 0 when nothing was rejected, 1 otherwise.
-pub async fn run(store: &Store, global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<u8> {
+pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<u8> {
     let files = collect_files(&args.paths);
-    let limits = global.limits();
-    let domains = if global.auto_register_domains {
-        DomainPolicy::AutoRegister
-    } else {
-        DomainPolicy::KnownOnly
-    };
+    let limits = args.limits.limits();
+    let domains = args.auto_register.domain_policy();
     let bar = progress_bar(files.len() as u64, args.format);
     let (mut imported, mut duplicate, mut rejected, mut reports) = (0usize, 0usize, 0usize, 0usize);
     ingest::import_pipelined(

@@ -32,6 +32,7 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: MailboxCommand) -> any
                 enabled: true,
                 last_poll_at: None,
                 last_error: None,
+                auto_register: a.auto_register_domains,
             };
             println!("{}", store.add_mailbox(&m).await?);
             Ok(0)
@@ -58,8 +59,8 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: MailboxCommand) -> any
             }
             Ok(0)
         }
-        MailboxCommand::Poll => {
-            let n = try_execute_once(store, &global.imap_poller()?).await?;
+        MailboxCommand::Poll(limits) => {
+            let n = try_execute_once(store, &global.imap_poller(&limits)?).await?;
             let failed = store
                 .mailboxes()
                 .await?

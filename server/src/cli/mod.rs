@@ -16,14 +16,34 @@ use crate::store::{redact, Store};
 /// Runs the command; returns the process exit status.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let global = cli.global;
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve(ServeArgs::from_env()?),
+    };
     let url = global.database_url();
-    let store = Store::connect(&url, global.db_max_connections)
+    let mut store = Store::connect(&url, global.db_max_connections)
         .await
         .with_context(|| format!("opening the database {}", redact(&url)))?;
-    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+    // A store URL that is not the default SQLite file may live elsewhere; the key file still
+    // lives in the data directory.
+    let sealer = global.sealer()?;
+    store = store.with_sealer(sealer);
+    match &command {
+        Command::Serve(args) => store = store.with_quarantine_quota(args.limits.quarantine_quota()),
+        Command::Import(args) => store = store.with_quarantine_quota(args.limits.quarantine_quota()),
+        _ => {}
+    }
+    let sealed = store.seal_plaintext_secrets().await?;
+    if sealed > 0 {
+        tracing::info!(count = sealed, "sealed secrets stored in plain text by an earlier version");
+    }
+    match command {
         Command::Serve(args) => serve(store, &global, args).await.map(|()| 0),
-        Command::Import(args) => import::run(&store, &global, &args).await,
-        Command::Quarantine(cmd) => quarantine::run(&store, &global, cmd).await,
+        Command::Import(args) => import::run(&store, &args).await,
+        Command::Secrets(crate::config::SecretsCommand::Rotate) => {
+            accounts::rotate_secrets(&store, &global).await
+        }
+        Command::Quarantine(cmd) => quarantine::run(&store, cmd).await,
         Command::Mailbox(cmd) => mailbox::run(&store, &global, cmd).await,
         Command::User(cmd) => accounts::user(&store, cmd).await,
         Command::Check(args) => check::run(&store, &global, &args).await,
@@ -56,15 +76,17 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
             None => None,
         },
         timeout: std::time::Duration::from_secs(15),
+        allow_private: args.alert_allow_private && !args.no_alert_allow_private,
     };
     let timing = crate::alerts::notify::Timing {
         group_wait: args.alert_group_wait_seconds.max(0),
         repeat_interval: args.alert_repeat_minutes.max(1) * 60,
         max_attempts: 6,
         public_url: args.public_url.clone(),
+        lease_seconds: 120,
     };
     let checks = std::sync::Arc::new(crate::check::run::CheckService::new(
-        global.checker()?,
+        args.checker.checker(global)?,
         store.clone(),
         crate::check::run::ReportDestinations {
             mailbox: args.report_address.clone(),
@@ -75,15 +97,19 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
     let settings = HttpSettings {
         listen: args.listen,
         site_root: args.site_root.map(|p| p.display().to_string()),
-        limits: global.limits(),
+        limits: args.limits.limits(),
         receiver_secret: args.receiver_secret,
         receiver_rate_per_minute: args.receiver_rate_per_minute,
-        secure_cookies: args.secure_cookies,
+        secure_cookies: args.secure_cookies && !args.no_secure_cookies,
         session_idle_minutes: args.session_idle_minutes,
         session_absolute_hours: args.session_absolute_hours,
-        domain_policy: global.domain_policy(),
+        domain_policy: args.auto_register.domain_policy(),
         checks: Some(checks.clone()),
         alert_wake: alert_wake.clone(),
+        trusted_proxies: parse_networks(&args.trusted_proxies)?,
+        receiver_max_in_flight: args.receiver_max_in_flight,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),
+        upload_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1) * 4),
     };
     if let Some(token) = crate::auth::ensure_setup_token(&store).await? {
         // Printed, not logged at a level that could be filtered away: it is the only way in.
@@ -91,7 +117,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
     }
     let app = Application::build(store.clone(), settings).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let poller = global.imap_poller()?;
+    let poller = global.imap_poller(&args.limits)?;
     let every = std::time::Duration::from_secs(args.mailbox_scheduler_seconds.max(1));
     let scheduler = tokio::spawn(crate::ingest::imap::run_scheduler(
         store.clone(),
@@ -123,4 +149,18 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
     }
     let _ = alert_loop.await;
     result
+}
+
+/// Parses `TLSWATCH_TRUSTED_PROXIES`: addresses or networks (`10.0.0.1`, `10.0.0.0/8`, `::1`).
+fn parse_networks(items: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow::anyhow!("TLSWATCH_TRUSTED_PROXIES: {s:?} is not an address or network"))
+        })
+        .collect()
 }

@@ -2,12 +2,12 @@
 
 use std::io::Write;
 
-use crate::config::{GlobalArgs, QuarantineCommand};
+use crate::config::QuarantineCommand;
 use crate::ingest::{self, extract::gunzip, Status};
 use crate::store::Store;
 
 /// Runs a quarantine command; exit status 1 when something could not be re-processed.
-pub async fn run(store: &Store, global: &GlobalArgs, cmd: QuarantineCommand) -> anyhow::Result<u8> {
+pub async fn run(store: &Store, cmd: QuarantineCommand) -> anyhow::Result<u8> {
     match cmd {
         QuarantineCommand::List { limit } => {
             for r in store.list_rejected(limit).await? {
@@ -29,7 +29,11 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: QuarantineCommand) -> 
             std::io::stdout().write_all(&raw)?;
             Ok(0)
         }
-        QuarantineCommand::Reprocess { ids } => {
+        QuarantineCommand::Reprocess {
+            ids,
+            auto_register,
+            limits,
+        } => {
             let ids = if ids.is_empty() {
                 store
                     .list_rejected(i64::MAX)
@@ -42,7 +46,8 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: QuarantineCommand) -> 
             };
             let mut failed = 0;
             for id in ids {
-                match ingest::reprocess(store, id, &global.limits(), global.domain_policy()).await?
+                match ingest::reprocess(store, id, &limits.limits(), auto_register.domain_policy())
+                    .await?
                 {
                     None => {
                         eprintln!("{id}: no such rejected input");

@@ -84,12 +84,21 @@ pub fn contributions(report: &Report) -> Vec<Contribution> {
         }
         c.success = c.success.saturating_add(p.success);
         c.failure = c.failure.saturating_add(p.failure);
+        // Details that add up to more than the policy's total are stored as sent (and the
+        // parser warned), but a breakdown never exceeds its total: each detail counts at most
+        // what the total has left, in the order the sender listed them.
+        let mut left = p.failure;
         for f in &p.failures {
+            let n = f.failed_session_count.min(left);
+            left -= n;
+            if n == 0 {
+                continue;
+            }
             let mx = f.receiving_mx_hostname.clone().unwrap_or_default();
-            *c.failure_by_mx.entry(mx).or_default() += f.failed_session_count;
+            *c.failure_by_mx.entry(mx).or_default() += n;
             *c.failure_by_result
                 .entry(f.result_type.clone())
-                .or_default() += f.failed_session_count;
+                .or_default() += n;
         }
     }
     by_domain.into_values().collect()

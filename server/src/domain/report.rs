@@ -156,6 +156,7 @@ pub fn parse_report(bytes: &[u8], ctx: &ParseContext) -> Result<Report, ReportEr
         }
     };
     let (start, end) = parse_date_range(root.get("date-range"), &mut w)?;
+    unknown_keys(&root, "the report", ROOT_KEYS, &mut w);
 
     let policies_value = match root.get("policies") {
         Some(Value::Array(a)) => a.clone(),
@@ -328,6 +329,8 @@ fn parse_policy(
         }
     }
 
+    unknown_keys(entry, &format!("policies[{i}]"), POLICY_ENTRY_KEYS, w);
+    unknown_keys(policy, &format!("policies[{i}].policy"), POLICY_KEYS, w);
     let summary = match entry.get("summary") {
         Some(Value::Object(s)) => s,
         _ => {
@@ -335,6 +338,7 @@ fn parse_policy(
             &empty
         }
     };
+    unknown_keys(summary, &format!("policies[{i}].summary"), SUMMARY_KEYS, w);
     let success = count(
         summary.get("total-successful-session-count"),
         &format!("policies[{i}].summary.total-successful-session-count"),
@@ -357,7 +361,12 @@ fn parse_policy(
         Some(_) => return reject(format!("policies[{i}].failure-details is not an array")),
     }
     let detail_sum: u64 = failures.iter().map(|f| f.failed_session_count).sum();
-    if !failures.is_empty() && detail_sum != failure {
+    if !failures.is_empty() && detail_sum > failure {
+        w.push(format!(
+            "policies[{i}]: failure details add up to {detail_sum} sessions, more than the summary's {failure}; \
+             kept as sent, the per-MX and per-result-type breakdowns are capped at {failure}"
+        ));
+    } else if !failures.is_empty() && detail_sum != failure {
         w.push(format!(
             "policies[{i}]: failure details add up to {detail_sum} sessions but the summary says {failure}"
         ));
@@ -412,10 +421,18 @@ fn parse_failure(
     };
     let sending_mta_ip = ip("sending-mta-ip", w);
     let receiving_ip = ip("receiving-ip", w);
-    let receiving_mx_hostname = text("receiving-mx-hostname").map(|h| {
-        let h = h.trim_end_matches('.').to_ascii_lowercase();
-        h
-    });
+    let receiving_mx_hostname = text("receiving-mx-hostname")
+        .or_else(|| {
+            let alias = text("receiving-mx-host-name");
+            if alias.is_some() {
+                w.push(format!(
+                    "{path} names the MX under receiving-mx-host-name; read as receiving-mx-hostname"
+                ));
+            }
+            alias
+        })
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
+    unknown_keys(d, &path, FAILURE_KEYS, w);
     let failed_session_count = count(
         d.get("failed-session-count"),
         &format!("{path}.failed-session-count"),
@@ -432,6 +449,58 @@ fn parse_failure(
             .or_else(|| text("additional-info-uri")),
         failure_reason_code: text("failure-reason-code"),
     })
+}
+
+const ROOT_KEYS: &[&str] = &[
+    "organization-name",
+    "date-range",
+    "contact-info",
+    "report-id",
+    "policies",
+];
+const POLICY_ENTRY_KEYS: &[&str] = &["policy", "summary", "failure-details"];
+const POLICY_KEYS: &[&str] = &[
+    "policy-type",
+    "policy-string",
+    "policy-domain",
+    "mx-host",
+    "mx-host-pattern",
+];
+const SUMMARY_KEYS: &[&str] = &[
+    "total-successful-session-count",
+    "total-failure-session-count",
+];
+const FAILURE_KEYS: &[&str] = &[
+    "result-type",
+    "sending-mta-ip",
+    "receiving-mx-hostname",
+    "receiving-mx-host-name",
+    "receiving-mx-helo",
+    "receiving-ip",
+    "failed-session-count",
+    "additional-information",
+    "additional-info-uri",
+    "failure-reason-code",
+];
+
+/// One warning per key RFC 8460 does not define (at most a few per object, named escaped).
+fn unknown_keys(obj: &Map<String, Value>, path: &str, known: &[&str], w: &mut Vec<String>) {
+    let unknown: Vec<&String> = obj
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    for k in unknown.iter().take(5) {
+        w.push(format!(
+            "{path} has the key {:?}, which RFC 8460 does not define; ignored",
+            truncate(k, 64)
+        ));
+    }
+    if unknown.len() > 5 {
+        w.push(format!(
+            "{path} has {} more keys RFC 8460 does not define; ignored",
+            unknown.len() - 5
+        ));
+    }
 }
 
 /// Reads a session count: a non-negative integer no larger than 2^53. Absent counts are 0 with a

@@ -117,6 +117,29 @@ async fn metrics(
         "tlswatch_rejected_inputs_total {}\n",
         totals.rejected
     ));
+    if let Ok((entries, bytes)) = state.store.quarantine_usage().await {
+        let quota = state.store.quarantine_quota();
+        rest.push_str(&format!(
+            "# HELP tlswatch_quarantine_entries Inputs kept in the quarantine.\n# TYPE tlswatch_quarantine_entries gauge\ntlswatch_quarantine_entries {entries}\n\
+             # HELP tlswatch_quarantine_bytes Compressed bytes kept in the quarantine.\n# TYPE tlswatch_quarantine_bytes gauge\ntlswatch_quarantine_bytes {bytes}\n\
+             # HELP tlswatch_quarantine_max_entries Quota of quarantine entries.\n# TYPE tlswatch_quarantine_max_entries gauge\ntlswatch_quarantine_max_entries {}\n\
+             # HELP tlswatch_quarantine_max_bytes Quota of quarantine bytes.\n# TYPE tlswatch_quarantine_max_bytes gauge\ntlswatch_quarantine_max_bytes {}\n",
+            quota.max_entries, quota.max_bytes
+        ));
+    }
+    {
+        use crate::telemetry::counters::{read, QUARANTINE_EVICTED, RECEIVER_BUSY, RECEIVER_RATE_LIMITED, REQUEST_TIMEOUTS};
+        rest.push_str(&format!(
+            "# HELP tlswatch_quarantine_evicted_total Quarantined inputs evicted to stay within the quota (this process).\n# TYPE tlswatch_quarantine_evicted_total counter\ntlswatch_quarantine_evicted_total {}\n\
+             # HELP tlswatch_receiver_refused_total Receiver requests refused before reading them (this process).\n# TYPE tlswatch_receiver_refused_total counter\n\
+             tlswatch_receiver_refused_total{{reason=\"rate\"}} {}\ntlswatch_receiver_refused_total{{reason=\"busy\"}} {}\n\
+             # HELP tlswatch_request_timeouts_total Requests ended by the server-side deadline (this process).\n# TYPE tlswatch_request_timeouts_total counter\ntlswatch_request_timeouts_total {}\n",
+            read(&QUARANTINE_EVICTED),
+            read(&RECEIVER_RATE_LIMITED),
+            read(&RECEIVER_BUSY),
+            read(&REQUEST_TIMEOUTS)
+        ));
+    }
     rest.push_str("# HELP tlswatch_check_runs_total Configuration check runs by their worst finding.\n# TYPE tlswatch_check_runs_total counter\n");
     for (w, n) in &totals.checks {
         rest.push_str(&format!(

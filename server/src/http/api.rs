@@ -218,6 +218,9 @@ pub struct Range {
     to: Option<String>,
 }
 
+/// Longest `from`..`to` range, in days.
+pub const MAX_RANGE_DAYS: i64 = 3660;
+
 fn range(q: &Range) -> Result<(i64, i64), (StatusCode, String)> {
     let bad = |what: &str| {
         (
@@ -233,10 +236,19 @@ fn range(q: &Range) -> Result<(i64, i64), (StatusCode, String)> {
         Some(s) => parse_day(s).ok_or_else(|| bad("from"))?,
         None => to - 29,
     };
-    if from > to || to - from > 3660 {
+    if from > to {
         return Err((
             StatusCode::BAD_REQUEST,
-            "from must be before to, at most 10 years apart\n".into(),
+            "from must not be after to\n".into(),
+        ));
+    }
+    if to - from > MAX_RANGE_DAYS {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the range is {} days; at most {MAX_RANGE_DAYS} days (about 10 years) may be asked at once\n",
+                to - from + 1
+            ),
         ));
     }
     Ok((from, to))

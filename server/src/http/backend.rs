@@ -72,6 +72,21 @@ fn utc(t: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A conflict (duplicate name or e-mail) with its own message; anything else as [`internal`].
+fn conflict_or_internal(what: &'static str) -> impl Fn(anyhow::Error) -> String {
+    move |e| match crate::store::conflict_of(&e) {
+        Some(c) => c.0.clone(),
+        None if e.chain().any(|c| c.downcast_ref::<sqlx::Error>().is_some()) => internal(what)(e),
+        // Policy messages from our own code (e-mail, password rules) are safe to show.
+        None => format!("{e}"),
+    }
+}
+
+fn session_failed(e: impl std::fmt::Display) -> String {
+    tracing::error!(error = %e, "session store failed");
+    "the session could not be saved; try again".to_owned()
+}
+
 fn internal(what: &'static str) -> impl Fn(anyhow::Error) -> String {
     move |e| {
         tracing::error!(error = %format!("{e:#}"), "{what} failed");
@@ -130,15 +145,15 @@ impl WebBackend {
     async fn sign_in(&self, user_id: i64) -> Result<(), String> {
         let session = session()?;
         // A new id at sign-in: a session id planted before sign-in is worthless.
-        session.cycle_id().await.map_err(|e| e.to_string())?;
+        session.cycle_id().await.map_err(session_failed)?;
         session
             .insert(SESSION_USER, user_id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(session_failed)?;
         session
             .insert(SESSION_LOGIN_AT, now_unix())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(session_failed)?;
         Ok(())
     }
 
@@ -251,7 +266,39 @@ impl Backend for WebBackend {
         if let Some(u) = app::auth::current_user() {
             self.record(&u.email, "sign-out", "").await;
         }
-        session()?.flush().await.map_err(|e| e.to_string())
+        session()?.flush().await.map_err(session_failed)
+    }
+
+    async fn change_password(
+        &self,
+        by: &CurrentUser,
+        current: String,
+        new: String,
+    ) -> Result<(), String> {
+        if by.id == 0 {
+            return Err("API tokens have no password".into());
+        }
+        let user = self
+            .store
+            .user_by_id(by.id)
+            .await
+            .map_err(internal("changing the password"))?
+            .ok_or("no such user")?;
+        let hash = user.password_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&current, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            self.record(&by.email, "password.change.failed", "wrong current password")
+                .await;
+            return Err("the current password is wrong".into());
+        }
+        crate::auth::check_password_policy(&new)?;
+        crate::auth::set_password(&self.store, by.id, &new)
+            .await
+            .map_err(internal("changing the password"))?;
+        self.record(&by.email, "password.change", "").await;
+        Ok(())
     }
 
     async fn setup(&self, token: String, email: String, password: String) -> Result<(), String> {
@@ -271,7 +318,7 @@ impl Backend for WebBackend {
         }
         let id = create_user(&self.store, &email, &password, Role::Admin)
             .await
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(conflict_or_internal("setup"))?;
         self.record(
             &email.trim().to_ascii_lowercase(),
             "setup",
@@ -310,7 +357,7 @@ impl Backend for WebBackend {
         crate::auth::check_password_policy(&password)?;
         create_user(&self.store, &email, &password, role)
             .await
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(conflict_or_internal("adding a user"))?;
         self.record(
             &by.email,
             "user.add",
@@ -630,8 +677,15 @@ impl Backend for WebBackend {
         let (Some(f), Some(t)) = (parse_day(&from), parse_day(&to)) else {
             return Err("from and to must be dates written YYYY-MM-DD".into());
         };
-        if f > t || t - f > 3660 {
-            return Err("from must not be after to, and the range at most 10 years".into());
+        if f > t {
+            return Err("from must not be after to".into());
+        }
+        if t - f > super::api::MAX_RANGE_DAYS {
+            return Err(format!(
+                "the range is {} days; at most {} days (about 10 years) may be shown at once",
+                t - f + 1,
+                super::api::MAX_RANGE_DAYS
+            ));
         }
         self.overview_span(f, t)
             .await
@@ -1011,7 +1065,7 @@ impl Backend for WebBackend {
         let (id, outcome) = checks
             .run(&name, "manual")
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(internal("the check"))?;
         self.record(
             &by.email,
             "check.run",

@@ -11,6 +11,7 @@ mod upload;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{FromRef, State};
@@ -23,6 +24,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -86,6 +88,14 @@ pub struct HttpSettings {
     pub checks: Option<Arc<crate::check::run::CheckService>>,
     /// Wakes the alert loop (after an import, a rule change, a channel test).
     pub alert_wake: Arc<tokio::sync::Notify>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Reports the open receiver prepares at once.
+    pub receiver_max_in_flight: usize,
+    /// Server-side deadline of a request (uploads and received reports get `upload_timeout`).
+    pub request_timeout: Duration,
+    /// Deadline of an upload or a received report, body included.
+    pub upload_timeout: Duration,
 }
 
 impl HttpSettings {
@@ -103,6 +113,10 @@ impl HttpSettings {
             domain_policy: crate::store::DomainPolicy::AutoRegister,
             checks: None,
             alert_wake: Arc::default(),
+            trusted_proxies: Vec::new(),
+            receiver_max_in_flight: receiver::DEFAULT_IN_FLIGHT,
+            request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -135,6 +149,10 @@ impl Application {
             domain_policy,
             checks,
             alert_wake,
+            trusted_proxies,
+            receiver_max_in_flight,
+            request_timeout,
+            upload_timeout,
         } = settings;
         // Built by cargo-leptos, the output name is compiled in; otherwise (cargo build/test) use ours.
         let mut leptos = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
@@ -154,7 +172,20 @@ impl Application {
             leptos.site_root = root.into();
         }
         leptos.site_addr = listen;
-        let receiver = Receiver::new(receiver_secret, receiver_rate_per_minute);
+        let receiver = Receiver::new(receiver_secret, receiver_rate_per_minute)
+            .with_trusted_proxies(trusted_proxies)
+            .with_max_in_flight(receiver_max_in_flight);
+        // Limiter state of quiet clients is dropped every minute (bounded memory).
+        {
+            let receiver = receiver.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    receiver.prune();
+                }
+            });
+        }
         let auth = AuthState {
             absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
         };
@@ -175,7 +206,7 @@ impl Application {
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_expiry(Expiry::OnInactivity(idle));
-        let router = router(state, sessions);
+        let router = router(state, sessions, request_timeout, upload_timeout);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
@@ -214,17 +245,31 @@ impl Application {
 }
 
 /// All routes and layers.
-pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) -> Router {
+pub fn router(
+    state: AppState,
+    sessions: SessionManagerLayer<DbSessionStore>,
+    request_timeout: Duration,
+    upload_timeout: Duration,
+) -> Router {
     let backend: app::api::SharedBackend = Arc::new(
         WebBackend::with_settings(state.store.clone(), state.limits, state.domain_policy)
-            .with_checks(state.checks.clone()),
+            .with_checks(state.checks.clone())
+            .with_alert_wake(state.alert_wake.clone()),
     );
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
-    Router::new()
-        .route("/healthz", get(healthz))
-        .merge(receiver::router(state.limits.max_input))
+    // Every request has a deadline: a request that would wait forever (a lock, a lost
+    // notification) ends with 503 and is counted, instead of holding its connection.
+    let short = || {
+        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout)
+    };
+    let long = TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, upload_timeout);
+    let ingest = Router::new()
+        .merge(receiver::router(state.limits.max_input, state.clone()))
         .merge(upload::router(state.limits.max_input))
+        .layer(long);
+    let rest = Router::new()
+        .route("/healthz", get(healthz))
         .merge(api::router())
         .merge(alerts::router())
         .leptos_routes_with_context(
@@ -236,6 +281,10 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) ->
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(short());
+    Router::new()
+        .merge(ingest)
+        .merge(rest)
         // Outermost last: trace, headers, compression, body limit, CSRF, session, auth.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -249,8 +298,25 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<DbSessionStore>) ->
         ))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security::headers))
+        .layer(middleware::from_fn(count_timeouts))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Counts requests that ended at their deadline (the timeout layers answer 503 with an empty
+/// body and this marker) and logs them.
+async fn count_timeouts(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && response.headers().get(axum::http::header::CONTENT_LENGTH).is_some_and(|v| v == "0")
+        && started.elapsed() >= Duration::from_secs(1)
+    {
+        crate::telemetry::counters::bump(&crate::telemetry::counters::REQUEST_TIMEOUTS);
+        tracing::error!(path = %crate::domain::report::truncate(&path, 200).escape_debug(), elapsed_ms = started.elapsed().as_millis() as u64, "request hit its deadline");
+    }
+    response
 }
 
 /// `GET /healthz`: 200 after pinging the database, 503 when it does not answer.

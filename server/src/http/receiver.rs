@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use super::AppState;
 use crate::ingest::{self, now_unix, Status};
@@ -31,28 +33,128 @@ const QUARANTINE_KEEP: usize = 64 * 1024;
 pub struct Receiver {
     /// When set, only `POST /tlsrpt/{secret}` accepts reports.
     pub secret: Option<String>,
-    /// Requests per minute per client address.
+    /// Requests per minute per client (an IPv4 address or an IPv6 /64).
     pub limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client itself.
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// Reports being prepared at once, all clients together; beyond it the receiver answers
+    /// 503 with `Retry-After`.
+    pub in_flight: Arc<Semaphore>,
 }
 
 impl Receiver {
-    /// A receiver allowing `per_minute` requests per client address (bursts of the same size).
+    /// A receiver allowing `per_minute` requests per client (bursts of the same size).
     pub fn new(secret: Option<String>, per_minute: u32) -> Self {
         let quota =
             Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
             secret: secret.filter(|s| !s.is_empty()),
             limiter: Arc::new(RateLimiter::keyed(quota)),
+            trusted_proxies: Arc::new(Vec::new()),
+            in_flight: Arc::new(Semaphore::new(DEFAULT_IN_FLIGHT)),
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies only.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpNet>) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    /// At most `n` reports prepared at once.
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.in_flight = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// The client a request comes from: the peer, or, when the peer is a trusted proxy, the
+    /// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for hop in hops.iter().rev() {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !trusted(&ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        client
+    }
+
+    /// Drops limiter state of clients that have been quiet (bounded memory whatever the
+    /// number of addresses seen).
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
     }
 }
 
-/// Routes of the receiver, with the body limit of the configured input size.
-pub fn router(max_input: usize) -> Router<AppState> {
+/// Reports prepared at once by default.
+pub const DEFAULT_IN_FLIGHT: usize = 64;
+
+/// The rate-limit key of a client: the address for IPv4, the /64 for IPv6 (one customer
+/// usually holds a whole /64, so limiting single addresses would limit nothing).
+pub fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut seg = v6.segments();
+                seg[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(seg))
+            }
+        },
+    }
+}
+
+/// Routes of the receiver, with the body limit of the configured input size. The rate limit
+/// is checked before the body is read.
+pub fn router(max_input: usize, state: AppState) -> Router<AppState> {
     Router::new()
         .route("/tlsrpt", post(receive_open))
         .route("/tlsrpt/{secret}", post(receive_secret))
         .layer(DefaultBodyLimit::max(max_input))
+        .layer(axum::middleware::from_fn_with_state(state, rate_limit))
+}
+
+/// Refuses a client over its rate before anything of its body is read.
+async fn rate_limit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let client = state.receiver.client(peer.ip(), request.headers());
+    if state
+        .receiver
+        .limiter
+        .check_key(&rate_key(client))
+        .is_err()
+    {
+        crate::telemetry::count_receiver_refusal("rate");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            "too many reports from this address; retry later\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn receive_open(
@@ -89,21 +191,23 @@ async fn receive_secret(
     receive(state, peer, headers, body).await
 }
 
-#[tracing::instrument(skip_all, fields(client = %peer.ip(), bytes = body.len()))]
+#[tracing::instrument(skip_all, fields(client = %state.receiver.client(peer.ip(), &headers), bytes = body.len()))]
 async fn receive(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if state.receiver.limiter.check_key(&peer.ip()).is_err() {
+    let client = state.receiver.client(peer.ip(), &headers);
+    let Ok(_permit) = state.receiver.in_flight.clone().try_acquire_owned() else {
+        crate::telemetry::count_receiver_refusal("busy");
         return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, "60")],
-            "too many reports from this address; retry later\n",
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "too many reports are being processed; retry shortly\n",
         )
             .into_response();
-    }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -129,7 +233,7 @@ async fn receive(
             .into_response();
     }
     let limits = state.limits;
-    let source = format!("https from {}", peer.ip());
+    let source = format!("https from {client}");
     let prepared = tokio::task::spawn_blocking(move || {
         let mut p = ingest::prepare(
             &body,

@@ -9,16 +9,23 @@ use std::io::{Cursor, Read};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 /// Bounds on untrusted input. Defaults follow mox (15 MB mail, 20 MB JSON).
+///
+/// Every bound but `max_input` is a budget for one whole input (a mail, a file, a POST body),
+/// shared by all its MIME parts, nested mails and archive entries: see [`Budget`].
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest mail, upload or POST body, in bytes.
     pub max_input: usize,
-    /// Largest report JSON after decompression, in bytes.
+    /// Most bytes one input may inflate to, all its reports together.
     pub max_decompressed: usize,
     /// Most entries a zip archive may list.
     pub max_zip_entries: usize,
     /// Deepest MIME nesting accepted.
     pub max_mime_depth: usize,
+    /// Most reports one input may carry.
+    pub max_reports: usize,
+    /// Most MIME parts and archive entries examined in one input.
+    pub max_parts: usize,
 }
 
 impl Default for Limits {
@@ -28,7 +35,69 @@ impl Default for Limits {
             max_decompressed: 20_000_000,
             max_zip_entries: 1_000,
             max_mime_depth: 20,
+            max_reports: 1_000,
+            max_parts: 2_000,
         }
+    }
+}
+
+/// What is left of one input's allowance. One `Budget` is made per input and passed down to
+/// every part, nested mail and archive entry, so many small parts cannot add up to more than
+/// one input may cost.
+#[derive(Debug)]
+pub struct Budget {
+    limits: Limits,
+    inflated_left: usize,
+    reports_left: usize,
+    parts_left: usize,
+}
+
+impl Budget {
+    /// The full allowance of one input.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            limits: *limits,
+            inflated_left: limits.max_decompressed,
+            reports_left: limits.max_reports,
+            parts_left: limits.max_parts,
+        }
+    }
+
+    /// Bytes that may still be inflated.
+    pub fn inflated_left(&self) -> usize {
+        self.inflated_left
+    }
+
+    /// Spends `n` inflated bytes.
+    fn inflate(&mut self, n: usize) -> Result<(), ExtractError> {
+        match self.inflated_left.checked_sub(n) {
+            Some(left) => {
+                self.inflated_left = left;
+                Ok(())
+            }
+            None => Err(ExtractError::DecompressedTooLarge(
+                self.limits.max_decompressed,
+            )),
+        }
+    }
+
+    /// Spends one report.
+    fn report(&mut self) -> Result<(), ExtractError> {
+        self.reports_left = self.reports_left.checked_sub(1).ok_or(ExtractError::OverBudget(
+            format!("the input carries more than {} reports", self.limits.max_reports),
+        ))?;
+        Ok(())
+    }
+
+    /// Spends one examined part (MIME part or archive entry).
+    fn part(&mut self) -> Result<(), ExtractError> {
+        self.parts_left = self.parts_left.checked_sub(1).ok_or(ExtractError::OverBudget(
+            format!(
+                "the input has more than {} MIME parts and archive entries",
+                self.limits.max_parts
+            ),
+        ))?;
+        Ok(())
     }
 }
 
@@ -64,12 +133,25 @@ pub enum ExtractError {
     /// The input is larger than [`Limits::max_input`].
     #[error("input is {0} bytes, above the {1}-byte limit")]
     TooLarge(usize, usize),
-    /// Decompression would exceed [`Limits::max_decompressed`].
-    #[error("decompressed report exceeds the {0}-byte limit")]
+    /// Decompression would exceed [`Limits::max_decompressed`] for the whole input.
+    #[error("the input inflates to more than the {0}-byte limit (TLSWATCH_MAX_DECOMPRESSED_BYTES), all its reports together")]
     DecompressedTooLarge(usize),
+    /// Another per-input bound (reports, parts) was reached.
+    #[error("{0}")]
+    OverBudget(String),
     /// Anything else, with a reason.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl ExtractError {
+    /// Whether the whole input's budget was spent: such an input is rejected as a whole.
+    pub fn is_budget(&self) -> bool {
+        matches!(
+            self,
+            Self::TooLarge(..) | Self::DecompressedTooLarge(_) | Self::OverBudget(_)
+        )
+    }
 }
 
 /// Detects the payload kind from a declared media type, a file name and the first bytes.
@@ -170,7 +252,7 @@ fn looks_like_mail(bytes: &[u8]) -> bool {
         })
 }
 
-/// Extracts every report from `bytes`.
+/// Extracts every report from `bytes`, within one [`Budget`] for the whole input.
 pub fn extract(
     bytes: &[u8],
     content_type: Option<&str>,
@@ -182,8 +264,9 @@ pub fn extract(
     }
     let fallback_domain = name.and_then(domain_from_filename);
     let origin = name.unwrap_or("input").to_owned();
+    let mut budget = Budget::new(limits);
     match detect(content_type, name, bytes) {
-        Some(kind) => extract_kind(kind, bytes, fallback_domain, origin, limits, 0),
+        Some(kind) => extract_kind(kind, bytes, fallback_domain, origin, &mut budget, 0),
         None if bytes.is_empty() => Err(ExtractError::Invalid("input is empty".into())),
         None => Err(ExtractError::Invalid(
             "not a TLS-RPT report: neither JSON, gzip, zip nor a mail (first bytes do not match any)".into(),
@@ -196,14 +279,13 @@ fn extract_kind(
     bytes: &[u8],
     fallback_domain: Option<String>,
     origin: String,
-    limits: &Limits,
+    budget: &mut Budget,
     depth: usize,
 ) -> Result<Vec<Found>, ExtractError> {
     match kind {
         Kind::Json => {
-            if bytes.len() > limits.max_decompressed {
-                return Err(ExtractError::DecompressedTooLarge(limits.max_decompressed));
-            }
+            budget.inflate(bytes.len())?;
+            budget.report()?;
             Ok(vec![Found {
                 json: bytes.to_vec(),
                 original_gzip: None,
@@ -212,7 +294,8 @@ fn extract_kind(
             }])
         }
         Kind::Gzip => {
-            let json = gunzip(bytes, limits.max_decompressed)?;
+            let json = gunzip_within(bytes, budget)?;
+            budget.report()?;
             Ok(vec![Found {
                 json,
                 original_gzip: Some(bytes.to_vec()),
@@ -220,9 +303,21 @@ fn extract_kind(
                 origin,
             }])
         }
-        Kind::Zip => unzip(bytes, fallback_domain, &origin, limits),
-        Kind::Mail => extract_mail(bytes, limits, depth),
+        Kind::Zip => unzip(bytes, fallback_domain, &origin, budget),
+        Kind::Mail => extract_mail(bytes, budget, depth),
     }
+}
+
+/// Decompresses gzip within what is left of `budget`, and spends what it inflated.
+fn gunzip_within(bytes: &[u8], budget: &mut Budget) -> Result<Vec<u8>, ExtractError> {
+    let json = gunzip(bytes, budget.inflated_left()).map_err(|e| match e {
+        ExtractError::DecompressedTooLarge(_) => {
+            ExtractError::DecompressedTooLarge(budget.limits.max_decompressed)
+        }
+        e => e,
+    })?;
+    budget.inflate(json.len())?;
+    Ok(json)
 }
 
 /// Decompresses the first gzip member (trailing bytes are ignored, D-26), reading at most
@@ -243,20 +338,20 @@ fn unzip(
     bytes: &[u8],
     fallback_domain: Option<String>,
     origin: &str,
-    limits: &Limits,
+    budget: &mut Budget,
 ) -> Result<Vec<Found>, ExtractError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| ExtractError::Invalid(format!("zip archive is corrupt: {e}")))?;
-    if archive.len() > limits.max_zip_entries {
+    if archive.len() > budget.limits.max_zip_entries {
         return Err(ExtractError::Invalid(format!(
             "zip archive lists {} entries, above the limit of {}",
             archive.len(),
-            limits.max_zip_entries
+            budget.limits.max_zip_entries
         )));
     }
     let mut found = Vec::new();
-    let mut budget = limits.max_decompressed;
     for i in 0..archive.len() {
+        budget.part()?;
         let mut entry = archive
             .by_index(i)
             .map_err(|e| ExtractError::Invalid(format!("zip entry {i} is unreadable: {e}")))?;
@@ -267,18 +362,15 @@ fn unzip(
         }
         let mut data = Vec::new();
         (&mut entry)
-            .take(budget as u64 + 1)
+            .take(budget.inflated_left() as u64 + 1)
             .read_to_end(&mut data)
             .map_err(|e| ExtractError::Invalid(format!("zip entry {name} is corrupt: {e}")))?;
-        if data.len() > budget {
-            return Err(ExtractError::DecompressedTooLarge(limits.max_decompressed));
-        }
-        budget -= data.len();
+        budget.inflate(data.len())?;
+        budget.report()?;
         let domain = domain_from_filename(&name).or_else(|| fallback_domain.clone());
         let origin = format!("{origin}:{name}");
         if data.starts_with(&[0x1f, 0x8b]) {
-            let json = gunzip(&data, budget)?;
-            budget -= json.len().min(budget);
+            let json = gunzip_within(&data, budget)?;
             found.push(Found {
                 json,
                 original_gzip: Some(data),
@@ -302,7 +394,12 @@ fn unzip(
     Ok(found)
 }
 
-fn extract_mail(bytes: &[u8], limits: &Limits, depth: usize) -> Result<Vec<Found>, ExtractError> {
+fn extract_mail(
+    bytes: &[u8],
+    budget: &mut Budget,
+    depth: usize,
+) -> Result<Vec<Found>, ExtractError> {
+    let limits = budget.limits;
     if depth > limits.max_mime_depth {
         return Err(ExtractError::Invalid(format!(
             "MIME nesting deeper than {}",
@@ -326,9 +423,12 @@ fn extract_mail(bytes: &[u8], limits: &Limits, depth: usize) -> Result<Vec<Found
     let mut found = Vec::new();
     let mut reasons = Vec::new();
     for (i, part) in msg.parts.iter().enumerate() {
+        budget.part()?;
         if let PartType::Message(inner) = &part.body {
-            if let Ok(mut more) = extract_mail(inner.raw_message(), limits, depth + nesting + 1) {
-                found.append(&mut more);
+            match extract_mail(inner.raw_message(), budget, depth + nesting + 1) {
+                Ok(mut more) => found.append(&mut more),
+                Err(e) if e.is_budget() => return Err(e),
+                Err(_) => {}
             }
             continue;
         }
@@ -356,9 +456,9 @@ fn extract_mail(bytes: &[u8], limits: &Limits, depth: usize) -> Result<Vec<Found
             Some(Kind::Mail) | None => continue,
             Some(k) => k,
         };
-        match extract_kind(kind, data, fallback, origin, limits, depth + 1) {
+        match extract_kind(kind, data, fallback, origin, budget, depth + 1) {
             Ok(mut f) => found.append(&mut f),
-            Err(e @ ExtractError::DecompressedTooLarge(_)) => return Err(e),
+            Err(e) if e.is_budget() => return Err(e),
             Err(e) => reasons.push(e.to_string()),
         }
     }

@@ -44,8 +44,6 @@ pub struct ImapPoller {
     pub tls: Arc<ClientConfig>,
     /// Input bounds.
     pub limits: Limits,
-    /// Whether unknown policy domains are registered.
-    pub domains: DomainPolicy,
 }
 
 async fn step<T>(what: &str, f: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
@@ -166,7 +164,14 @@ impl ImapPoller {
                     )
                 })
                 .await?;
-                commit(store, vec![prepared], self.domains)
+                // Anyone can mail a reporting address: its reports register domains only when
+                // the mailbox is set to; otherwise they wait in the quarantine.
+                let domains = if m.auto_register {
+                    DomainPolicy::AutoRegister
+                } else {
+                    DomainPolicy::KnownOnly
+                };
+                commit(store, vec![prepared], domains)
                     .await?
                     .remove(0)
                     .status

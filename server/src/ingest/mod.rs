@@ -46,6 +46,10 @@ pub struct InputOutcome {
     pub duplicates: usize,
     /// Warnings recorded for its reports.
     pub warnings: usize,
+    /// Things the user should know although nothing was rejected (a duplicate whose content
+    /// differs from the stored copy, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Status of one input.
@@ -132,6 +136,7 @@ pub async fn commit(
     for p in batch {
         let (mut imported, mut duplicates, mut warnings) = (0, 0, 0);
         let mut errors = p.errors;
+        let mut notes = Vec::new();
         let mut refused_json = None;
         for r in &p.reports {
             match stored.next() {
@@ -140,6 +145,14 @@ pub async fn commit(
                     warnings += r.report.warnings.len();
                 }
                 Some(StoreOutcome::Duplicate(_)) => duplicates += 1,
+                Some(StoreOutcome::Conflicting(id)) => {
+                    duplicates += 1;
+                    notes.push(format!(
+                        "report {} from {} is already stored (id {id}) with different content; this copy was not counted (see the stored report's warnings)",
+                        crate::domain::report::truncate(&r.report.report_id, 128),
+                        crate::domain::report::truncate(&r.report.organization_name, 128),
+                    ));
+                }
                 Some(StoreOutcome::Refused(reason)) => {
                     errors.push(reason);
                     // The input itself was not kept (it parsed); keep the refused report.
@@ -180,6 +193,7 @@ pub async fn commit(
             reports: imported,
             duplicates,
             warnings,
+            notes,
         });
     }
     Ok(outcomes)
@@ -289,9 +303,11 @@ pub async fn reprocess(
         return Ok(None);
     };
     let raw = extract::gunzip(&raw_gz, usize::MAX / 2)?;
+    // The open channels (the receiver, mailboxes anyone can write to) never register domains
+    // on re-processing either: register the domain first (`tlswatch domain add`).
     let (channel, domains) = match channel.as_str() {
         "https" => ("https", DomainPolicy::KnownOnly),
-        "imap" => ("imap", authenticated),
+        "imap" => ("imap", DomainPolicy::KnownOnly),
         "upload" => ("upload", authenticated),
         _ => ("cli", authenticated),
     };

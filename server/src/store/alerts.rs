@@ -194,7 +194,7 @@ impl Store {
         now: i64,
         until: i64,
     ) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let r = sqlx::query("update job_lease set holder = $1, lease_until = $2 where name = $3 and (lease_until <= $4 or holder = $1)")
             .bind(holder)
             .bind(until)
@@ -208,7 +208,7 @@ impl Store {
 
     /// Gives the named lease back.
     pub async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query("update job_lease set lease_until = 0 where name = $1 and holder = $2")
             .bind(name)
             .bind(holder)
@@ -247,7 +247,7 @@ impl Store {
         domain: Option<&str>,
         enabled: bool,
     ) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let r = sqlx::query(
             "update alert_rule set params = $1, domain = $2, enabled = $3 where id = $4",
         )
@@ -269,8 +269,8 @@ impl Store {
         active: &[Active],
         now: i64,
     ) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let _guard = self.write_guard().await?;
+        let mut tx = self.begin_write().await?;
         let current: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
             "select id, rule_id, fingerprint, state, started_at from alert where active_key is not null",
         )
@@ -359,7 +359,7 @@ impl Store {
 
     /// Acknowledges an active alert; false when it is not active.
     pub async fn acknowledge(&self, id: i64, by: &str, now: i64) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let r = sqlx::query("update alert set acknowledged_by = $1, acknowledged_at = $2 where id = $3 and active_key is not null")
             .bind(by)
             .bind(now)
@@ -372,7 +372,7 @@ impl Store {
 
     /// Adds a silence; returns its id.
     pub async fn add_silence(&self, s: &SilenceRow, now: i64) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
             "insert into silence (matchers, starts_at, ends_at, author, comment, created_at) values ($1, $2, $3, $4, $5, $6) returning id",
         )
@@ -390,7 +390,7 @@ impl Store {
 
     /// Ends a silence now.
     pub async fn expire_silence(&self, id: i64, now: i64) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let r = sqlx::query("update silence set ends_at = $1 where id = $2 and ends_at > $1")
             .bind(now)
             .bind(id)
@@ -424,13 +424,13 @@ impl Store {
 
     /// Adds a channel; returns its id.
     pub async fn add_channel(&self, c: &ChannelRow, now: i64) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
             "insert into alert_channel (name, kind, config, domains, enabled, created_at) values ($1, $2, $3, $4, $5, $6) returning id",
         )
         .bind(&c.name)
         .bind(&c.kind)
-        .bind(c.config.to_string())
+        .bind(self.sealer()?.seal(&c.config.to_string()))
         .bind(serde_json::to_string(&c.domains)?)
         .bind(i64::from(c.enabled))
         .bind(now)
@@ -442,7 +442,7 @@ impl Store {
 
     /// Deletes a channel.
     pub async fn delete_channel(&self, id: i64) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let r = sqlx::query("delete from alert_channel where id = $1")
             .bind(id)
             .execute(self.pool())
@@ -459,17 +459,25 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading channels")?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, kind, config, domains, enabled)| ChannelRow {
-                id,
-                name,
-                kind,
-                config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
-                domains: serde_json::from_str(&domains).unwrap_or_default(),
-                enabled: enabled != 0,
+        rows.into_iter()
+            .map(|(id, name, kind, config, domains, enabled)| {
+                let config = if crate::secrets::Sealer::is_sealed(&config) {
+                    self.sealer()?
+                        .open(&config)
+                        .with_context(|| format!("opening the settings of channel {name}"))?
+                } else {
+                    config
+                };
+                Ok(ChannelRow {
+                    id,
+                    name,
+                    kind,
+                    config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
+                    domains: serde_json::from_str(&domains).unwrap_or_default(),
+                    enabled: enabled != 0,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// `(alert_id, channel_id) -> (last_sent_at, resolved_sent)`.
@@ -499,8 +507,8 @@ impl Store {
         alert_ids: &[i64],
         now: i64,
     ) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let _guard = self.write_guard().await?;
+        let mut tx = self.begin_write().await?;
         let (id,): (i64,) = sqlx::query_as(
             "insert into notification (channel_id, group_key, kind, payload, created_at, status, attempts, next_attempt_at)
              values ($1, $2, $3, $4, $5, 'pending', 0, $5) returning id",
@@ -544,7 +552,7 @@ impl Store {
         .context("finding due notifications")?;
         for (id,) in due {
             let got = {
-                let _guard = self.write_guard().await;
+                let _guard = self.write_guard().await?;
                 sqlx::query(
                     "update notification set status = 'sending', claimed_until = $1
                      where id = $2 and ((status = 'pending' and next_attempt_at <= $3) or (status = 'sending' and claimed_until < $3))",
@@ -597,7 +605,7 @@ impl Store {
         now: i64,
         retry_at: Option<i64>,
     ) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         match result {
             Ok(()) => sqlx::query("update notification set status = 'sent', attempts = attempts + 1, sent_at = $1, last_error = null where id = $2")
                 .bind(now)

@@ -98,7 +98,7 @@ impl Store {
         role: Role,
         now: i64,
     ) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as("insert into app_user (email, password_hash, role, created_at) values ($1, $2, $3, $4) returning id")
             .bind(email)
             .bind(password_hash)
@@ -106,7 +106,7 @@ impl Store {
             .bind(now)
             .fetch_one(self.pool())
             .await
-            .with_context(|| format!("adding user {email} (does it exist already?)"))?;
+            .map_err(|e| super::unique_violation(e, "a user with this e-mail address exists"))?;
         Ok(id)
     }
 
@@ -147,7 +147,7 @@ impl Store {
 
     /// Changes role and disabled flag.
     pub async fn update_user(&self, id: i64, role: Role, disabled: bool) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query("update app_user set role = $1, disabled = $2 where id = $3")
             .bind(role.as_str())
             .bind(i64::from(disabled))
@@ -165,7 +165,7 @@ impl Store {
         ok: bool,
         locked_until: Option<i64>,
     ) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let sql = if ok {
             "update app_user set failed_logins = 0, locked_until = $1 where id = $2"
         } else {
@@ -180,6 +180,52 @@ impl Store {
         Ok(())
     }
 
+    /// Counts a failed sign-in in one statement (concurrent failures all count) and locks the
+    /// account for `lock_seconds` when it reaches `max_failures`. A lock that has expired
+    /// starts the count again. Returns the count and the lock.
+    pub async fn record_failed_login(
+        &self,
+        id: i64,
+        now: i64,
+        max_failures: i64,
+        lock_seconds: i64,
+    ) -> anyhow::Result<(i64, Option<i64>)> {
+        let _guard = self.write_guard().await?;
+        let row: (i64, Option<i64>) = sqlx::query_as(
+            "update app_user set
+                 failed_logins = case when locked_until is not null and locked_until <= $1 then 1 else failed_logins + 1 end,
+                 locked_until = case
+                     when (case when locked_until is not null and locked_until <= $1 then 1 else failed_logins + 1 end) >= $2
+                         then $3
+                     when locked_until is not null and locked_until <= $1 then null
+                     else locked_until end
+             where id = $4 returning failed_logins, locked_until",
+        )
+        .bind(now)
+        .bind(max_failures)
+        .bind(now + lock_seconds)
+        .bind(id)
+        .fetch_one(self.pool())
+        .await
+        .context("recording a failed sign-in")?;
+        Ok(row)
+    }
+
+    /// Sets a user's password hash.
+    pub async fn set_password_hash(&self, id: i64, hash: &str) -> anyhow::Result<bool> {
+        let _guard = self.write_guard().await?;
+        let n = sqlx::query(
+            "update app_user set password_hash = $1, failed_logins = 0, locked_until = null where id = $2",
+        )
+        .bind(hash)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .context("setting a password")?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// Stores a new API token's hash.
     pub async fn add_token(
         &self,
@@ -189,7 +235,7 @@ impl Store {
         created_by: &str,
         now: i64,
     ) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as("insert into api_token (name, token_hash, role, created_by, created_at) values ($1, $2, $3, $4, $5) returning id")
             .bind(name)
             .bind(token_hash)
@@ -218,7 +264,7 @@ impl Store {
         let Some((id, name, role)) = row else {
             return Ok(None);
         };
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query("update api_token set last_used_at = $1 where id = $2")
             .bind(now)
             .bind(id)
@@ -251,7 +297,7 @@ impl Store {
 
     /// Revokes a token.
     pub async fn revoke_token(&self, id: i64, now: i64) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let n = sqlx::query(
             "update api_token set revoked_at = $1 where id = $2 and revoked_at is null",
         )
@@ -266,7 +312,7 @@ impl Store {
 
     /// Replaces the one-time setup token.
     pub async fn set_setup_token(&self, token_hash: &str, expires_at: i64) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query("delete from setup_token")
             .execute(self.pool())
             .await?;
@@ -281,7 +327,7 @@ impl Store {
 
     /// Consumes the setup token if it is valid.
     pub async fn take_setup_token(&self, token_hash: &str, now: i64) -> anyhow::Result<bool> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let n = sqlx::query("delete from setup_token where token_hash = $1 and expires_at > $2")
             .bind(token_hash)
             .bind(now)
@@ -301,7 +347,7 @@ impl Store {
         ip: Option<&str>,
         now: i64,
     ) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query(
             "insert into audit_log (at, actor, action, detail, ip) values ($1, $2, $3, $4, $5)",
         )
@@ -339,7 +385,7 @@ impl Store {
 
     /// Deletes expired sessions.
     pub async fn delete_expired_sessions(&self, now: i64) -> anyhow::Result<u64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         Ok(sqlx::query("delete from session where expiry_date < $1")
             .bind(now)
             .execute(self.pool())
@@ -363,7 +409,7 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        let _guard = self.0.write_guard().await;
+        let _guard = self.0.write_guard().await.map_err(backend_err)?;
         loop {
             let n = sqlx::query("insert into session (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do nothing")
                 .bind(record.id.to_string())
@@ -383,7 +429,7 @@ impl SessionStore for DbSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        let _guard = self.0.write_guard().await;
+        let _guard = self.0.write_guard().await.map_err(backend_err)?;
         sqlx::query("insert into session (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date")
             .bind(record.id.to_string())
             .bind(data)
@@ -417,7 +463,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let _guard = self.0.write_guard().await;
+        let _guard = self.0.write_guard().await.map_err(backend_err)?;
         sqlx::query("delete from session where id = $1")
             .bind(id.to_string())
             .execute(self.0.pool())

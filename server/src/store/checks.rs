@@ -54,7 +54,7 @@ impl Store {
         let domain_id = self
             .add_domain(&outcome.domain, "manual", started_at)
             .await?;
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
             "insert into check_run (domain_id, started_at, millis, trigger_kind, worst, fails, warns, mode, findings, snapshot, mx_hosts, policy_text)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id",
@@ -161,7 +161,7 @@ impl Store {
         .context("finding due checks")?;
         let mut claimed = Vec::new();
         for (id, name, was) in due {
-            let _guard = self.write_guard().await;
+            let _guard = self.write_guard().await?;
             let done = sqlx::query(
                 "update domain set next_check_at = $1 where id = $2 and next_check_at = $3",
             )

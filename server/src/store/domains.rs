@@ -7,7 +7,7 @@ use super::Store;
 impl Store {
     /// Registers `name` (already normalized) unless present; returns its id.
     pub async fn add_domain(&self, name: &str, origin: &str, now: i64) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query("insert into domain (name, created_at, origin) values ($1, $2, $3) on conflict (name) do nothing")
             .bind(name)
             .bind(now)

@@ -20,7 +20,7 @@ pub struct Mailbox {
     pub tls_mode: String,
     /// Login user name.
     pub username: String,
-    /// Login password.
+    /// Login password (sealed in the database, plain here).
     pub password: String,
     /// Folder to read.
     pub folder: String,
@@ -36,11 +36,20 @@ pub struct Mailbox {
     pub last_poll_at: Option<i64>,
     /// Error of the last poll, if it failed.
     pub last_error: Option<String>,
+    /// Whether reports from this mailbox may register unknown domains. Off by default: anyone
+    /// can send mail to a reporting address.
+    pub auto_register: bool,
 }
 
-const COLUMNS: &str = "id, name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, last_poll_at, last_error";
+const COLUMNS: &str = "id, name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, last_poll_at, last_error, auto_register";
 
-fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
+fn from_row(store: &Store, r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
+    let stored: String = r.try_get(6)?;
+    let password = if crate::secrets::Sealer::is_sealed(&stored) {
+        store.sealer()?.open(&stored).context("opening the mailbox password")?
+    } else {
+        stored
+    };
     Ok(Mailbox {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -48,7 +57,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
         port: u16::try_from(r.try_get::<i64, _>(3)?).unwrap_or(993),
         tls_mode: r.try_get(4)?,
         username: r.try_get(5)?,
-        password: r.try_get(6)?,
+        password,
         folder: r.try_get(7)?,
         archive_folder: r.try_get(8)?,
         rejected_folder: r.try_get(9)?,
@@ -56,31 +65,33 @@ fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
         enabled: r.try_get::<i64, _>(11)? != 0,
         last_poll_at: r.try_get(12)?,
         last_error: r.try_get(13)?,
+        auto_register: r.try_get::<i64, _>(14)? != 0,
     })
 }
 
 impl Store {
     /// Adds a mailbox (its `id` is ignored); returns the new id.
     pub async fn add_mailbox(&self, m: &Mailbox) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "insert into mailbox (name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
+            "insert into mailbox (name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, auto_register)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id",
         )
         .bind(&m.name)
         .bind(&m.host)
         .bind(i64::from(m.port))
         .bind(&m.tls_mode)
         .bind(&m.username)
-        .bind(&m.password)
+        .bind(self.sealer()?.seal(&m.password))
         .bind(&m.folder)
         .bind(m.archive_folder.as_deref())
         .bind(m.rejected_folder.as_deref())
         .bind(m.poll_seconds)
         .bind(i64::from(m.enabled))
+        .bind(i64::from(m.auto_register))
         .fetch_one(self.pool())
         .await
-        .context("adding mailbox")?;
+        .map_err(|e| super::unique_violation(e, "a mailbox with this name exists"))?;
         Ok(id)
     }
 
@@ -90,7 +101,7 @@ impl Store {
             .fetch_all(self.pool())
             .await
             .context("listing mailboxes")?;
-        rows.iter().map(from_row).collect()
+        rows.iter().map(|r| from_row(self, r)).collect()
     }
 
     /// Takes the poll lease of an enabled mailbox whose interval has passed, so that one
@@ -101,7 +112,7 @@ impl Store {
         now: i64,
         lease_seconds: i64,
     ) -> anyhow::Result<Option<Mailbox>> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         let taken = sqlx::query(
             "update mailbox set lease_until = $1
              where id = $2 and enabled = 1 and (lease_until is null or lease_until < $3)
@@ -121,7 +132,7 @@ impl Store {
             .bind(id)
             .fetch_one(self.pool())
             .await?;
-        from_row(&row).map(Some)
+        from_row(self, &row).map(Some)
     }
 
     /// Records the end of a poll and releases the lease.
@@ -133,7 +144,7 @@ impl Store {
         imported: i64,
         rejected: i64,
     ) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query(
             "update mailbox set lease_until = null, last_poll_at = $1, last_error = $2,
                  imported_total = imported_total + $3, rejected_total = rejected_total + $4

@@ -13,6 +13,7 @@ mod mailboxes;
 mod quarantine;
 mod reports;
 mod rows;
+mod sealing;
 mod stats;
 
 use std::path::Path;
@@ -27,7 +28,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use auth::{AuditEntry, DbSessionStore, Token, User};
 pub use mailboxes::Mailbox;
-pub use quarantine::{NewRejected, Rejected};
+pub use quarantine::{NewRejected, QuarantineQuota, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
 pub use stats::{DailyTotals, DomainStats, DomainTotals, PolicySeen, ReportFilter, ReportSummary};
 
@@ -48,6 +49,8 @@ pub struct Store {
     // SQLite allows one writer at a time; taking this lock before a write transaction avoids
     // SQLITE_BUSY on lock upgrades. PostgreSQL writers do not take it.
     write_lock: Arc<Mutex<()>>,
+    quarantine_quota: QuarantineQuota,
+    sealer: Option<Arc<crate::secrets::Sealer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -57,6 +60,9 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
+
+/// Longest a writer waits for this process's SQLite write turn.
+const WRITE_WAIT: Duration = Duration::from_secs(30);
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -105,6 +111,8 @@ impl Store {
             pool,
             backend,
             write_lock: Arc::new(Mutex::new(())),
+            quarantine_quota: QuarantineQuota::default(),
+            sealer: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -141,11 +149,52 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub(crate) async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+    /// Serializes this process's SQLite writers (PostgreSQL writers do not wait). Bounded: a
+    /// writer that cannot get its turn within [`WRITE_WAIT`] fails with "database busy" instead
+    /// of waiting forever.
+    pub(crate) async fn write_guard(&self) -> anyhow::Result<Option<MutexGuard<'_, ()>>> {
         match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().await),
-            Backend::Postgres => None,
+            Backend::Sqlite => tokio::time::timeout(WRITE_WAIT, self.write_lock.lock())
+                .await
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("the database is busy (waited {}s for a write); try again", WRITE_WAIT.as_secs())),
+            Backend::Postgres => Ok(None),
         }
+    }
+
+    /// Starts a write transaction. On SQLite it starts as a writer (`BEGIN IMMEDIATE`), so
+    /// it waits for other processes' writers (busy timeout) instead of failing with "database
+    /// is locked" when it would upgrade from reading to writing.
+    pub(crate) async fn begin_write(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.context("starting a write transaction")
+    }
+
+    /// The same store with another quarantine quota.
+    pub fn with_quarantine_quota(mut self, quota: QuarantineQuota) -> Self {
+        self.quarantine_quota = quota;
+        self
+    }
+
+    /// The quarantine quota in effect.
+    pub fn quarantine_quota(&self) -> QuarantineQuota {
+        self.quarantine_quota
+    }
+
+    /// The same store, sealing secrets (passwords, tokens, webhook URLs) with `sealer`.
+    pub fn with_sealer(mut self, sealer: crate::secrets::Sealer) -> Self {
+        self.sealer = Some(Arc::new(sealer));
+        self
+    }
+
+    /// The secret sealer; an error when none was configured.
+    pub fn sealer(&self) -> anyhow::Result<&crate::secrets::Sealer> {
+        self.sealer
+            .as_deref()
+            .context("no secret key is configured (TLSWATCH_SECRET_KEY or the key file in the data directory)")
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -200,4 +249,26 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }
+}
+
+/// A write refused because it would duplicate something unique (a name, an e-mail). Adapters
+/// answer it with 409 and its message; every other store error is a fixed "internal error".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Conflict(pub String);
+
+/// Maps a unique-constraint violation to [`Conflict`] with `message`; any other database
+/// error keeps its detail for the log only.
+pub(crate) fn unique_violation(e: sqlx::Error, message: &str) -> anyhow::Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            anyhow::Error::new(Conflict(message.to_owned()))
+        }
+        _ => anyhow::Error::new(e).context("database write failed"),
+    }
+}
+
+/// The conflict inside `e`, if that is what it is.
+pub fn conflict_of(e: &anyhow::Error) -> Option<&Conflict> {
+    e.chain().find_map(|c| c.downcast_ref::<Conflict>())
 }

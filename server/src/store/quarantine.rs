@@ -41,10 +41,32 @@ pub struct NewRejected<'a> {
     pub raw_size: usize,
 }
 
+/// How much the quarantine may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineQuota {
+    /// Most entries.
+    pub max_entries: i64,
+    /// Most stored (compressed) bytes.
+    pub max_bytes: i64,
+}
+
+impl Default for QuarantineQuota {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 256 << 20,
+        }
+    }
+}
+
 impl Store {
-    /// Keeps a rejected input. The same bytes rejected twice are kept once (the latest reason wins).
+    /// Keeps a rejected input. The same bytes rejected twice are kept once (the latest reason
+    /// wins). Then enforces the quarantine quota: while it is exceeded, the oldest inputs from
+    /// the open channels (the HTTPS receiver first, then mail, which stays in its mailbox) are
+    /// evicted; inputs from the CLI and uploads are never evicted.
     pub async fn quarantine(&self, r: &NewRejected<'_>) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "insert into rejected_input (channel, source_name, received_at, reason, content_hash, raw_gz, raw_size)
              values ($1, $2, $3, $4, $5, $6, $7)
@@ -57,10 +79,49 @@ impl Store {
         .bind(r.content_hash)
         .bind(r.raw_gz)
         .bind(r.raw_size as i64)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .context("storing rejected input")?;
+        let quota = self.quarantine_quota();
+        for channel in ["https", "imap"] {
+            loop {
+                let (entries, bytes): (i64, i64) = sqlx::query_as(
+                    "select count(*), cast(coalesce(sum(length(raw_gz)), 0) as bigint) from rejected_input",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .context("measuring the quarantine")?;
+                if entries <= quota.max_entries && bytes <= quota.max_bytes {
+                    break;
+                }
+                let evicted = sqlx::query(
+                    "delete from rejected_input where id in
+                       (select id from rejected_input where channel = $1 order by received_at, id limit 16)",
+                )
+                .bind(channel)
+                .execute(&mut *tx)
+                .await
+                .context("evicting from the quarantine")?
+                .rows_affected();
+                if evicted == 0 {
+                    break;
+                }
+                crate::telemetry::counters::QUARANTINE_EVICTED
+                    .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        tx.commit().await.context("storing rejected input")?;
         Ok(())
+    }
+
+    /// Entries and stored bytes of the quarantine.
+    pub async fn quarantine_usage(&self) -> anyhow::Result<(i64, i64)> {
+        sqlx::query_as(
+            "select count(*), cast(coalesce(sum(length(raw_gz)), 0) as bigint) from rejected_input",
+        )
+        .fetch_one(self.pool())
+        .await
+        .context("measuring the quarantine")
     }
 
     /// The raw bytes (gzip) and channel of a rejected input.
@@ -76,7 +137,7 @@ impl Store {
 
     /// Marks a rejected input as successfully re-processed (it stays listed with `--all`).
     pub async fn mark_reprocessed(&self, id: i64, now: i64) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await;
+        let _guard = self.write_guard().await?;
         sqlx::query("update rejected_input set reprocessed_at = $1 where id = $2")
             .bind(now)
             .bind(id)

@@ -62,6 +62,9 @@ pub enum StoreOutcome {
     Duplicate(Option<i64>),
     /// Not stored, with the reason (a domain that is not registered, say).
     Refused(String),
+    /// Not stored: a report with the same organization, report-id and date range is stored
+    /// (its id) but this copy's content differs. A warning was added to the stored report.
+    Conflicting(i64),
 }
 
 /// Whether unknown policy domains may be registered by this write.
@@ -95,8 +98,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await.context("starting transaction")?;
+        let _guard = self.write_guard().await?;
+        let mut tx = self.begin_write().await.context("starting transaction")?;
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
         mark_duplicates(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
         let domain_ids =
@@ -144,7 +147,8 @@ async fn mark_duplicates(
             outcomes[i] = Some(StoreOutcome::Duplicate(None));
         }
     }
-    let mut existing: HashMap<String, i64> = HashMap::new();
+    let mut by_hash: HashMap<String, i64> = HashMap::new();
+    let mut by_key: HashMap<String, (i64, String)> = HashMap::new();
     for chunk in (0..batch.len()).collect::<Vec<_>>().chunks(1_000) {
         let n = chunk.len();
         let sql = format!("select id, content_hash, dedup_key from report where content_hash in ({}) or dedup_key in ({})", list(b, 1, n), list(b, n + 1, n));
@@ -161,18 +165,60 @@ async fn mark_duplicates(
             .context("looking for duplicate reports")?
         {
             let id: i64 = row.try_get(0)?;
-            existing.insert(row.try_get(1)?, id);
-            existing.insert(row.try_get(2)?, id);
+            let hash: String = row.try_get(1)?;
+            by_hash.insert(hash.clone(), id);
+            by_key.insert(row.try_get(2)?, (id, hash));
         }
     }
     for (i, item) in batch.iter().enumerate() {
-        if let Some(&id) = existing
-            .get(&item.content_hash)
-            .or_else(|| existing.get(&keys[i]))
-        {
+        if let Some(&id) = by_hash.get(&item.content_hash) {
             outcomes[i] = Some(StoreOutcome::Duplicate(Some(id)));
+        } else if let Some((id, _)) = by_key.get(&keys[i]) {
+            outcomes[i] = Some(StoreOutcome::Conflicting(*id));
+            let r = &item.report;
+            note_conflict(
+                tx,
+                *id,
+                &format!(
+                    "another copy with the same organization, report-id and dates arrived over {} at {} with different content \
+                     ({} successful, {} failed sessions; sha256 {}); it was not counted",
+                    item.channel,
+                    chrono::DateTime::from_timestamp(item.received_at, 0)
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_default(),
+                    r.policies.iter().map(|p| p.success).sum::<u64>(),
+                    r.policies.iter().map(|p| p.failure).sum::<u64>(),
+                    &item.content_hash[..16.min(item.content_hash.len())],
+                ),
+            )
+            .await?;
         }
     }
+    Ok(())
+}
+
+/// Appends a warning to a stored report (at most 100 warnings are kept per report).
+async fn note_conflict(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    warning: &str,
+) -> anyhow::Result<()> {
+    let (text,): (String,) = sqlx::query_as("select warnings from report where id = $1")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+        .context("reading report warnings")?;
+    let mut warnings: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+    if warnings.len() >= 100 || warnings.iter().any(|w| w == warning) {
+        return Ok(());
+    }
+    warnings.push(warning.to_owned());
+    sqlx::query("update report set warnings = $1 where id = $2")
+        .bind(serde_json::to_string(&warnings)?)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .context("recording a conflicting copy")?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Reading the daily rollups for charts and tables.
 
+use std::collections::{BTreeMap, HashMap};
+
 use anyhow::Context;
 
 use super::Store;
@@ -131,7 +133,7 @@ pub struct ReportSummary {
     pub success: i64,
     /// Counted failed sessions.
     pub failure: i64,
-    /// Policy domains in it.
+    /// The policy domain this row is about (a report covering two domains gives two rows).
     pub domains: String,
     /// Number of parse warnings.
     pub warnings: i64,
@@ -229,70 +231,75 @@ impl Store {
             .with_context(|| format!("reading {table}"))
     }
 
-    /// Reports matching `f`, newest range first.
+    /// Reports matching `f`, newest range first: one row per report and policy domain, with
+    /// that domain's counted numbers. The domain and failure filters apply per domain.
     pub async fn reports(&self, f: &ReportFilter) -> anyhow::Result<Vec<ReportSummary>> {
-        type Row = (
-            i64,
-            String,
-            String,
-            i64,
-            i64,
-            String,
-            i64,
-            i64,
-            Option<String>,
-            String,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.success_count, r.failure_count,
-                    (select min(p.policy_domain) from report_policy p where p.report_id = r.id), r.warnings
+        type Row = (i64, String, String, i64, i64, String, String);
+        let limit = f.limit.clamp(1, 100_000);
+        let domain = f.domain.clone().unwrap_or_default();
+        // The newest matching reports (each gives at least one row), then their counted
+        // policies grouped by domain.
+        let reports: Vec<Row> = sqlx::query_as(
+            "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings
              from report r
-             where ($1 = '' or exists (select 1 from report_policy p where p.report_id = r.id and p.policy_domain = $1))
+             where exists (select 1 from report_policy p where p.report_id = r.id
+                             and ($1 = '' or p.policy_domain = $1)
+                             and ($5 = 0 or (p.counted = 1 and p.failure_count > 0)))
                and ($2 = '' or r.org_name = $2)
                and r.start_day >= $3 and r.start_day <= $4
-               and ($5 = 0 or r.failure_count > 0)
              order by r.start_time desc, r.id desc
              limit $6",
         )
-        .bind(f.domain.clone().unwrap_or_default())
+        .bind(&domain)
         .bind(f.reporter.clone().unwrap_or_default())
         .bind(f.from.unwrap_or(i64::MIN / 2))
         .bind(f.to.unwrap_or(i64::MAX / 2))
         .bind(i64::from(f.failures_only))
-        .bind(f.limit.clamp(1, 100_000))
+        .bind(limit)
         .fetch_all(self.pool())
         .await
         .context("listing reports")?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
+        let mut per_domain: HashMap<i64, BTreeMap<String, (i64, i64)>> = HashMap::new();
+        for chunk in reports.chunks(500) {
+            let sql = format!(
+                "select report_id, policy_domain, cast(sum(success_count * counted) as bigint),
+                        cast(sum(failure_count * counted) as bigint)
+                 from report_policy where report_id in ({}) group by report_id, policy_domain",
+                super::rows::list(self.backend(), 1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, i64, i64)>(&sql);
+            for r in chunk {
+                q = q.bind(r.0);
+            }
+            for (id, d, s, fl) in q.fetch_all(self.pool()).await.context("listing reports")? {
+                per_domain.entry(id).or_default().insert(d, (s, fl));
+            }
+        }
+        let mut out = Vec::new();
+        for (id, org_name, report_id, start_time, end_time, channel, warnings) in reports {
+            let warnings = serde_json::from_str::<Vec<String>>(&warnings)
+                .map(|w| w.len() as i64)
+                .unwrap_or(0);
+            for (d, (success, failure)) in per_domain.remove(&id).unwrap_or_default() {
+                if (!domain.is_empty() && d != domain) || (f.failures_only && failure == 0) {
+                    continue;
+                }
+                out.push(ReportSummary {
                     id,
-                    org_name,
-                    report_id,
+                    org_name: org_name.clone(),
+                    report_id: report_id.clone(),
                     start_time,
                     end_time,
-                    channel,
+                    channel: channel.clone(),
                     success,
                     failure,
-                    domains,
+                    domains: d,
                     warnings,
-                )| ReportSummary {
-                    id,
-                    org_name,
-                    report_id,
-                    start_time,
-                    end_time,
-                    channel,
-                    success,
-                    failure,
-                    domains: domains.unwrap_or_default(),
-                    warnings: serde_json::from_str::<Vec<String>>(&warnings)
-                        .map(|w| w.len() as i64)
-                        .unwrap_or(0),
-                },
-            )
-            .collect())
+                });
+            }
+        }
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(out)
     }
 
     /// The stored raw report (gzip) and its warnings.

@@ -47,6 +47,15 @@ impl TestDb {
     }
 }
 
+/// The secret key every test store (and every `tlswatch` process a test starts, through
+/// `TLSWATCH_SECRET_KEY`) uses.
+pub const TEST_SECRET_KEY: &str = "dGxzd2F0Y2gtdGVzdC1zZWNyZXQta2V5LTMyLWJ5dGU=";
+
+/// The sealer of [`TEST_SECRET_KEY`].
+pub fn test_sealer() -> tlswatch::secrets::Sealer {
+    tlswatch::secrets::Sealer::from_base64(TEST_SECRET_KEY).unwrap()
+}
+
 /// A fresh SQLite database file in a temporary directory.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
@@ -54,7 +63,7 @@ pub async fn sqlite() -> TestDb {
         "sqlite://{}",
         dir.path().join("nested/dir/tlswatch.db").display()
     );
-    let store = Store::connect(&url, 4).await.unwrap();
+    let store = Store::connect(&url, 4).await.unwrap().with_sealer(test_sealer());
     TestDb {
         store,
         _dir: Some(dir),
@@ -94,7 +103,7 @@ pub async fn postgres() -> Option<TestDb> {
         Some((base, _)) => format!("{base}/{name}"),
         None => panic!("bad PostgreSQL URL {admin_url}"),
     };
-    let store = Store::connect(&url, 8).await.unwrap();
+    let store = Store::connect(&url, 8).await.unwrap().with_sealer(test_sealer());
     Some(TestDb {
         store,
         _dir: None,

@@ -1,0 +1,59 @@
+//! Sealing the secrets stored in the database (see [`crate::secrets`]): mailbox passwords and
+//! alert channel settings.
+
+use anyhow::Context;
+
+use super::Store;
+use crate::secrets::Sealer;
+
+/// Tables and columns holding sealed secrets.
+const SECRET_COLUMNS: [(&str, &str); 2] = [("mailbox", "password"), ("alert_channel", "config")];
+
+impl Store {
+    /// Seals secrets an earlier version stored in plain text; returns how many.
+    pub async fn seal_plaintext_secrets(&self) -> anyhow::Result<usize> {
+        self.reseal(None).await
+    }
+
+    /// Opens every secret with the current key and seals it with `new`, in one transaction.
+    pub async fn reseal_secrets(&self, new: &Sealer) -> anyhow::Result<usize> {
+        self.reseal(Some(new)).await
+    }
+
+    async fn reseal(&self, new: Option<&Sealer>) -> anyhow::Result<usize> {
+        let current = self.sealer()?;
+        let _guard = self.write_guard().await?;
+        let mut tx = self.begin_write().await?;
+        let mut n = 0;
+        for (table, column) in SECRET_COLUMNS {
+            // Table and column names are constants above, never input.
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as(&format!("select id, {column} from {table}"))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .with_context(|| format!("reading {table}"))?;
+            for (id, value) in rows {
+                let sealed = Sealer::is_sealed(&value);
+                let replacement = match (new, sealed) {
+                    (None, true) => continue,
+                    (None, false) => current.seal(&value),
+                    (Some(new), true) => new.seal(
+                        &current
+                            .open(&value)
+                            .with_context(|| format!("opening {table} {id}"))?,
+                    ),
+                    (Some(new), false) => new.seal(&value),
+                };
+                sqlx::query(&format!("update {table} set {column} = $1 where id = $2"))
+                    .bind(replacement)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("sealing {table} {id}"))?;
+                n += 1;
+            }
+        }
+        tx.commit().await.context("sealing secrets")?;
+        Ok(n)
+    }
+}
