@@ -456,10 +456,25 @@ fn extract_mail(
             Some(Kind::Mail) | None => continue,
             Some(k) => k,
         };
-        match extract_kind(kind, data, fallback, origin, budget, depth + 1) {
+        match extract_kind(kind, data, fallback.clone(), origin.clone(), budget, depth + 1) {
             Ok(mut f) => found.append(&mut f),
             Err(e) if e.is_budget() => return Err(e),
-            Err(e) => reasons.push(e.to_string()),
+            Err(e) => {
+                // Some senders end the mail inside the last part (no closing boundary), base64
+                // on one long line; the MIME decoder then hands over bytes that are not the
+                // attachment. Decode the part's raw body ourselves before giving up.
+                let raw = bytes
+                    .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)
+                    .unwrap_or_default();
+                match lenient_base64(raw)
+                    .filter(|d| d.as_slice() != data)
+                    .map(|d| extract_kind(kind, &d, fallback, origin, budget, depth + 1))
+                {
+                    Some(Ok(mut f)) => found.append(&mut f),
+                    Some(Err(e2)) if e2.is_budget() => return Err(e2),
+                    _ => reasons.push(e.to_string()),
+                }
+            }
         }
     }
     if found.is_empty() {
@@ -469,6 +484,31 @@ fn extract_mail(
         }));
     }
     Ok(found)
+}
+
+/// Decodes base64 text leniently: whitespace anywhere, stops at a boundary line (`--`) or the
+/// first character that is not base64, padding optional. `None` when nothing decodes.
+fn lenient_base64(raw: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let mut text = Vec::with_capacity(raw.len());
+    for line in raw.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.starts_with(b"--") {
+            break;
+        }
+        for &b in line {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => text.push(b),
+                b'=' => break,
+                _ => return None,
+            }
+        }
+    }
+    text.truncate(text.len() / 4 * 4 + if text.len() % 4 >= 2 { text.len() % 4 } else { 0 });
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(&text)
+        .ok()
+        .filter(|d| !d.is_empty())
 }
 
 fn is_candidate(ct: Option<&str>, name: Option<&str>, whole_message: bool) -> bool {
