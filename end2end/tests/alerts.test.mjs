@@ -30,7 +30,7 @@ before(async () => {
     req.on('end', () => { received.push({ path: req.url, headers: req.headers, body }); res.end('ok'); });
   });
   await new Promise((ok) => hook.listen(0, '127.0.0.1', ok));
-  server = await startServer(dir, { TLSWATCH_ALERT_INTERVAL_SECONDS: '1', TLSWATCH_ALERT_GROUP_WAIT_SECONDS: '0', TLSWATCH_CHECK_INTERVAL_MINUTES: '0' });
+  server = await startServer(dir, { TLSWATCH_ALERT_INTERVAL_SECONDS: '1', TLSWATCH_ALERT_GROUP_WAIT_SECONDS: '0', TLSWATCH_CHECK_INTERVAL_MINUTES: '0', TLSWATCH_ALERT_ALLOW_PRIVATE: 'true' });
   ctx = await browser();
 });
 

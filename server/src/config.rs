@@ -237,7 +237,12 @@ pub enum SecretsCommand {
 pub struct GlobalArgs {
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: a SQLite file
     /// `tlswatch.db` in the data directory, created on first start.
-    #[arg(long, env = "TLSWATCH_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Data directory (the default SQLite database and the secret key file live here).
     #[arg(
@@ -250,7 +255,12 @@ pub struct GlobalArgs {
     /// Key sealing stored secrets (mailbox passwords, channel settings): 32 bytes, base64.
     /// Default: `secret.key` in the data directory, created on first start. Instances sharing
     /// a database must share the key.
-    #[arg(long, env = "TLSWATCH_SECRET_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `tlswatch=debug,sqlx=warn`.
     #[arg(
@@ -286,7 +296,11 @@ pub struct LimitArgs {
     #[arg(long, env = "TLSWATCH_MAX_INPUT_BYTES", default_value_t = 15_000_000)]
     pub max_input_bytes: usize,
     /// Most bytes one input may inflate to, all its reports together.
-    #[arg(long, env = "TLSWATCH_MAX_DECOMPRESSED_BYTES", default_value_t = 20_000_000)]
+    #[arg(
+        long,
+        env = "TLSWATCH_MAX_DECOMPRESSED_BYTES",
+        default_value_t = 20_000_000
+    )]
     pub max_decompressed_bytes: usize,
     /// Most reports in one input.
     #[arg(long, env = "TLSWATCH_MAX_REPORTS_PER_INPUT", default_value_t = 1_000)]
@@ -302,7 +316,11 @@ pub struct LimitArgs {
     pub max_mime_depth: usize,
     /// Most inputs the quarantine keeps; beyond it the oldest from the open receiver (then
     /// from mailboxes) are evicted.
-    #[arg(long, env = "TLSWATCH_QUARANTINE_MAX_ENTRIES", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "TLSWATCH_QUARANTINE_MAX_ENTRIES",
+        default_value_t = 10_000
+    )]
     pub quarantine_max_entries: i64,
     /// Most bytes (compressed) the quarantine keeps.
     #[arg(long, env = "TLSWATCH_QUARANTINE_MAX_BYTES", default_value_t = 256 << 20)]
@@ -343,13 +361,27 @@ pub struct CheckerArgs {
     #[command(flatten)]
     pub private: CheckPrivate,
     /// Name the checker sends in SMTP EHLO.
-    #[arg(long, env = "TLSWATCH_CHECK_EHLO_NAME", default_value = "tlswatch.invalid")]
+    #[arg(
+        long,
+        env = "TLSWATCH_CHECK_EHLO_NAME",
+        default_value = "tlswatch.invalid"
+    )]
     pub check_ehlo_name: String,
     /// Policy host port (443). Only labs change it.
-    #[arg(long, env = "TLSWATCH_CHECK_HTTPS_PORT", default_value_t = 443, hide = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_CHECK_HTTPS_PORT",
+        default_value_t = 443,
+        hide = true
+    )]
     pub check_https_port: u16,
     /// MX SMTP port (25). Only labs change it.
-    #[arg(long, env = "TLSWATCH_CHECK_SMTP_PORT", default_value_t = 25, hide = true)]
+    #[arg(
+        long,
+        env = "TLSWATCH_CHECK_SMTP_PORT",
+        default_value_t = 25,
+        hide = true
+    )]
     pub check_smtp_port: u16,
 }
 
@@ -430,7 +462,10 @@ impl GlobalArgs {
     }
 
     /// The IMAP poller these settings describe.
-    pub fn imap_poller(&self, limits: &LimitArgs) -> anyhow::Result<crate::ingest::imap::ImapPoller> {
+    pub fn imap_poller(
+        &self,
+        limits: &LimitArgs,
+    ) -> anyhow::Result<crate::ingest::imap::ImapPoller> {
         Ok(crate::ingest::imap::ImapPoller {
             tls: crate::net::tls::client_config(self.extra_ca_file.as_deref())?,
             limits: limits.limits(),

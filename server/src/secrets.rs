@@ -49,9 +49,9 @@ impl Sealer {
         let bytes = B64
             .decode(text.trim())
             .context("the secret key is not base64")?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| anyhow::anyhow!("the secret key has {} bytes; it must have 32", b.len()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            anyhow::anyhow!("the secret key has {} bytes; it must have 32", b.len())
+        })?;
         Ok(Self::new(&key))
     }
 
@@ -121,7 +121,11 @@ impl Sealer {
         let plain = self
             .cipher
             .decrypt(XNonce::from_slice(&bytes[..24]), &bytes[24..])
-            .map_err(|_| anyhow::anyhow!("the stored secret does not open with the configured key (altered?)"))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the stored secret does not open with the configured key (altered?)"
+                )
+            })?;
         String::from_utf8(plain).context("the stored secret is not text")
     }
 

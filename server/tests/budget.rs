@@ -19,7 +19,8 @@ const PEAK_LIMIT_KB: i64 = 256 * 1024;
 
 /// The attack mail: `parts` copies of one report padded with JSON whitespace to ~19 MB.
 fn many_part_mail(parts: usize) -> Vec<u8> {
-    let mut json = report_json("big.example", "b1", "budget.example", "2026-02-01", 1, &[]).into_bytes();
+    let mut json =
+        report_json("big.example", "b1", "budget.example", "2026-02-01", 1, &[]).into_bytes();
     json.extend(std::iter::repeat_n(b' ', 19_000_000));
     let b64 = base64::engine::general_purpose::STANDARD.encode(gz(&json));
     let mut mail = String::from(
@@ -85,11 +86,15 @@ fn vm_hwm_kb(pid: u32) -> i64 {
 }
 
 fn assert_rejected_for_budget(json_line: &str) {
-    let v: serde_json::Value = serde_json::from_str(json_line.trim()).unwrap_or_else(|e| panic!("{e}: {json_line}"));
+    let v: serde_json::Value =
+        serde_json::from_str(json_line.trim()).unwrap_or_else(|e| panic!("{e}: {json_line}"));
     assert_eq!(v["status"], "rejected", "{v}");
     assert_eq!(v["reports"], 0, "{v}");
     assert!(
-        v["reason"].as_str().unwrap_or("").contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"),
+        v["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"),
         "{v}"
     );
 }
@@ -99,7 +104,11 @@ fn cli_import_of_the_many_part_mail_stays_within_budget() {
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("many.eml");
     let bytes = many_part_mail(557);
-    assert!(bytes.len() > 13_000_000 && bytes.len() < 15_000_000, "{}", bytes.len());
+    assert!(
+        bytes.len() > 13_000_000 && bytes.len() < 15_000_000,
+        "{}",
+        bytes.len()
+    );
     std::fs::write(&mail, &bytes).unwrap();
     let mut cmd = tlswatch(&dir.path().join("data"));
     cmd.args(["import", "--format", "json"]).arg(&mail);
@@ -112,7 +121,10 @@ fn cli_import_of_the_many_part_mail_stays_within_budget() {
     let mut list = tlswatch(&dir.path().join("data"));
     list.args(["quarantine", "list"]);
     let (_, listed, _) = run_measured(list, b"");
-    assert!(listed.contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"), "{listed}");
+    assert!(
+        listed.contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"),
+        "{listed}"
+    );
 }
 
 struct Served {
@@ -127,6 +139,8 @@ impl Drop for Served {
     }
 }
 
+// The child is waited for in `Drop`, or killed and waited for before the panic below.
+#[allow(clippy::zombie_processes)]
 fn serve(data: &Path) -> Served {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -145,6 +159,9 @@ fn serve(data: &Path) -> Served {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("tlswatch serve did not start");
 }
 
@@ -156,7 +173,14 @@ async fn upload_and_receiver_stay_within_budget() {
     add.args(["domain", "add", "budget.example"]);
     assert_eq!(run_measured(add, b"").0, 0);
     let mut user = tlswatch(&data);
-    user.args(["user", "add", "--email", "up@budget.example", "--role", "editor"]);
+    user.args([
+        "user",
+        "add",
+        "--email",
+        "up@budget.example",
+        "--role",
+        "editor",
+    ]);
     assert_eq!(run_measured(user, b"correct horse battery staple\n").0, 0);
     let s = serve(&data);
     let client = reqwest::Client::builder()
@@ -202,7 +226,11 @@ async fn upload_and_receiver_stay_within_budget() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert!(r.text().await.unwrap().contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"));
 
     let peak = vm_hwm_kb(s.child.id());
     eprintln!("serve (upload + receiver): peak RSS {} MiB", peak / 1024);
@@ -220,10 +248,25 @@ fn imap_poll_of_the_many_part_mail_stays_within_budget() {
     let data = dir.path().join("data");
     let mut add = tlswatch(&data);
     add.args([
-        "mailbox", "add", "--name", "reports", "--host", "localhost", "--port",
-        &d.port.to_string(), "--tls", "starttls", "--user", &d.user, "--rejected-folder", "NotReports",
+        "mailbox",
+        "add",
+        "--name",
+        "reports",
+        "--host",
+        "localhost",
+        "--port",
+        &d.port.to_string(),
+        "--tls",
+        "starttls",
+        "--user",
+        &d.user,
+        "--rejected-folder",
+        "NotReports",
     ]);
-    assert_eq!(run_measured(add, format!("{}\n", d.password).as_bytes()).0, 0);
+    assert_eq!(
+        run_measured(add, format!("{}\n", d.password).as_bytes()).0,
+        0
+    );
     let mut poll = tlswatch(&data);
     poll.env("TLSWATCH_EXTRA_CA_FILE", &d.ca_file)
         .args(["mailbox", "poll"]);
@@ -235,5 +278,8 @@ fn imap_poll_of_the_many_part_mail_stays_within_budget() {
     let mut list = tlswatch(&data);
     list.args(["quarantine", "list"]);
     let (_, listed, _) = run_measured(list, b"");
-    assert!(listed.contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"), "{listed}");
+    assert!(
+        listed.contains("TLSWATCH_MAX_DECOMPRESSED_BYTES"),
+        "{listed}"
+    );
 }

@@ -230,3 +230,97 @@ fn quarantined_input_is_listed_shown_and_reprocessed_after_registering_its_domai
     assert!(out.contains("imported"), "{out}");
     assert_eq!(tlswatch(&data, &["quarantine", "list"], &off).1, "");
 }
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tlswatch"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn help_is_for_users_and_each_command_lists_its_own_options() {
+    let top = help(&[]);
+    assert!(
+        top.starts_with("tlswatch: a self-hosted dashboard"),
+        "{top}"
+    );
+    assert!(!top.contains("domain model"), "{top}");
+    let import = help(&["import"]);
+    assert!(import.contains("--max-decompressed-bytes"), "{import}");
+    assert!(import.contains("--no-auto-register-domains"), "{import}");
+    assert!(import.contains("[default: true]"), "{import}");
+    for foreign in ["--dns-servers", "--check-allow-private", "--listen"] {
+        assert!(
+            !import.contains(foreign),
+            "import lists {foreign}: {import}"
+        );
+    }
+    let check = help(&["check"]);
+    assert!(
+        check.contains("--dns-servers") && !check.contains("--max-input-bytes"),
+        "{check}"
+    );
+    let serve = help(&["serve"]);
+    assert!(
+        serve.contains("--trusted-proxies") && serve.contains("--alert-allow-private"),
+        "{serve}"
+    );
+}
+
+#[test]
+fn a_boolean_value_after_a_space_is_explained_not_read_as_a_file() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tlswatch"))
+        .args(["import", "--auto-register-domains", "false", "x.json"])
+        .env("TLSWATCH_DATA_DIR", data.path())
+        .env_remove("TLSWATCH_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--auto-register-domains=false"), "{err}");
+}
+
+#[test]
+fn boolean_flags_take_no_value_a_value_or_their_negation() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.json");
+    std::fs::write(
+        &file,
+        report_json("s.example", "b1", "flags.example", "2026-01-01", 1, &[]),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    for (args, registered) in [
+        (vec!["--auto-register-domains=false", f], false),
+        (vec!["--no-auto-register-domains", f], false),
+        (vec!["--auto-register-domains", f], true),
+        (vec!["--auto-register-domains=true", f], true),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let (code, lines) = run(data.path(), &args);
+        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
+        let status = lines[0]["status"].as_str().unwrap().to_owned();
+        if registered {
+            assert_eq!(
+                (code, status.as_str()),
+                (0, "imported"),
+                "{args:?}: {lines:?}"
+            );
+        } else {
+            assert_eq!(
+                (code, status.as_str()),
+                (1, "rejected"),
+                "{args:?}: {lines:?}"
+            );
+            assert!(lines[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not registered"));
+        }
+    }
+}

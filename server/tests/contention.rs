@@ -75,7 +75,14 @@ async fn cli_writes_beside_a_busy_server_never_meet_a_locked_database() {
                 .unwrap();
             let mut failures = Vec::new();
             for i in 0..HTTP_REPORTS {
-                let body = report_json("h.example", &format!("h{i}"), "busy.example", "2026-03-01", 2, &[("certificate-expired", "mx.busy.example", 1)]);
+                let body = report_json(
+                    "h.example",
+                    &format!("h{i}"),
+                    "busy.example",
+                    "2026-03-01",
+                    2,
+                    &[("certificate-expired", "mx.busy.example", 1)],
+                );
                 let r = client
                     .post(format!("{base}/tlsrpt"))
                     .header("content-type", "application/tlsrpt+json")
@@ -84,7 +91,11 @@ async fn cli_writes_beside_a_busy_server_never_meet_a_locked_database() {
                     .await
                     .unwrap();
                 if r.status() != 200 {
-                    failures.push(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()));
+                    failures.push(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ));
                 }
             }
             failures
@@ -101,7 +112,14 @@ async fn cli_writes_beside_a_busy_server_never_meet_a_locked_database() {
                 for i in 0..PER_ROUND {
                     std::fs::write(
                         batch.join(format!("r{i}.json")),
-                        report_json("c.example", &format!("c{round}-{i}"), "busy.example", "2026-03-02", 3, &[]),
+                        report_json(
+                            "c.example",
+                            &format!("c{round}-{i}"),
+                            "busy.example",
+                            "2026-03-02",
+                            3,
+                            &[],
+                        ),
                     )
                     .unwrap();
                 }
@@ -112,7 +130,14 @@ async fn cli_writes_beside_a_busy_server_never_meet_a_locked_database() {
                     problems.push(format!("import: {}", String::from_utf8_lossy(&out.stderr)));
                 }
                 let mut token = tlswatch(&data);
-                token.args(["token", "create", "--name", &format!("t{round}"), "--role", "viewer"]);
+                token.args([
+                    "token",
+                    "create",
+                    "--name",
+                    &format!("t{round}"),
+                    "--role",
+                    "viewer",
+                ]);
                 let out = run(token);
                 if !out.status.success() {
                     problems.push(format!("token: {}", String::from_utf8_lossy(&out.stderr)));
@@ -145,7 +170,10 @@ async fn cli_writes_beside_a_busy_server_never_meet_a_locked_database() {
     let totals = store.domain_totals(0, 100_000).await.unwrap();
     assert_eq!(
         (totals[0].success, totals[0].failure),
-        ((HTTP_REPORTS * 2 + CLI_ROUNDS * PER_ROUND * 3) as i64, HTTP_REPORTS as i64)
+        (
+            (HTTP_REPORTS * 2 + CLI_ROUNDS * PER_ROUND * 3) as i64,
+            HTTP_REPORTS as i64
+        )
     );
     assert_eq!(store.tokens().await.unwrap().len(), CLI_ROUNDS);
 }

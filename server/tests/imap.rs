@@ -203,17 +203,30 @@ async fn imap_reports_for_unknown_domains_wait_in_the_quarantine() {
     assert_eq!(q.len(), 1);
     assert!(q[0].reason.contains("not registered"), "{:?}", q[0]);
     // Re-processing does not register it either…
-    let o = tlswatch::ingest::reprocess(&db.store, q[0].id, &Limits::default(), DomainPolicy::AutoRegister)
-        .await
-        .unwrap()
-        .unwrap();
+    let o = tlswatch::ingest::reprocess(
+        &db.store,
+        q[0].id,
+        &Limits::default(),
+        DomainPolicy::AutoRegister,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(o.status, tlswatch::ingest::Status::Rejected);
     // …until someone registers the domain.
-    db.store.add_domain("stranger.example", "manual", 0).await.unwrap();
-    let o = tlswatch::ingest::reprocess(&db.store, q[0].id, &Limits::default(), DomainPolicy::KnownOnly)
+    db.store
+        .add_domain("stranger.example", "manual", 0)
         .await
-        .unwrap()
         .unwrap();
+    let o = tlswatch::ingest::reprocess(
+        &db.store,
+        q[0].id,
+        &Limits::default(),
+        DomainPolicy::KnownOnly,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
     assert_eq!(db.store.report_count().await.unwrap(), 1);
 }

@@ -115,7 +115,10 @@ fn d10_d12_inconsistent_totals_and_details_without_addresses() {
         f[0].failure_reason_code.as_deref(),
         Some("bad https response code: 404")
     );
-    assert!(warned(&r, "add up to 2 sessions but the summary says 1"));
+    assert!(warned(
+        &r,
+        "add up to 2 sessions, more than the summary's 1"
+    ));
 }
 
 #[test]

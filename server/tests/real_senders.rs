@@ -41,7 +41,14 @@ fn mail_without_closing_boundary(report: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_last_part_without_closing_boundary_is_read() {
-    let json = report_json("sender.example", "q1", "quirks.example", "2026-01-01", 7, &[]);
+    let json = report_json(
+        "sender.example",
+        "q1",
+        "quirks.example",
+        "2026-01-01",
+        7,
+        &[],
+    );
     let mail = mail_without_closing_boundary(json.as_bytes());
     let found = extract::extract(&mail, None, Some("q.eml"), &Limits::default())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -82,7 +89,9 @@ fn details_above_the_total_are_kept_and_warned() {
         "details kept as sent"
     );
     assert!(
-        r.warnings.iter().any(|w| w.contains("more than the summary")),
+        r.warnings
+            .iter()
+            .any(|w| w.contains("more than the summary")),
         "{:?}",
         r.warnings
     );
@@ -127,7 +136,13 @@ async fn breakdowns_never_exceed_their_total(store: &Store) {
     assert_eq!(s.failure, 2);
     let by_mx: i64 = s.by_mx.iter().map(|r| r.1).sum();
     let by_rt: i64 = s.by_result_type.iter().map(|r| r.1).sum();
-    assert_eq!((by_mx, by_rt), (2, 2), "{:?} {:?}", s.by_mx, s.by_result_type);
+    assert_eq!(
+        (by_mx, by_rt),
+        (2, 2),
+        "{:?} {:?}",
+        s.by_mx,
+        s.by_result_type
+    );
     // The first-listed detail counts first.
     assert_eq!(s.by_mx, vec![("mx1.quirks.example".to_owned(), 2)]);
 }
@@ -189,9 +204,26 @@ async fn a_two_domain_report_lists_one_row_per_domain(store: &Store) {
 }
 
 async fn a_differing_duplicate_is_reported(store: &Store) {
-    let first = report_json("dup.example", "d-1", "quirks.example", "2026-01-05", 10, &[]);
-    let second = report_json("dup.example", "d-1", "quirks.example", "2026-01-05", 12, &[]);
-    assert_eq!(import(store, first.as_bytes(), "1.json").await.status, Status::Imported);
+    let first = report_json(
+        "dup.example",
+        "d-1",
+        "quirks.example",
+        "2026-01-05",
+        10,
+        &[],
+    );
+    let second = report_json(
+        "dup.example",
+        "d-1",
+        "quirks.example",
+        "2026-01-05",
+        12,
+        &[],
+    );
+    assert_eq!(
+        import(store, first.as_bytes(), "1.json").await.status,
+        Status::Imported
+    );
     // The very same bytes again: a plain duplicate, nothing to say.
     let same = import(store, first.as_bytes(), "1.json").await;
     assert_eq!(same.status, Status::Duplicate);
@@ -212,7 +244,9 @@ async fn a_differing_duplicate_is_reported(store: &Store) {
     assert_eq!(row[0].success, 10, "the first copy stays counted");
     let (_, warnings) = store.report_raw(row[0].id).await.unwrap().unwrap();
     assert!(
-        warnings.iter().any(|w| w.contains("different content") && w.contains("12 successful")),
+        warnings
+            .iter()
+            .any(|w| w.contains("different content") && w.contains("12 successful")),
         "{warnings:?}"
     );
 }

@@ -172,7 +172,7 @@ async fn receiver_rejects_gzip_that_expands_past_the_limit() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body.contains("exceeds"), "{body}");
+    assert!(body.contains("inflates to more than"), "{body}");
 }
 
 #[tokio::test]

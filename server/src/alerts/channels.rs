@@ -32,7 +32,11 @@ pub struct Delivery {
 /// Resolves `host` and picks the address to connect to: the first public one, or any when
 /// private addresses are allowed. The connection then goes to exactly that address, so a
 /// second DNS answer cannot point it elsewhere.
-pub async fn pinned_address(host: &str, port: u16, allow_private: bool) -> Result<SocketAddr, String> {
+pub async fn pinned_address(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<SocketAddr, String> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -245,10 +249,11 @@ impl Delivery {
         };
         // Connect to the checked address; TLS still verifies the host name.
         let addr = pinned_address(host, port, self.allow_private).await?;
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(self.timeout));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+                .port(port)
+                .tls(tls)
+                .timeout(Some(self.timeout));
         if let (Some(u), Some(p)) = (cfg["username"].as_str(), cfg["password"].as_str()) {
             builder = builder.credentials(Credentials::new(u.to_string(), p.to_string()));
         }

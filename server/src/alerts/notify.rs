@@ -316,7 +316,9 @@ pub async fn cycle(
             match store.take_lease("alerts", holder, t, t + lease).await {
                 Ok(true) => {}
                 Ok(false) => tracing::error!("the alerts lease was lost during a cycle"),
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "renewing the alerts lease failed"),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "renewing the alerts lease failed")
+                }
             }
         }
     };

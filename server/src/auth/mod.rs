@@ -155,7 +155,11 @@ impl Authenticator {
                 .record_failed_login(user.id, now, MAX_FAILURES, LOCKOUT_SECONDS)
                 .await?;
             if locked_until.is_some_and(|t| t > now) {
-                tracing::warn!(user = user.id, failures, "account locked after failed sign-ins");
+                tracing::warn!(
+                    user = user.id,
+                    failures,
+                    "account locked after failed sign-ins"
+                );
             }
             return Ok(Err(LoginError::Invalid));
         }

@@ -79,7 +79,11 @@ async fn set_disabled(store: &Store, email: &str, disabled: bool) -> anyhow::Res
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
     store.update_user(user.id, user.role, disabled).await?;
-    let action = if disabled { "user.disable" } else { "user.enable" };
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
     store.audit("cli", action, &email, None, now_unix()).await?;
     println!("{email} {}", if disabled { "disabled" } else { "enabled" });
     Ok(0)
@@ -87,10 +91,16 @@ async fn set_disabled(store: &Store, email: &str, disabled: bool) -> anyhow::Res
 
 /// `tlswatch secrets rotate`: seals every stored secret with a new key, then stores the key
 /// (the key file) or prints it (when it came from TLSWATCH_SECRET_KEY).
-pub async fn rotate_secrets(store: &Store, global: &crate::config::GlobalArgs) -> anyhow::Result<u8> {
+pub async fn rotate_secrets(
+    store: &Store,
+    global: &crate::config::GlobalArgs,
+) -> anyhow::Result<u8> {
     let new_key = crate::secrets::Sealer::generate_key();
     let new = crate::secrets::Sealer::from_base64(&new_key)?;
-    let from_env = global.secret_key.as_deref().is_some_and(|k| !k.trim().is_empty());
+    let from_env = global
+        .secret_key
+        .as_deref()
+        .is_some_and(|k| !k.trim().is_empty());
     let path = global.data_dir.join(crate::secrets::KEY_FILE);
     if !from_env {
         // Keep the old key until the database holds the new seals.
@@ -100,7 +110,13 @@ pub async fn rotate_secrets(store: &Store, global: &crate::config::GlobalArgs) -
     }
     let n = store.reseal_secrets(&new).await?;
     store
-        .audit("cli", "secrets.rotate", &format!("{n} secrets, new key {}", new.key_id()), None, now_unix())
+        .audit(
+            "cli",
+            "secrets.rotate",
+            &format!("{n} secrets, new key {}", new.key_id()),
+            None,
+            now_unix(),
+        )
         .await?;
     if from_env {
         println!("{new_key}");

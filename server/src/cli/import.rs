@@ -17,6 +17,19 @@ const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// Imports every input; exit status 0 when nothing was rejected, 1 otherwise.
 pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<u8> {
+    for p in &args.paths {
+        let word = p.to_string_lossy().to_ascii_lowercase();
+        if !p.exists()
+            && matches!(
+                word.as_str(),
+                "true" | "false" | "yes" | "no" | "on" | "off"
+            )
+        {
+            anyhow::bail!(
+                "{word:?} is not a file; a boolean flag takes its value after '=' (--auto-register-domains={word}) or is negated (--no-auto-register-domains)"
+            );
+        }
+    }
     let files = collect_files(&args.paths);
     let limits = args.limits.limits();
     let domains = args.auto_register.domain_policy();

@@ -30,12 +30,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     store = store.with_sealer(sealer);
     match &command {
         Command::Serve(args) => store = store.with_quarantine_quota(args.limits.quarantine_quota()),
-        Command::Import(args) => store = store.with_quarantine_quota(args.limits.quarantine_quota()),
+        Command::Import(args) => {
+            store = store.with_quarantine_quota(args.limits.quarantine_quota())
+        }
         _ => {}
     }
     let sealed = store.seal_plaintext_secrets().await?;
     if sealed > 0 {
-        tracing::info!(count = sealed, "sealed secrets stored in plain text by an earlier version");
+        tracing::info!(
+            count = sealed,
+            "sealed secrets stored in plain text by an earlier version"
+        );
     }
     match command {
         Command::Serve(args) => serve(store, &global, args).await.map(|()| 0),
@@ -160,7 +165,9 @@ fn parse_networks(items: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
         .map(|s| {
             s.parse::<ipnet::IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| anyhow::anyhow!("TLSWATCH_TRUSTED_PROXIES: {s:?} is not an address or network"))
+                .map_err(|_| {
+                    anyhow::anyhow!("TLSWATCH_TRUSTED_PROXIES: {s:?} is not an address or network")
+                })
         })
         .collect()
 }

@@ -289,8 +289,12 @@ impl Backend for WebBackend {
             .await
             .unwrap_or(false);
         if !ok {
-            self.record(&by.email, "password.change.failed", "wrong current password")
-                .await;
+            self.record(
+                &by.email,
+                "password.change.failed",
+                "wrong current password",
+            )
+            .await;
             return Err("the current password is wrong".into());
         }
         crate::auth::check_password_policy(&new)?;

@@ -260,9 +260,7 @@ pub fn router(
     let leptos = state.leptos.clone();
     // Every request has a deadline: a request that would wait forever (a lock, a lost
     // notification) ends with 503 and is counted, instead of holding its connection.
-    let short = || {
-        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout)
-    };
+    let short = || TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout);
     let long = TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, upload_timeout);
     let ingest = Router::new()
         .merge(receiver::router(state.limits.max_input, state.clone()))
@@ -305,12 +303,18 @@ pub fn router(
 
 /// Counts requests that ended at their deadline (the timeout layers answer 503 with an empty
 /// body and this marker) and logs them.
-async fn count_timeouts(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+async fn count_timeouts(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
     let path = req.uri().path().to_owned();
     let started = std::time::Instant::now();
     let response = next.run(req).await;
     if response.status() == StatusCode::SERVICE_UNAVAILABLE
-        && response.headers().get(axum::http::header::CONTENT_LENGTH).is_some_and(|v| v == "0")
+        && response
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v == "0")
         && started.elapsed() >= Duration::from_secs(1)
     {
         crate::telemetry::counters::bump(&crate::telemetry::counters::REQUEST_TIMEOUTS);

@@ -37,8 +37,8 @@ pub struct Receiver {
     pub limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client itself.
     pub trusted_proxies: Arc<Vec<IpNet>>,
-    /// Reports being prepared at once, all clients together; beyond it the receiver answers
-    /// 503 with `Retry-After`.
+    /// Reports being read and prepared at once, all clients together; a request waits up to
+    /// 5 s for its turn, then the receiver answers 503 with `Retry-After`.
     pub in_flight: Arc<Semaphore>,
 }
 
@@ -140,12 +140,7 @@ async fn rate_limit(
     next: axum::middleware::Next,
 ) -> Response {
     let client = state.receiver.client(peer.ip(), request.headers());
-    if state
-        .receiver
-        .limiter
-        .check_key(&rate_key(client))
-        .is_err()
-    {
+    if state.receiver.limiter.check_key(&rate_key(client)).is_err() {
         crate::telemetry::count_receiver_refusal("rate");
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -154,6 +149,22 @@ async fn rate_limit(
         )
             .into_response();
     }
+    // At most `in_flight` reports are read and prepared at once, all clients together; a
+    // burst waits a moment for its turn, beyond that it is told to come back.
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.receiver.in_flight.clone().acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(_permit)) = permit else {
+        crate::telemetry::count_receiver_refusal("busy");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "too many reports are being processed; retry shortly\n",
+        )
+            .into_response();
+    };
     next.run(request).await
 }
 
@@ -199,15 +210,6 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     let client = state.receiver.client(peer.ip(), &headers);
-    let Ok(_permit) = state.receiver.in_flight.clone().try_acquire_owned() else {
-        crate::telemetry::count_receiver_refusal("busy");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "5")],
-            "too many reports are being processed; retry shortly\n",
-        )
-            .into_response();
-    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -83,20 +83,25 @@ impl Budget {
 
     /// Spends one report.
     fn report(&mut self) -> Result<(), ExtractError> {
-        self.reports_left = self.reports_left.checked_sub(1).ok_or(ExtractError::OverBudget(
-            format!("the input carries more than {} reports", self.limits.max_reports),
-        ))?;
+        self.reports_left = self
+            .reports_left
+            .checked_sub(1)
+            .ok_or(ExtractError::OverBudget(format!(
+                "the input carries more than {} reports",
+                self.limits.max_reports
+            )))?;
         Ok(())
     }
 
     /// Spends one examined part (MIME part or archive entry).
     fn part(&mut self) -> Result<(), ExtractError> {
-        self.parts_left = self.parts_left.checked_sub(1).ok_or(ExtractError::OverBudget(
-            format!(
+        self.parts_left = self
+            .parts_left
+            .checked_sub(1)
+            .ok_or(ExtractError::OverBudget(format!(
                 "the input has more than {} MIME parts and archive entries",
                 self.limits.max_parts
-            ),
-        ))?;
+            )))?;
         Ok(())
     }
 }
@@ -456,7 +461,14 @@ fn extract_mail(
             Some(Kind::Mail) | None => continue,
             Some(k) => k,
         };
-        match extract_kind(kind, data, fallback.clone(), origin.clone(), budget, depth + 1) {
+        match extract_kind(
+            kind,
+            data,
+            fallback.clone(),
+            origin.clone(),
+            budget,
+            depth + 1,
+        ) {
             Ok(mut f) => found.append(&mut f),
             Err(e) if e.is_budget() => return Err(e),
             Err(e) => {
@@ -504,7 +516,14 @@ fn lenient_base64(raw: &[u8]) -> Option<Vec<u8>> {
             }
         }
     }
-    text.truncate(text.len() / 4 * 4 + if text.len() % 4 >= 2 { text.len() % 4 } else { 0 });
+    text.truncate(
+        text.len() / 4 * 4
+            + if text.len() % 4 >= 2 {
+                text.len() % 4
+            } else {
+                0
+            },
+    );
     base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(&text)
         .ok()

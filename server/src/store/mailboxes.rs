@@ -46,7 +46,10 @@ const COLUMNS: &str = "id, name, host, port, tls_mode, username, password, folde
 fn from_row(store: &Store, r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
     let stored: String = r.try_get(6)?;
     let password = if crate::secrets::Sealer::is_sealed(&stored) {
-        store.sealer()?.open(&stored).context("opening the mailbox password")?
+        store
+            .sealer()?
+            .open(&stored)
+            .context("opening the mailbox password")?
     } else {
         stored
     };

@@ -157,7 +157,12 @@ impl Store {
             Backend::Sqlite => tokio::time::timeout(WRITE_WAIT, self.write_lock.lock())
                 .await
                 .map(Some)
-                .map_err(|_| anyhow::anyhow!("the database is busy (waited {}s for a write); try again", WRITE_WAIT.as_secs())),
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the database is busy (waited {}s for a write); try again",
+                        WRITE_WAIT.as_secs()
+                    )
+                }),
             Backend::Postgres => Ok(None),
         }
     }
@@ -165,7 +170,9 @@ impl Store {
     /// Starts a write transaction. On SQLite it starts as a writer (`BEGIN IMMEDIATE`), so
     /// it waits for other processes' writers (busy timeout) instead of failing with "database
     /// is locked" when it would upgrade from reading to writing.
-    pub(crate) async fn begin_write(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,

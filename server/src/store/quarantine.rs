@@ -94,11 +94,14 @@ impl Store {
                 if entries <= quota.max_entries && bytes <= quota.max_bytes {
                     break;
                 }
+                // Just the excess entries (or one at a time while over the byte quota).
+                let excess = (entries - quota.max_entries).max(1);
                 let evicted = sqlx::query(
                     "delete from rejected_input where id in
-                       (select id from rejected_input where channel = $1 order by received_at, id limit 16)",
+                       (select id from rejected_input where channel = $1 order by received_at, id limit $2)",
                 )
                 .bind(channel)
+                .bind(excess)
                 .execute(&mut *tx)
                 .await
                 .context("evicting from the quarantine")?

@@ -20,6 +20,23 @@ impl Store {
         self.reseal(Some(new)).await
     }
 
+    /// Every stored secret column as the database holds it, one per line (tests use it to
+    /// show nothing is stored in the clear).
+    pub async fn debug_dump_secret_columns(&self) -> anyhow::Result<String> {
+        let mut out = String::new();
+        for (table, column) in SECRET_COLUMNS {
+            let rows: Vec<(String,)> = sqlx::query_as(&format!("select {column} from {table}"))
+                .fetch_all(self.pool())
+                .await
+                .with_context(|| format!("reading {table}"))?;
+            for (v,) in rows {
+                out.push_str(&v);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+
     async fn reseal(&self, new: Option<&Sealer>) -> anyhow::Result<usize> {
         let current = self.sealer()?;
         let _guard = self.write_guard().await?;

@@ -40,6 +40,15 @@ impl Drop for TestDb {
 }
 
 impl TestDb {
+    /// The SQLite file of this database (SQLite only).
+    pub fn sqlite_path(&self) -> PathBuf {
+        self._dir
+            .as_ref()
+            .expect("a SQLite test database")
+            .path()
+            .join("nested/dir/tlswatch.db")
+    }
+
     /// The PostgreSQL URL of this database (PostgreSQL only).
     pub fn url(&self) -> String {
         let (admin, name) = self.pg.as_ref().expect("a PostgreSQL test database");
@@ -63,7 +72,10 @@ pub async fn sqlite() -> TestDb {
         "sqlite://{}",
         dir.path().join("nested/dir/tlswatch.db").display()
     );
-    let store = Store::connect(&url, 4).await.unwrap().with_sealer(test_sealer());
+    let store = Store::connect(&url, 4)
+        .await
+        .unwrap()
+        .with_sealer(test_sealer());
     TestDb {
         store,
         _dir: Some(dir),
@@ -103,7 +115,10 @@ pub async fn postgres() -> Option<TestDb> {
         Some((base, _)) => format!("{base}/{name}"),
         None => panic!("bad PostgreSQL URL {admin_url}"),
     };
-    let store = Store::connect(&url, 8).await.unwrap().with_sealer(test_sealer());
+    let store = Store::connect(&url, 8)
+        .await
+        .unwrap()
+        .with_sealer(test_sealer());
     Some(TestDb {
         store,
         _dir: None,
