@@ -40,7 +40,13 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== unit and integration tests (SQLite + PostgreSQL)"
-cargo test --workspace
+# nextest runs each test in its own process and ends a hung test after 5 minutes with a
+# message (.config/nextest.toml), so a hang fails CI instead of stalling it.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace
+else
+  cargo test --workspace
+fi
 
 echo "== release build (server + WASM, and the bench binary whose lab the end-to-end tests use)"
 cargo leptos build --release
