@@ -17,5 +17,6 @@ pub mod http;
 pub mod ingest;
 pub mod net;
 pub mod secrets;
+pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -8,6 +8,7 @@
 
 pub mod channels;
 pub mod notify;
+pub mod params;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -8,11 +8,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
 
 use super::AppState;
-use crate::ingest::now_unix;
-use crate::store::alerts::{ChannelRow, SilenceRow};
+use crate::service::alerts::{NewSilence, RuleUpdate};
+use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
+use crate::store::alerts::ChannelRow;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -40,16 +40,6 @@ fn forbid(role: Role) -> Response {
 fn failed(e: anyhow::Error) -> Response {
     tracing::error!(error = %format!("{e:#}"), "alerting API failed");
     (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-}
-
-async fn audit(state: &AppState, user: &CurrentUser, action: &str, detail: &str) {
-    if let Err(e) = state
-        .store
-        .audit(&user.email, action, detail, None, now_unix())
-        .await
-    {
-        tracing::error!(error = %format!("{e:#}"), "audit log write failed");
-    }
 }
 
 /// Prometheus label value escaping.
@@ -188,179 +178,68 @@ async fn metrics(
 async fn alerts(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-) -> Response {
-    if !user.can(Role::Viewer) {
-        return forbid(Role::Viewer);
-    }
-    let now = now_unix();
-    match tokio::try_join!(state.store.alerts(500), state.store.silences(now)) {
-        Ok((alerts, silences)) => {
-            let list: Vec<serde_json::Value> = alerts
-                .iter()
-                .map(|a| {
-                    let mut v = serde_json::to_value(a).unwrap_or_default();
-                    v["silenced"] =
-                        serde_json::Value::Bool(silences.iter().any(|s| s.matches(&a.labels, now)));
-                    v
-                })
-                .collect();
-            Json(serde_json::json!({ "alerts": list })).into_response()
-        }
-        Err(e) => failed(e),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let list: Vec<serde_json::Value> = state
+        .alerts
+        .alerts(&by, 500)
+        .await?
+        .into_iter()
+        .map(|(a, silenced)| {
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            v["silenced"] = serde_json::Value::Bool(silenced);
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "alerts": list })).into_response())
 }
 
 async fn ack(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-) -> Response {
-    if !user.can(Role::Editor) {
-        return forbid(Role::Editor);
-    }
-    match state.store.acknowledge(id, &user.email, now_unix()).await {
-        Ok(true) => {
-            audit(&state, &user, "alert.ack", &format!("alert {id}")).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => (StatusCode::NOT_FOUND, "no active alert with this id\n").into_response(),
-        Err(e) => failed(e),
-    }
+) -> Result<StatusCode, ServiceError> {
+    let by = Actor::<Editor>::authorize(&user)?;
+    state.alerts.acknowledge(&by, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn silences(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-) -> Response {
-    if !user.can(Role::Viewer) {
-        return forbid(Role::Viewer);
-    }
-    match state.store.silences(now_unix()).await {
-        Ok(s) => Json(serde_json::json!({ "silences": s })).into_response(),
-        Err(e) => failed(e),
-    }
-}
-
-/// Body of `POST /api/v1/silences`.
-#[derive(Debug, Deserialize)]
-pub struct NewSilence {
-    /// `{label: value}`; every label must match exactly.
-    pub matchers: std::collections::BTreeMap<String, String>,
-    /// Minutes from now.
-    pub duration_minutes: i64,
-    /// Why.
-    pub comment: String,
-}
-
-/// Validates and stores a silence; used by the API and the UI.
-pub async fn create_silence(
-    state: &AppState,
-    user: &CurrentUser,
-    s: NewSilence,
-) -> Result<i64, (StatusCode, String)> {
-    if s.matchers.is_empty()
-        || s.matchers.len() > 10
-        || s.matchers
-            .iter()
-            .any(|(k, v)| k.len() > 64 || v.len() > 300 || k.is_empty())
-    {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "give 1 to 10 label matchers\n".into(),
-        ));
-    }
-    if !(1..=60 * 24 * 90).contains(&s.duration_minutes) {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "duration_minutes must be 1 to 129600 (90 days)\n".into(),
-        ));
-    }
-    if s.comment.trim().is_empty() || s.comment.len() > 1000 {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "a comment (up to 1000 characters) is required\n".into(),
-        ));
-    }
-    let now = now_unix();
-    let row = SilenceRow {
-        id: 0,
-        matchers: s.matchers.into_iter().collect(),
-        starts_at: now,
-        ends_at: now + s.duration_minutes * 60,
-        author: user.email.clone(),
-        comment: s.comment,
-    };
-    let id = state.store.add_silence(&row, now).await.map_err(|e| {
-        tracing::error!(error = %format!("{e:#}"), "adding a silence failed");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable\n".to_string(),
-        )
-    })?;
-    audit(
-        state,
-        user,
-        "silence.add",
-        &format!(
-            "silence {id}: {:?} for {} min",
-            row.matchers, s.duration_minutes
-        ),
-    )
-    .await;
-    Ok(id)
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let s = state.alerts.silences(&by).await?;
+    Ok(Json(serde_json::json!({ "silences": s })).into_response())
 }
 
 async fn add_silence(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Json(s): Json<NewSilence>,
-) -> Response {
-    if !user.can(Role::Editor) {
-        return forbid(Role::Editor);
-    }
-    match create_silence(&state, &user, s).await {
-        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Editor>::authorize(&user)?;
+    let id = state.alerts.add_silence(&by, s).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
 async fn expire_silence(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-) -> Response {
-    if !user.can(Role::Editor) {
-        return forbid(Role::Editor);
-    }
-    match state.store.expire_silence(id, now_unix()).await {
-        Ok(true) => {
-            audit(&state, &user, "silence.expire", &format!("silence {id}")).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => (StatusCode::NOT_FOUND, "no active silence with this id\n").into_response(),
-        Err(e) => failed(e),
-    }
+) -> Result<StatusCode, ServiceError> {
+    let by = Actor::<Editor>::authorize(&user)?;
+    state.alerts.end_silence(&by, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rules(State(state): State<AppState>, Extension(user): Extension<CurrentUser>) -> Response {
-    if !user.can(Role::Viewer) {
-        return forbid(Role::Viewer);
-    }
-    match state.store.alert_rules().await {
-        Ok(r) => Json(serde_json::json!({ "rules": r })).into_response(),
-        Err(e) => failed(e),
-    }
-}
-
-/// Body of `PUT /api/v1/rules/{id}`.
-#[derive(Debug, Deserialize)]
-pub struct RuleUpdate {
-    /// Parameters (numbers only).
-    pub params: serde_json::Map<String, serde_json::Value>,
-    /// Limit to one domain (`null`: all).
-    pub domain: Option<String>,
-    /// On or off.
-    pub enabled: bool,
+async fn rules(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let r = state.alerts.rules(&by).await?;
+    Ok(Json(serde_json::json!({ "rules": r })).into_response())
 }
 
 async fn update_rule(
@@ -368,58 +247,10 @@ async fn update_rule(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
     Json(u): Json<RuleUpdate>,
-) -> Response {
-    if !user.can(Role::Editor) {
-        return forbid(Role::Editor);
-    }
-    if u.params.len() > 20
-        || u.params
-            .iter()
-            .any(|(k, v)| k.len() > 40 || !v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0))
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            "params must be non-negative numbers\n",
-        )
-            .into_response();
-    }
-    let domain = match u
-        .domain
-        .as_deref()
-        .map(crate::domain::names::normalize_domain)
-    {
-        Some(None) => return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response(),
-        Some(Some(d)) => Some(d),
-        None => None,
-    };
-    match state
-        .store
-        .update_rule(
-            id,
-            &serde_json::Value::Object(u.params.clone()),
-            domain.as_deref(),
-            u.enabled,
-        )
-        .await
-    {
-        Ok(true) => {
-            audit(
-                &state,
-                &user,
-                "rule.update",
-                &format!(
-                    "rule {id}: enabled={} domain={domain:?} params={}",
-                    u.enabled,
-                    serde_json::Value::Object(u.params)
-                ),
-            )
-            .await;
-            state.alert_wake.notify_one();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => (StatusCode::NOT_FOUND, "no such rule\n").into_response(),
-        Err(e) => failed(e),
-    }
+) -> Result<StatusCode, ServiceError> {
+    let by = Actor::<Editor>::authorize(&user)?;
+    state.alerts.update_rule(&by, id, u).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A channel as shown: secrets and passwords are never sent back.
@@ -448,135 +279,45 @@ pub fn redact_channel(c: &ChannelRow) -> serde_json::Value {
 async fn channels(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-) -> Response {
-    if !user.can(Role::Admin) {
-        return forbid(Role::Admin);
-    }
-    match state.store.channels().await {
-        Ok(c) => Json(
-            serde_json::json!({ "channels": c.iter().map(redact_channel).collect::<Vec<_>>() }),
-        )
-        .into_response(),
-        Err(e) => failed(e),
-    }
-}
-
-/// Validates a new channel; used by the API and the UI.
-pub fn validate_channel(c: &ChannelRow) -> Result<(), String> {
-    if c.name.trim().is_empty() || c.name.len() > 100 {
-        return Err("a name of 1 to 100 characters is required".into());
-    }
-    match c.kind.as_str() {
-        "webhook" | "slack" | "teams" => {
-            let url = c.config["url"].as_str().unwrap_or("");
-            if !(url.starts_with("https://") || url.starts_with("http://"))
-                || url.parse::<http::Uri>().is_err()
-            {
-                return Err("url must be an http(s) URL".into());
-            }
-        }
-        "email" => {
-            if c.config["host"].as_str().is_none_or(str::is_empty) {
-                return Err("host is required".into());
-            }
-            if c.config["from"].as_str().is_none_or(|f| !f.contains('@')) {
-                return Err("from must be an e-mail address".into());
-            }
-            if !c.config["to"].as_array().is_some_and(|t| {
-                !t.is_empty()
-                    && t.iter()
-                        .all(|x| x.as_str().is_some_and(|s| s.contains('@')))
-            }) {
-                return Err("to must be a list of e-mail addresses".into());
-            }
-            if !matches!(
-                c.config["tls"].as_str().unwrap_or("starttls"),
-                "implicit" | "starttls" | "none"
-            ) {
-                return Err("tls must be implicit, starttls or none".into());
-            }
-        }
-        _ => return Err("kind must be email, slack, teams or webhook".into()),
-    }
-    if c.domains
-        .iter()
-        .any(|d| crate::domain::names::normalize_domain(d).is_none())
-    {
-        return Err("domains must be domain names".into());
-    }
-    Ok(())
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Admin>::authorize(&user)?;
+    let c = state.alerts.channels(&by).await?;
+    Ok(
+        Json(serde_json::json!({ "channels": c.iter().map(redact_channel).collect::<Vec<_>>() }))
+            .into_response(),
+    )
 }
 
 async fn add_channel(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Json(c): Json<ChannelRow>,
-) -> Response {
-    if !user.can(Role::Admin) {
-        return forbid(Role::Admin);
-    }
-    if let Err(e) = validate_channel(&c) {
-        return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
-    }
-    match state.store.add_channel(&c, now_unix()).await {
-        Ok(id) => {
-            audit(
-                &state,
-                &user,
-                "channel.add",
-                &format!("channel {id} {} ({})", c.name, c.kind),
-            )
-            .await;
-            (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response()
-        }
-        Err(e) => (
-            StatusCode::CONFLICT,
-            format!("could not add the channel: {e}\n"),
-        )
-            .into_response(),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Admin>::authorize(&user)?;
+    let id = state.alerts.add_channel(&by, c).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
 async fn delete_channel(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-) -> Response {
-    if !user.can(Role::Admin) {
-        return forbid(Role::Admin);
-    }
-    match state.store.delete_channel(id).await {
-        Ok(true) => {
-            audit(&state, &user, "channel.delete", &format!("channel {id}")).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => (StatusCode::NOT_FOUND, "no such channel\n").into_response(),
-        Err(e) => failed(e),
-    }
+) -> Result<StatusCode, ServiceError> {
+    let by = Actor::<Admin>::authorize(&user)?;
+    state.alerts.delete_channel(&by, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn test_channel(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-) -> Response {
-    if !user.can(Role::Admin) {
-        return forbid(Role::Admin);
-    }
-    match crate::alerts::notify::queue_test(&state.store, id, &user.email, now_unix()).await {
-        Ok(n) => {
-            audit(&state, &user, "channel.test", &format!("channel {id}")).await;
-            state.alert_wake.notify_one();
-            (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "notification": n })),
-            )
-                .into_response()
-        }
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            format!("could not queue a test: {e}\n"),
-        )
-            .into_response(),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Admin>::authorize(&user)?;
+    let n = state.alerts.test_channel(&by, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "notification": n })),
+    )
+        .into_response())
 }

@@ -14,6 +14,7 @@ use tower_sessions::Session;
 use super::security::{SESSION_LOGIN_AT, SESSION_USER};
 use crate::auth::{create_user, new_secret, Authenticator};
 use crate::ingest::now_unix;
+use crate::service::{Actor, Admin, Editor, ServiceError};
 
 use crate::domain::days::{day_of, format_day, parse_day};
 use crate::store::Store;
@@ -25,7 +26,7 @@ pub struct WebBackend {
     limits: crate::ingest::Limits,
     domain_policy: crate::store::DomainPolicy,
     checks: Option<Arc<crate::check::run::CheckService>>,
-    alert_wake: Option<Arc<tokio::sync::Notify>>,
+    alerts: crate::service::alerts::Alerts,
 }
 
 /// The request being served (leptos_axum puts its parts into context).
@@ -82,6 +83,11 @@ fn conflict_or_internal(what: &'static str) -> impl Fn(anyhow::Error) -> String 
     }
 }
 
+/// A use-case error as the server function's message.
+fn fail(e: ServiceError) -> String {
+    e.to_string()
+}
+
 fn session_failed(e: impl std::fmt::Display) -> String {
     tracing::error!(error = %e, "session store failed");
     "the session could not be saved; try again".to_owned()
@@ -112,17 +118,18 @@ impl WebBackend {
     ) -> Self {
         Self {
             auth: Authenticator::new(store.clone()),
+            alerts: crate::service::alerts::Alerts::new(store.clone(), Arc::default()),
             store,
             limits,
             domain_policy,
             checks: None,
-            alert_wake: None,
         }
     }
 
-    /// Wakes the alert loop through `wake` after a channel test.
+    /// Wakes the alert loop through `wake` after changes to alerting (rules, silences,
+    /// acknowledgements, channel tests), as the REST API does.
     pub fn with_alert_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
-        self.alert_wake = Some(wake);
+        self.alerts = crate::service::alerts::Alerts::new(self.store.clone(), wake);
         self
     }
 
@@ -855,17 +862,8 @@ impl Backend for WebBackend {
     }
 
     async fn ack_alert(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        if !self
-            .store
-            .acknowledge(id, &by.email, now_unix())
-            .await
-            .map_err(internal("acknowledging"))?
-        {
-            return Err("this alert is no longer active".into());
-        }
-        self.record(&by.email, "alert.ack", &format!("alert {id}"))
-            .await;
-        Ok(())
+        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        self.alerts.acknowledge(&by, id).await.map_err(fail)
     }
 
     async fn silence_alert(
@@ -875,59 +873,17 @@ impl Backend for WebBackend {
         minutes: i64,
         comment: String,
     ) -> Result<(), String> {
-        let alerts = self
-            .store
-            .alerts(5000)
+        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        self.alerts
+            .silence_alert(&by, id, minutes, comment)
             .await
-            .map_err(internal("reading alerts"))?;
-        let Some(a) = alerts.iter().find(|a| a.id == id) else {
-            return Err("no such alert".into());
-        };
-        if !(1..=60 * 24 * 90).contains(&minutes)
-            || comment.trim().is_empty()
-            || comment.len() > 1000
-        {
-            return Err("a silence needs 1 minute to 90 days and a comment".into());
-        }
-        let now = now_unix();
-        let row = crate::store::alerts::SilenceRow {
-            id: 0,
-            matchers: a
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            starts_at: now,
-            ends_at: now + minutes * 60,
-            author: by.email.clone(),
-            comment,
-        };
-        let sid = self
-            .store
-            .add_silence(&row, now)
-            .await
-            .map_err(internal("adding a silence"))?;
-        self.record(
-            &by.email,
-            "silence.add",
-            &format!("silence {sid} for alert {id}, {minutes} min"),
-        )
-        .await;
-        Ok(())
+            .map(|_| ())
+            .map_err(fail)
     }
 
     async fn end_silence(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        if !self
-            .store
-            .expire_silence(id, now_unix())
-            .await
-            .map_err(internal("ending a silence"))?
-        {
-            return Err("this silence has already ended".into());
-        }
-        self.record(&by.email, "silence.expire", &format!("silence {id}"))
-            .await;
-        Ok(())
+        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        self.alerts.end_silence(&by, id).await.map_err(fail)
     }
 
     async fn save_rule(
@@ -937,35 +893,34 @@ impl Backend for WebBackend {
         enabled: bool,
         params: String,
     ) -> Result<(), String> {
-        let parsed: serde_json::Value =
-            serde_json::from_str(&params).map_err(|e| format!("parameters are not JSON: {e}"))?;
-        let ok = parsed.as_object().is_some_and(|o| {
-            o.len() <= 20
-                && o.values()
-                    .all(|v| v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0))
-        });
-        if !ok {
-            return Err("parameters must be a JSON object of non-negative numbers".into());
-        }
-        let rules = self
-            .store
-            .alert_rules()
-            .await
-            .map_err(internal("reading rules"))?;
-        let Some(r) = rules.iter().find(|r| r.id == id) else {
-            return Err("no such rule".into());
+        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        let params = match serde_json::from_str::<serde_json::Value>(&params) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Err("parameters must be a JSON object".into()),
+            Err(e) => return Err(format!("parameters are not JSON: {e}")),
         };
-        self.store
-            .update_rule(id, &parsed, r.domain.as_deref(), enabled)
+        // The UI edits parameters and the switch; the rule keeps its domain.
+        let domain = self
+            .alerts
+            .rules(&Actor::authorize(by.user()).map_err(fail)?)
             .await
-            .map_err(internal("saving a rule"))?;
-        self.record(
-            &by.email,
-            "rule.update",
-            &format!("rule {id}: enabled={enabled} params={parsed}"),
-        )
-        .await;
-        Ok(())
+            .map_err(fail)?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or("no such rule")?
+            .domain;
+        self.alerts
+            .update_rule(
+                &by,
+                id,
+                crate::service::alerts::RuleUpdate {
+                    params,
+                    domain,
+                    enabled,
+                },
+            )
+            .await
+            .map_err(fail)
     }
 
     async fn add_channel(
@@ -976,6 +931,7 @@ impl Backend for WebBackend {
         config: String,
         domains: String,
     ) -> Result<(), String> {
+        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
         let config: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| format!("settings are not JSON: {e}"))?;
         let domains: Vec<String> = domains
@@ -991,49 +947,25 @@ impl Backend for WebBackend {
             domains,
             enabled: true,
         };
-        super::alerts::validate_channel(&row)?;
-        let id = self
-            .store
-            .add_channel(&row, now_unix())
+        self.alerts
+            .add_channel(&by, row)
             .await
-            .map_err(|e| format!("could not add the channel: {e}"))?;
-        self.record(
-            &by.email,
-            "channel.add",
-            &format!("channel {id} {} ({})", row.name, row.kind),
-        )
-        .await;
-        Ok(())
+            .map(|_| ())
+            .map_err(fail)
     }
 
     async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        let channels = self
-            .store
-            .channels()
+        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        self.alerts
+            .test_channel(&by, id)
             .await
-            .map_err(internal("reading channels"))?;
-        if !channels.iter().any(|c| c.id == id) {
-            return Err("no such channel".into());
-        }
-        crate::alerts::notify::queue_test(&self.store, id, &by.email, now_unix())
-            .await
-            .map_err(internal("queueing a test"))?;
-        self.record(&by.email, "channel.test", &format!("channel {id}"))
-            .await;
-        if let Some(w) = &self.alert_wake {
-            w.notify_one();
-        }
-        Ok(())
+            .map(|_| ())
+            .map_err(fail)
     }
 
     async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        self.store
-            .delete_channel(id)
-            .await
-            .map_err(internal("deleting a channel"))?;
-        self.record(&by.email, "channel.delete", &format!("channel {id}"))
-            .await;
-        Ok(())
+        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        self.alerts.delete_channel(&by, id).await.map_err(fail)
     }
 
     async fn health(&self, domain: String) -> Result<Option<app::health::HealthView>, String> {

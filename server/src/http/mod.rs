@@ -54,6 +54,8 @@ pub struct AppState {
     pub checks: Option<Arc<crate::check::run::CheckService>>,
     /// Wakes the alert loop.
     pub alert_wake: Arc<tokio::sync::Notify>,
+    /// Alerting use cases.
+    pub alerts: crate::service::alerts::Alerts,
 }
 
 /// Sign-in state shared by handlers.
@@ -197,6 +199,7 @@ impl Application {
             auth,
             domain_policy,
             checks,
+            alerts: crate::service::alerts::Alerts::new(store.clone(), alert_wake.clone()),
             alert_wake,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
@@ -331,6 +334,21 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             tracing::error!(error = %format!("{e:#}"), "health check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
         }
+    }
+}
+
+/// Every use-case error becomes its HTTP status and message, in one place.
+impl IntoResponse for crate::service::ServiceError {
+    fn into_response(self) -> axum::response::Response {
+        use crate::service::ServiceError as E;
+        let status = match &self {
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, format!("{self}\n")).into_response()
     }
 }
 

@@ -282,7 +282,7 @@ pub async fn try_execute_once(store: &Store, poller: &ImapPoller) -> anyhow::Res
             }
             Err(e) => {
                 let msg = format!("{e:#}");
-                tracing::warn!(mailbox = %m.name, error = %msg, "mailbox poll failed");
+                tracing::warn!(mailbox = ?m.name, error = ?msg, "mailbox poll failed");
                 store
                     .finish_poll(m.id, now_unix(), Some(&msg), 0, 0)
                     .await?;

@@ -184,7 +184,8 @@ pub async fn commit(
                     raw_size: raw.len(),
                 })
                 .await?;
-            tracing::debug!(source = %p.source, channel = p.channel, %reason, "input rejected and quarantined");
+            // Untrusted text is logged escaped (Debug), never raw.
+            tracing::debug!(source = ?p.source, channel = p.channel, reason = ?reason, "input rejected and quarantined");
         }
         outcomes.push(InputOutcome {
             path: p.source,

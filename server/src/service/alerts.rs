@@ -1,0 +1,301 @@
+//! Alerting use cases: alerts and acknowledgements, silences, rules, channels.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Actor, Admin, Editor, Outcome, ServiceError, Viewer};
+use crate::ingest::now_unix;
+use crate::store::alerts::{AlertRow, ChannelRow, RuleRow, SilenceRow};
+use crate::store::Store;
+
+/// Alerting, for every adapter.
+#[derive(Clone)]
+pub struct Alerts {
+    store: Store,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+/// A new silence.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NewSilence {
+    /// `{label: value}`; every label must match exactly.
+    pub matchers: BTreeMap<String, String>,
+    /// Minutes from now.
+    pub duration_minutes: i64,
+    /// Why.
+    pub comment: String,
+}
+
+/// A rule change.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RuleUpdate {
+    /// Parameters of the rule's kind (unknown keys and out-of-range values are refused).
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Limit to one domain (`null`: all).
+    pub domain: Option<String>,
+    /// On or off.
+    pub enabled: bool,
+}
+
+impl Alerts {
+    /// Alerting over `store`, waking the alert loop through `wake` after changes.
+    pub fn new(store: Store, wake: Arc<tokio::sync::Notify>) -> Self {
+        Self { store, wake }
+    }
+
+    async fn audit(&self, who: &str, action: &str, detail: &str) {
+        if let Err(e) = self
+            .store
+            .audit(who, action, detail, None, now_unix())
+            .await
+        {
+            tracing::error!(error = %format!("{e:#}"), "audit log write failed");
+        }
+    }
+
+    /// Alerts, active first, each with whether a silence holds it.
+    pub async fn alerts(&self, _: &Actor<Viewer>, limit: i64) -> Outcome<Vec<(AlertRow, bool)>> {
+        let now = now_unix();
+        let (alerts, silences) =
+            tokio::try_join!(self.store.alerts(limit), self.store.silences(now))?;
+        Ok(alerts
+            .into_iter()
+            .map(|a| {
+                let silenced = silences.iter().any(|s| s.matches(&a.labels, now));
+                (a, silenced)
+            })
+            .collect())
+    }
+
+    /// Acknowledges an active alert (no more repeats).
+    pub async fn acknowledge(&self, by: &Actor<Editor>, id: i64) -> Outcome<()> {
+        if !self.store.acknowledge(id, by.name(), now_unix()).await? {
+            return Err(ServiceError::NotFound(
+                "no active alert with this id".into(),
+            ));
+        }
+        self.audit(by.name(), "alert.ack", &format!("alert {id}"))
+            .await;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Current and future silences.
+    pub async fn silences(&self, _: &Actor<Viewer>) -> Outcome<Vec<SilenceRow>> {
+        Ok(self.store.silences(now_unix()).await?)
+    }
+
+    /// Adds a silence; its id.
+    pub async fn add_silence(&self, by: &Actor<Editor>, s: NewSilence) -> Outcome<i64> {
+        if s.matchers.is_empty()
+            || s.matchers.len() > 10
+            || s.matchers
+                .iter()
+                .any(|(k, v)| k.len() > 64 || v.len() > 300 || k.is_empty())
+        {
+            return Err(ServiceError::Invalid("give 1 to 10 label matchers".into()));
+        }
+        if !(1..=60 * 24 * 90).contains(&s.duration_minutes) {
+            return Err(ServiceError::Invalid(
+                "duration_minutes must be 1 to 129600 (90 days)".into(),
+            ));
+        }
+        if s.comment.trim().is_empty() || s.comment.len() > 1000 {
+            return Err(ServiceError::Invalid(
+                "a comment (up to 1000 characters) is required".into(),
+            ));
+        }
+        let now = now_unix();
+        let row = SilenceRow {
+            id: 0,
+            matchers: s.matchers.into_iter().collect(),
+            starts_at: now,
+            ends_at: now + s.duration_minutes * 60,
+            author: by.name().to_owned(),
+            comment: s.comment,
+        };
+        let id = self.store.add_silence(&row, now).await?;
+        self.audit(
+            by.name(),
+            "silence.add",
+            &format!(
+                "silence {id}: {:?} for {} min",
+                row.matchers, s.duration_minutes
+            ),
+        )
+        .await;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Silences one alert: a silence matching all its labels.
+    pub async fn silence_alert(
+        &self,
+        by: &Actor<Editor>,
+        alert_id: i64,
+        minutes: i64,
+        comment: String,
+    ) -> Outcome<i64> {
+        let alerts = self.store.alerts(5000).await?;
+        let a = alerts
+            .iter()
+            .find(|a| a.id == alert_id)
+            .ok_or_else(|| ServiceError::NotFound("no such alert".into()))?;
+        self.add_silence(
+            by,
+            NewSilence {
+                matchers: a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                duration_minutes: minutes,
+                comment,
+            },
+        )
+        .await
+    }
+
+    /// Ends a silence now.
+    pub async fn end_silence(&self, by: &Actor<Editor>, id: i64) -> Outcome<()> {
+        if !self.store.expire_silence(id, now_unix()).await? {
+            return Err(ServiceError::NotFound(
+                "no active silence with this id".into(),
+            ));
+        }
+        self.audit(by.name(), "silence.expire", &format!("silence {id}"))
+            .await;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Every rule.
+    pub async fn rules(&self, _: &Actor<Viewer>) -> Outcome<Vec<RuleRow>> {
+        Ok(self.store.alert_rules().await?)
+    }
+
+    /// Changes a rule: typed parameters of its kind, domain, on or off.
+    pub async fn update_rule(&self, by: &Actor<Editor>, id: i64, u: RuleUpdate) -> Outcome<()> {
+        let rules = self.store.alert_rules().await?;
+        let rule = rules
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| ServiceError::NotFound("no such rule".into()))?;
+        let params = crate::alerts::params::validate(&rule.kind, &u.params)
+            .map_err(ServiceError::Invalid)?;
+        let domain = match u.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(crate::domain::names::normalize_domain(d).ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "{:?} is not a domain name",
+                    crate::domain::report::truncate(d, 64)
+                ))
+            })?),
+        };
+        if !self
+            .store
+            .update_rule(id, &params, domain.as_deref(), u.enabled)
+            .await?
+        {
+            return Err(ServiceError::NotFound("no such rule".into()));
+        }
+        self.audit(
+            by.name(),
+            "rule.update",
+            &format!(
+                "rule {id}: enabled={} domain={domain:?} params={params}",
+                u.enabled
+            ),
+        )
+        .await;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Every channel (secrets included: adapters redact what they show).
+    pub async fn channels(&self, _: &Actor<Admin>) -> Outcome<Vec<ChannelRow>> {
+        Ok(self.store.channels().await?)
+    }
+
+    /// Adds a channel; its id.
+    pub async fn add_channel(&self, by: &Actor<Admin>, c: ChannelRow) -> Outcome<i64> {
+        validate_channel(&c).map_err(ServiceError::Invalid)?;
+        let id = self.store.add_channel(&c, now_unix()).await?;
+        self.audit(
+            by.name(),
+            "channel.add",
+            &format!("channel {id} {} ({})", c.name, c.kind),
+        )
+        .await;
+        Ok(id)
+    }
+
+    /// Deletes a channel.
+    pub async fn delete_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
+        if !self.store.delete_channel(id).await? {
+            return Err(ServiceError::NotFound("no such channel".into()));
+        }
+        self.audit(by.name(), "channel.delete", &format!("channel {id}"))
+            .await;
+        Ok(())
+    }
+
+    /// Queues a test message on a channel and wakes the alert loop to send it now; the id of
+    /// the queued notification.
+    pub async fn test_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<i64> {
+        if !self.store.channels().await?.iter().any(|c| c.id == id) {
+            return Err(ServiceError::NotFound("no such channel".into()));
+        }
+        let n = crate::alerts::notify::queue_test(&self.store, id, by.name(), now_unix()).await?;
+        self.audit(by.name(), "channel.test", &format!("channel {id}"))
+            .await;
+        self.wake.notify_one();
+        Ok(n)
+    }
+}
+
+/// Checks a new channel's settings.
+pub fn validate_channel(c: &ChannelRow) -> Result<(), String> {
+    if c.name.trim().is_empty() || c.name.len() > 100 {
+        return Err("a name of 1 to 100 characters is required".into());
+    }
+    match c.kind.as_str() {
+        "webhook" | "slack" | "teams" => {
+            let url = c.config["url"].as_str().unwrap_or("");
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.parse::<http::Uri>().is_err()
+            {
+                return Err("url must be an http(s) URL".into());
+            }
+        }
+        "email" => {
+            if c.config["host"].as_str().is_none_or(str::is_empty) {
+                return Err("host is required".into());
+            }
+            if c.config["from"].as_str().is_none_or(|f| !f.contains('@')) {
+                return Err("from must be an e-mail address".into());
+            }
+            if !c.config["to"].as_array().is_some_and(|t| {
+                !t.is_empty()
+                    && t.iter()
+                        .all(|x| x.as_str().is_some_and(|s| s.contains('@')))
+            }) {
+                return Err("to must be a list of e-mail addresses".into());
+            }
+            if !matches!(
+                c.config["tls"].as_str().unwrap_or("starttls"),
+                "implicit" | "starttls" | "none"
+            ) {
+                return Err("tls must be implicit, starttls or none".into());
+            }
+        }
+        _ => return Err("kind must be email, slack, teams or webhook".into()),
+    }
+    if c.domains
+        .iter()
+        .any(|d| crate::domain::names::normalize_domain(d).is_none())
+    {
+        return Err("domains must be domain names".into());
+    }
+    Ok(())
+}

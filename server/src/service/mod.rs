@@ -1,0 +1,105 @@
+//! The use-case layer between the adapters (REST handlers, server functions, CLI) and the
+//! store. Every operation takes an [`Actor`] of the role it needs — a value only
+//! [`Actor::authorize`] makes, after checking the caller's role, so an operation cannot be
+//! called without that check — and answers a [`ServiceError`] that each adapter maps once.
+//! Audit logging and waking the alert loop happen here, so every door behaves the same.
+
+pub mod alerts;
+
+use std::marker::PhantomData;
+
+use app::auth::{CurrentUser, Role};
+
+/// A role an operation needs, as a type.
+pub trait Needs: Send + Sync + 'static {
+    /// The least role that may act.
+    const ROLE: Role;
+}
+
+/// Reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer;
+/// Changes domains, rules, silences, acknowledgements, uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct Editor;
+/// Users, tokens, channels, mailboxes.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl Needs for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl Needs for Editor {
+    const ROLE: Role = Role::Editor;
+}
+impl Needs for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// A caller checked to hold at least role `R`. Only [`Actor::authorize`] makes one.
+#[derive(Debug, Clone)]
+pub struct Actor<R: Needs> {
+    user: CurrentUser,
+    _role: PhantomData<R>,
+}
+
+impl<R: Needs> Actor<R> {
+    /// The one authorization point: `user` may act as `R`, or [`ServiceError::Forbidden`].
+    pub fn authorize(user: &CurrentUser) -> Result<Self, ServiceError> {
+        if user.can(R::ROLE) {
+            Ok(Self {
+                user: user.clone(),
+                _role: PhantomData,
+            })
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "this needs the {} role",
+                R::ROLE.as_str()
+            )))
+        }
+    }
+
+    /// Who acts (e-mail, or `token:NAME`), for the audit log.
+    pub fn name(&self) -> &str {
+        &self.user.email
+    }
+
+    /// The caller.
+    pub fn user(&self) -> &CurrentUser {
+        &self.user
+    }
+}
+
+/// Why an operation did not happen. Adapters map it once: to an HTTP status with the message,
+/// or to the server function's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is wrong (400), with the reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller's role is not enough (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// It would duplicate something unique, or contradicts the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database or another dependency failed (503); the detail is in the log only.
+    #[error("the service is unavailable; try again (details are in the server log)")]
+    Unavailable,
+}
+
+impl From<anyhow::Error> for ServiceError {
+    fn from(e: anyhow::Error) -> Self {
+        if let Some(c) = crate::store::conflict_of(&e) {
+            return Self::Conflict(c.0.clone());
+        }
+        tracing::error!(error = %format!("{e:#}"), "operation failed");
+        Self::Unavailable
+    }
+}
+
+/// Shorthand for operation results.
+pub type Outcome<T> = Result<T, ServiceError>;
