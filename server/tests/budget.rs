@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use support::dovecot::Dovecot;
-use support::{gz, report_json, TEST_SECRET_KEY};
+use support::{gz, report_json};
 
 const PEAK_LIMIT_KB: i64 = 256 * 1024;
 
@@ -42,13 +42,7 @@ fn many_part_mail(parts: usize) -> Vec<u8> {
 }
 
 fn tlswatch(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tlswatch"));
-    c.env_remove("TLSWATCH_DATABASE_URL")
-        .env("TLSWATCH_DATA_DIR", data)
-        .env("TLSWATCH_SECRET_KEY", TEST_SECRET_KEY)
-        .env("TLSWATCH_LOG", "warn")
-        .env("TLSWATCH_CHECK_INTERVAL_MINUTES", "0");
-    c
+    support::tlswatch_cmd(data)
 }
 
 /// Runs a child to its end; its exit status, standard output and peak RSS in KiB.
@@ -188,20 +182,10 @@ async fn upload_and_receiver_stay_within_budget() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let login = client
-        .post(format!("{}/api/auth/login", s.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("email=up%40budget.example&password=correct+horse+battery+staple")
-        .send()
+    let cookie = support::login(&s.base, "up@budget.example", "correct horse battery staple")
         .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_owned();
+        .2
+        .expect("session cookie");
 
     // Upload page channel: the many-part mail.
     let r = client

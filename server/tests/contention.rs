@@ -9,16 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{report_json, TEST_SECRET_KEY};
+use support::report_json;
 
 fn tlswatch(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tlswatch"));
-    c.env_remove("TLSWATCH_DATABASE_URL")
-        .env("TLSWATCH_DATA_DIR", data)
-        .env("TLSWATCH_SECRET_KEY", TEST_SECRET_KEY)
-        .env("TLSWATCH_LOG", "warn")
-        .env("TLSWATCH_CHECK_INTERVAL_MINUTES", "0");
-    c
+    support::tlswatch_cmd(data)
 }
 
 fn run(mut cmd: Command) -> std::process::Output {

@@ -12,7 +12,7 @@ use tlswatch::http::receiver::{rate_key, Receiver};
 use tlswatch::http::HttpSettings;
 use tlswatch::store::{NewRejected, QuarantineQuota, Store};
 
-use support::{report_json, server_with, sqlite};
+use support::{login, post_report, report_json, server_with, sqlite};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -41,54 +41,26 @@ async fn a_request_that_would_wait_ends_at_its_deadline() {
         ..HttpSettings::local("127.0.0.1:0".parse().unwrap())
     };
     let s = server_with(db, settings).await;
+    let report = report_json("s.example", "w1", "slow.example", "2026-01-01", 1, &[]);
     let started = Instant::now();
-    let r = client()
-        .post(format!("{}/tlsrpt", s.base))
-        .header("content-type", "application/tlsrpt+json")
-        .body(report_json(
-            "s.example",
-            "w1",
-            "slow.example",
-            "2026-01-01",
-            1,
-            &[],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let (status, _) = post_report(&s.base, &report).await;
     let took = started.elapsed();
-    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(status, 503);
     assert!(
         took < Duration::from_secs(6),
         "took {took:?}: the busy timeout, not the deadline, ended it"
     );
     // Reads still answer while the writer is blocked.
-    assert_eq!(
-        client()
-            .get(format!("{}/healthz", s.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    blocker.execute("ROLLBACK").await.unwrap();
-    // After the lock is gone the same report is stored: nothing was half-written.
-    let r = client()
-        .post(format!("{}/tlsrpt", s.base))
-        .header("content-type", "application/tlsrpt+json")
-        .body(report_json(
-            "s.example",
-            "w1",
-            "slow.example",
-            "2026-01-01",
-            1,
-            &[],
-        ))
+    let health = client()
+        .get(format!("{}/healthz", s.base))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(health.status(), 200);
+    blocker.execute("ROLLBACK").await.unwrap();
+    // After the lock is gone the same report is stored: nothing was half-written.
+    let (status, body) = post_report(&s.base, &report).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(s.store.report_count().await.unwrap(), 1);
 }
 
@@ -138,22 +110,15 @@ async fn the_receiver_refuses_before_reading_the_body_and_when_saturated() {
         ..HttpSettings::local("127.0.0.1:0".parse().unwrap())
     };
     let s = server_with(db, settings).await;
-    let post = |id: &str| {
-        client()
-            .post(format!("{}/tlsrpt", s.base))
-            .header("content-type", "application/tlsrpt+json")
-            .body(report_json(
-                "s.example",
-                id,
-                "rate.example",
-                "2026-01-01",
-                1,
-                &[],
-            ))
-            .send()
+    let post = |id: &'static str| {
+        let base = s.base.clone();
+        async move {
+            let json = report_json("s.example", id, "rate.example", "2026-01-01", 1, &[]);
+            post_report(&base, &json).await
+        }
     };
-    assert_eq!(post("a").await.unwrap().status(), 200);
-    assert_eq!(post("b").await.unwrap().status(), 200);
+    assert_eq!(post("a").await.0, 200);
+    assert_eq!(post("b").await.0, 200);
     // Over the rate: 429 without reading the body. A request that announces a megabyte and
     // sends one byte shows it: the answer comes although the body never arrives.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -368,17 +333,8 @@ async fn sign_in_answers_the_same_whether_or_not_the_account_exists() {
     let attempt = |email: &'static str| {
         let base = s.base.clone();
         async move {
-            let r = client()
-                .post(format!("{base}/api/auth/login"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(format!(
-                    "email={}&password=wrong+password+here",
-                    email.replace('@', "%40")
-                ))
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
+            let (status, body, _) = login(&base, email, "wrong password here").await;
+            (status, body)
         }
     };
     let real = attempt("real@example.com").await;

@@ -43,23 +43,10 @@ async fn doors() -> Doors {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let r = http
-        .post(format!("{}/api/auth/login", s.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "email=admin%40example.com&password={}",
-            PW.replace(' ', "+")
-        ))
-        .send()
+    let cookie = support::login(&s.base, "admin@example.com", PW)
         .await
-        .unwrap();
-    let cookie = r.headers()[reqwest::header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+        .2
+        .expect("session cookie");
     Doors {
         s,
         wake,

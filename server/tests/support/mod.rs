@@ -261,3 +261,60 @@ pub async fn server_with(db: TestDb, mut settings: tlswatch::http::HttpSettings)
 
 pub mod dovecot;
 pub mod pki;
+
+/// Posts a report JSON to the open receiver of `base`; status and body.
+pub async fn post_report(base: &str, json: &str) -> (u16, String) {
+    let r = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .post(format!("{base}/tlsrpt"))
+        .header("content-type", "application/tlsrpt+json")
+        .body(json.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Signs in through the login server function; status, body and the session cookie.
+pub async fn login(base: &str, email: &str, password: &str) -> (u16, String, Option<String>) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email={}&password={}",
+            percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC),
+            percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .filter(|c| c.starts_with("tlswatch_session="))
+        .map(str::to_owned);
+    (
+        r.status().as_u16(),
+        r.text().await.unwrap_or_default(),
+        cookie,
+    )
+}
+
+/// The real `tlswatch` binary with its own data directory and the test secret key.
+pub fn tlswatch_cmd(data: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tlswatch"));
+    c.env_remove("TLSWATCH_DATABASE_URL")
+        .env("TLSWATCH_DATA_DIR", data)
+        .env("TLSWATCH_SECRET_KEY", TEST_SECRET_KEY)
+        .env("TLSWATCH_LOG", "warn")
+        .env("TLSWATCH_CHECK_INTERVAL_MINUTES", "0");
+    c
+}
