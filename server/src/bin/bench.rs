@@ -11,6 +11,8 @@
 //! - `load [SECONDS]`: 200 concurrent uploaders (receiver) and 50 dashboard readers (API and the
 //!   overview page) against one instance: requests, errors, latency per class.
 //! - `memory`: resident memory of an idle server and while a 1 GiB gzip bomb is refused.
+//! - `manyparts`: `tlswatch import` (the real command, in this process) of a 14 MB mail with 557
+//!   report parts each inflating to ~19 MB: time, outcome and peak RSS.
 //! - `check [N] [C]`: the checker against the loopback lab (real DNS, HTTPS and SMTP servers):
 //!   one domain with 3 MX (median of 20 runs), then a sweep of N domains with C at a time.
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(String::as_str).unwrap_or("target/site"),
         )),
         Some("bomb") => bomb(),
+        Some("manyparts") => manyparts(),
         Some("dashboard") => {
             let n = args
                 .get(1)
@@ -68,7 +71,7 @@ fn main() -> anyhow::Result<()> {
                 .block_on(check(n, concurrency))
         }
         _ => {
-            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | dashboard [N] [DATABASE_URL] | check [DOMAINS] [CONCURRENCY] | receiver [N] [CONCURRENCY] | load [SECONDS] | memory");
+            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | manyparts | dashboard [N] [DATABASE_URL] | check [DOMAINS] [CONCURRENCY] | receiver [N] [CONCURRENCY] | load [SECONDS] | memory");
             std::process::exit(2);
         }
     }
@@ -235,6 +238,55 @@ fn bomb() -> anyhow::Result<()> {
         }
     );
     println!("time to refuse: {secs:.3} s; peak RSS before {before} KiB, after {after} KiB (+{} KiB; limit {} bytes)", after.saturating_sub(before), limits.max_decompressed);
+    Ok(())
+}
+
+/// The attack mail of issue 12 through the real `import` command.
+fn manyparts() -> anyhow::Result<()> {
+    use base64::Engine;
+    use clap::Parser;
+    let dir = tempfile_dir()?;
+    let mut json = br#"{"organization-name":"big.example","date-range":{"start-datetime":"2026-02-01T00:00:00Z","end-datetime":"2026-02-01T23:59:59Z"},"contact-info":"x@big.example","report-id":"b1","policies":[{"policy":{"policy-type":"sts","policy-domain":"budget.example"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}"#.to_vec();
+    json.extend(std::iter::repeat_n(b' ', 19_000_000));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&json)?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gz.finish()?);
+    drop(json);
+    let mut mail = String::from("From: a@evil.example\r\nSubject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n");
+    for i in 0..557 {
+        mail.push_str(&format!("--b\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"r{i}.json.gz\"\r\n\r\n"));
+        for line in b64.as_bytes().chunks(76) {
+            mail.push_str(std::str::from_utf8(line)?);
+            mail.push_str("\r\n");
+        }
+    }
+    mail.push_str("--b--\r\n");
+    let path = dir.join("many.eml");
+    std::fs::write(&path, &mail)?;
+    println!(
+        "mail: {} bytes, 557 parts, each inflating to 19,000,xxx bytes",
+        mail.len()
+    );
+    drop(mail);
+    let before = peak_rss_kib();
+    let t = Instant::now();
+    let cli = tlswatch::config::Cli::parse_from([
+        "tlswatch".as_ref(),
+        "--data-dir".as_ref(),
+        dir.join("data").as_os_str(),
+        "import".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        path.as_os_str(),
+    ]);
+    let code = tokio::runtime::Runtime::new()?.block_on(tlswatch::cli::run(cli))?;
+    println!(
+        "tlswatch import: exit {code} in {:.2} s; peak RSS {} MiB (before the import {} MiB)",
+        t.elapsed().as_secs_f64(),
+        peak_rss_kib() / 1024,
+        before / 1024
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
