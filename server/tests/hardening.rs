@@ -408,3 +408,84 @@ async fn alert_channels_cannot_be_aimed_inward() {
     assert!(err.contains("403"), "{err}");
     assert!(!err.contains("abc123"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_receiver_answers_503_and_metrics_show_the_boundary() {
+    use tokio::io::AsyncWriteExt;
+    let db = sqlite().await;
+    db.store
+        .add_domain("busy.example", "manual", 0)
+        .await
+        .unwrap();
+    tlswatch::auth::create_user(
+        &db.store,
+        "m@example.com",
+        "correct horse battery staple",
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let settings = HttpSettings {
+        receiver_rate_per_minute: 1000,
+        receiver_max_in_flight: 1,
+        ..HttpSettings::local("127.0.0.1:0".parse().unwrap())
+    };
+    let s = server_with(db, settings).await;
+    // One slow sender holds the only slot: headers sent, body still coming.
+    let mut slow = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    slow.write_all(
+        b"POST /tlsrpt HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\nContent-Length: 100000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client()
+        .post(format!("{}/tlsrpt", s.base))
+        .header("content-type", "application/tlsrpt+json")
+        .body(report_json(
+            "s.example",
+            "x",
+            "busy.example",
+            "2026-01-01",
+            1,
+            &[],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    drop(slow);
+    // The quarantine's size, quota and the refusals are on /metrics.
+    let cookie = login(&s.base, "m@example.com", "correct horse battery staple")
+        .await
+        .2
+        .unwrap();
+    let metrics = client()
+        .get(format!("{}/metrics", s.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tlswatch_quarantine_entries ",
+        "tlswatch_quarantine_max_entries 10000",
+        "tlswatch_quarantine_evicted_total ",
+        "tlswatch_receiver_refused_total{reason=\"busy\"} ",
+        "tlswatch_request_timeouts_total ",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    let busy: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tlswatch_receiver_refused_total{reason=\"busy\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(busy >= 1);
+}
