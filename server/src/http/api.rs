@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::AppState;
 use crate::domain::days::{day_of, format_day, parse_day};
 use crate::domain::names::normalize_domain;
-use crate::ingest::extract::gunzip;
+use crate::service::{Actor, Admin, ServiceError, Viewer};
 use crate::store::ReportFilter;
 
 /// Routes under `/api/v1`.
@@ -36,32 +36,30 @@ fn unavailable(e: anyhow::Error) -> Response {
 
 async fn domain_stats(
     State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
     Path(domain): Path<String>,
     Query(q): Query<Range>,
-) -> Response {
-    let (from, to) = match range(&q) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let Some(domain) = normalize_domain(&domain) else {
-        return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response();
-    };
-    match state.store.domain_stats(&domain, from, to).await {
-        Ok(Some(s)) => Json(serde_json::json!({
-            "domain": domain,
-            "from": format_day(from),
-            "to": format_day(to),
-            "success": s.success,
-            "failure": s.failure,
-            "by_day": s.by_day.iter().map(|(d, ok, f)| serde_json::json!({"day": format_day(*d), "success": ok, "failure": f})).collect::<Vec<_>>(),
-            "by_mx": s.by_mx.iter().map(|(mx, f)| serde_json::json!({"mx": mx, "failure": f})).collect::<Vec<_>>(),
-            "by_result_type": s.by_result_type.iter().map(|(rt, f)| serde_json::json!({"result_type": rt, "failure": f})).collect::<Vec<_>>(),
-            "by_reporter": s.by_reporter.iter().map(|(o, ok, f, n, last)| serde_json::json!({"organization": o, "success": ok, "failure": f, "reports": n, "last_day": format_day(*last)})).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, "domain not registered\n").into_response(),
-        Err(e) => unavailable(e),
-    }
+) -> Result<Response, Response> {
+    let (from, to) = range(&q).map_err(IntoResponse::into_response)?;
+    let by = Actor::<Viewer>::authorize(&user).map_err(IntoResponse::into_response)?;
+    let s = state
+        .reports
+        .domain_stats(&by, &domain, from, to)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let domain = normalize_domain(&domain).unwrap_or(domain);
+    Ok(Json(serde_json::json!({
+        "domain": domain,
+        "from": format_day(from),
+        "to": format_day(to),
+        "success": s.success,
+        "failure": s.failure,
+        "by_day": s.by_day.iter().map(|(d, ok, f)| serde_json::json!({"day": format_day(*d), "success": ok, "failure": f})).collect::<Vec<_>>(),
+        "by_mx": s.by_mx.iter().map(|(mx, f)| serde_json::json!({"mx": mx, "failure": f})).collect::<Vec<_>>(),
+        "by_result_type": s.by_result_type.iter().map(|(rt, f)| serde_json::json!({"result_type": rt, "failure": f})).collect::<Vec<_>>(),
+        "by_reporter": s.by_reporter.iter().map(|(o, ok, f, n, last)| serde_json::json!({"organization": o, "success": ok, "failure": f, "reports": n, "last_day": format_day(*last)})).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }
 
 /// Filter of `GET /api/v1/reports`.
@@ -77,7 +75,15 @@ pub struct ReportQuery {
     format: Option<String>,
 }
 
-async fn reports(State(state): State<AppState>, Query(q): Query<ReportQuery>) -> Response {
+async fn reports(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    let by = match Actor::<Viewer>::authorize(&user) {
+        Ok(by) => by,
+        Err(e) => return e.into_response(),
+    };
     let day = |s: &Option<String>, what: &str| match s {
         Some(s) => parse_day(s).map(Some).ok_or_else(|| {
             (
@@ -99,7 +105,7 @@ async fn reports(State(state): State<AppState>, Query(q): Query<ReportQuery>) ->
         failures_only: q.failures.unwrap_or(false),
         limit: q.limit.unwrap_or(1_000),
     };
-    match state.store.reports(&filter).await {
+    match state.reports.list(&by, &filter).await {
         Ok(list) if q.format.as_deref() == Some("csv") => {
             let mut out = String::from(
                 "id,organization,report_id,start,end,channel,success,failure,domain,warnings\n",
@@ -142,7 +148,7 @@ async fn reports(State(state): State<AppState>, Query(q): Query<ReportQuery>) ->
                 .into_response()
         }
         Ok(list) => Json(list.iter().map(report_json).collect::<Vec<_>>()).into_response(),
-        Err(e) => unavailable(e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -172,43 +178,35 @@ fn report_json(r: &crate::store::ReportSummary) -> serde_json::Value {
     })
 }
 
-async fn report(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
-    match state.store.report_raw(id).await {
-        Ok(Some((raw, warnings))) => {
-            let json = gunzip(&raw, state.limits.max_decompressed)
-                .ok()
-                .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok());
-            Json(serde_json::json!({"id": id, "warnings": warnings, "report": json}))
-                .into_response()
-        }
-        Ok(None) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
-        Err(e) => unavailable(e),
-    }
+async fn report(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let r = state.reports.get(&by, id).await?;
+    let json = serde_json::from_slice::<serde_json::Value>(&r.json).ok();
+    Ok(Json(serde_json::json!({"id": id, "warnings": r.warnings, "report": json})).into_response())
 }
 
-async fn report_raw(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
-    match state.store.report_raw(id).await {
-        Ok(Some((raw, _))) => match gunzip(&raw, state.limits.max_decompressed) {
-            Ok(json) => (
-                [
-                    (header::CONTENT_TYPE, "application/tlsrpt+json"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        &format!("attachment; filename=\"report-{id}.json\""),
-                    ),
-                ],
-                json,
-            )
-                .into_response(),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("stored report unreadable: {e}\n"),
-            )
-                .into_response(),
-        },
-        Ok(None) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
-        Err(e) => unavailable(e),
-    }
+async fn report_raw(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let r = state.reports.get(&by, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/tlsrpt+json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"report-{id}.json\""),
+            ),
+        ],
+        r.json,
+    )
+        .into_response())
 }
 
 /// `from`/`to`: inclusive UTC days, `YYYY-MM-DD`; default the last 30 days.
@@ -258,26 +256,20 @@ async fn domains(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Query(q): Query<Range>,
-) -> Response {
-    if !user.can(Role::Viewer) {
-        return StatusCode::FORBIDDEN.into_response();
-    }
-    let (from, to) = match range(&q) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    match state.store.domain_totals(from, to).await {
-        Ok(rows) => Json(serde_json::json!({
-            "from": format_day(from),
-            "to": format_day(to),
-            "domains": rows.iter().map(|d| serde_json::json!({"domain": d.domain, "success": d.success, "failure": d.failure, "reports": d.reports})).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "api domains failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-        }
-    }
+) -> Result<Response, Response> {
+    let (from, to) = range(&q).map_err(IntoResponse::into_response)?;
+    let by = Actor::<Viewer>::authorize(&user).map_err(IntoResponse::into_response)?;
+    let rows = state
+        .reports
+        .domain_totals(&by, from, to)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(Json(serde_json::json!({
+        "from": format_day(from),
+        "to": format_day(to),
+        "domains": rows.iter().map(|d| serde_json::json!({"domain": d.domain, "success": d.success, "failure": d.failure, "reports": d.reports})).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }
 
 /// The raw bytes of a quarantined input (admin).
@@ -285,36 +277,20 @@ async fn rejected_raw(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-) -> Response {
-    if !user.can(Role::Admin) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the quarantine needs the admin role\n",
-        )
-            .into_response();
-    }
-    match state.store.rejected_raw(id).await {
-        Ok(Some((_, _, raw_gz))) => match gunzip(&raw_gz, usize::MAX / 2) {
-            Ok(raw) => (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        &format!("attachment; filename=\"rejected-{id}.bin\""),
-                    ),
-                ],
-                raw,
-            )
-                .into_response(),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("stored input unreadable: {e}\n"),
-            )
-                .into_response(),
-        },
-        Ok(None) => (StatusCode::NOT_FOUND, "no such rejected input\n").into_response(),
-        Err(e) => unavailable(e),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Admin>::authorize(&user)?;
+    let raw = state.quarantine.raw(&by, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"rejected-{id}.bin\""),
+            ),
+        ],
+        raw,
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/domains/{domain}/checks`: the latest findings, history, setup and readiness.

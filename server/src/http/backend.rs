@@ -14,7 +14,7 @@ use tower_sessions::Session;
 use super::security::{SESSION_LOGIN_AT, SESSION_USER};
 use crate::auth::{create_user, new_secret, Authenticator};
 use crate::ingest::now_unix;
-use crate::service::{Actor, Admin, Editor, ServiceError};
+use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
 
 use crate::domain::days::{day_of, format_day, parse_day};
 use crate::store::Store;
@@ -23,10 +23,10 @@ use crate::store::Store;
 pub struct WebBackend {
     store: Store,
     auth: Authenticator,
-    limits: crate::ingest::Limits,
-    domain_policy: crate::store::DomainPolicy,
     checks: Option<Arc<crate::check::run::CheckService>>,
     alerts: crate::service::alerts::Alerts,
+    reports: crate::service::reports::Reports,
+    quarantine: crate::service::quarantine::Quarantine,
 }
 
 /// The request being served (leptos_axum puts its parts into context).
@@ -83,6 +83,12 @@ fn conflict_or_internal(what: &'static str) -> impl Fn(anyhow::Error) -> String 
     }
 }
 
+/// The signed-in caller authorized for `R`.
+fn actor<R: crate::service::Needs>() -> Result<Actor<R>, String> {
+    let user = app::auth::current_user().ok_or("sign in first")?;
+    Actor::<R>::authorize(&user).map_err(fail)
+}
+
 /// A use-case error as the server function's message.
 fn fail(e: ServiceError) -> String {
     e.to_string()
@@ -119,9 +125,13 @@ impl WebBackend {
         Self {
             auth: Authenticator::new(store.clone()),
             alerts: crate::service::alerts::Alerts::new(store.clone(), Arc::default()),
+            reports: crate::service::reports::Reports::new(store.clone(), 64 * 1024 * 1024),
+            quarantine: crate::service::quarantine::Quarantine::new(
+                store.clone(),
+                limits,
+                domain_policy,
+            ),
             store,
-            limits,
-            domain_policy,
             checks: None,
         }
     }
@@ -546,10 +556,10 @@ impl Backend for WebBackend {
             limit: 500,
         };
         Ok(self
-            .store
-            .reports(&filter)
+            .reports
+            .list(&actor::<Viewer>()?, &filter)
             .await
-            .map_err(internal("listing reports"))?
+            .map_err(fail)?
             .into_iter()
             .map(|r| ReportRow {
                 id: r.id,
@@ -565,16 +575,12 @@ impl Backend for WebBackend {
     }
 
     async fn report(&self, id: i64) -> Result<Option<ReportView>, String> {
-        let Some((raw, warnings)) = self
-            .store
-            .report_raw(id)
-            .await
-            .map_err(internal("reading a report"))?
-        else {
-            return Ok(None);
+        let stored = match self.reports.get(&actor::<Viewer>()?, id).await {
+            Ok(r) => r,
+            Err(ServiceError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(fail(e)),
         };
-        let json =
-            crate::ingest::extract::gunzip(&raw, 64 * 1024 * 1024).map_err(|e| e.to_string())?;
+        let (json, warnings) = (stored.json, stored.warnings);
         let r = crate::domain::parse_report(&json, &Default::default())
             .map_err(|e| format!("stored report no longer parses: {e}"))?;
         let counted = crate::domain::counting::counted_policies(&r);
@@ -619,10 +625,10 @@ impl Backend for WebBackend {
 
     async fn quarantine(&self) -> Result<Vec<app::api::RejectedRow>, String> {
         Ok(self
-            .store
-            .list_rejected(500)
+            .quarantine
+            .list(&actor::<Admin>()?, 500)
             .await
-            .map_err(internal("listing the quarantine"))?
+            .map_err(fail)?
             .into_iter()
             .map(|r| app::api::RejectedRow {
                 id: r.id,
@@ -636,26 +642,15 @@ impl Backend for WebBackend {
     }
 
     async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
-        let outcome = crate::ingest::reprocess(&self.store, id, &self.limits, self.domain_policy)
-            .await
-            .map_err(internal("re-processing"))?;
-        let Some(o) = outcome else {
-            return Err("no such rejected input".into());
-        };
-        let text = match o.status {
+        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        let o = self.quarantine.reprocess(&by, id).await.map_err(fail)?;
+        Ok(match o.status {
             crate::ingest::Status::Imported => format!("imported {} report(s)", o.reports),
             crate::ingest::Status::Duplicate => "already imported".to_owned(),
             crate::ingest::Status::Rejected => {
                 format!("still rejected: {}", o.reason.unwrap_or_default())
             }
-        };
-        self.record(
-            &by.email,
-            "quarantine.reprocess",
-            &format!("input {id}: {text}"),
-        )
-        .await;
-        Ok(text)
+        })
     }
 
     async fn trends(

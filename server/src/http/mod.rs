@@ -56,6 +56,10 @@ pub struct AppState {
     pub alert_wake: Arc<tokio::sync::Notify>,
     /// Alerting use cases.
     pub alerts: crate::service::alerts::Alerts,
+    /// Report reading.
+    pub reports: crate::service::reports::Reports,
+    /// The quarantine.
+    pub quarantine: crate::service::quarantine::Quarantine,
 }
 
 /// Sign-in state shared by handlers.
@@ -200,6 +204,12 @@ impl Application {
             domain_policy,
             checks,
             alerts: crate::service::alerts::Alerts::new(store.clone(), alert_wake.clone()),
+            reports: crate::service::reports::Reports::new(store.clone(), limits.max_decompressed),
+            quarantine: crate::service::quarantine::Quarantine::new(
+                store.clone(),
+                limits,
+                domain_policy,
+            ),
             alert_wake,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));

@@ -5,6 +5,8 @@
 //! Audit logging and waking the alert loop happen here, so every door behaves the same.
 
 pub mod alerts;
+pub mod quarantine;
+pub mod reports;
 
 use std::marker::PhantomData;
 

@@ -1,0 +1,71 @@
+//! The quarantine: what was rejected, its bytes, re-processing (admin).
+
+use super::{Actor, Admin, Outcome, ServiceError};
+use crate::ingest::{now_unix, InputOutcome, Limits};
+use crate::store::{DomainPolicy, Rejected, Store};
+
+/// Quarantine use cases, for every adapter.
+#[derive(Clone)]
+pub struct Quarantine {
+    store: Store,
+    limits: Limits,
+    domains: DomainPolicy,
+}
+
+impl Quarantine {
+    /// The quarantine of `store`; re-processing uses `limits` and, for inputs from the
+    /// authenticated channels, `domains`.
+    pub fn new(store: Store, limits: Limits, domains: DomainPolicy) -> Self {
+        Self {
+            store,
+            limits,
+            domains,
+        }
+    }
+
+    /// Rejected inputs not yet re-processed, newest first.
+    pub async fn list(&self, _: &Actor<Admin>, limit: i64) -> Outcome<Vec<Rejected>> {
+        Ok(self.store.list_rejected(limit).await?)
+    }
+
+    /// The bytes of a rejected input, as received.
+    pub async fn raw(&self, _: &Actor<Admin>, id: i64) -> Outcome<Vec<u8>> {
+        let (_, _, raw_gz) = self
+            .store
+            .rejected_raw(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("no such rejected input".into()))?;
+        crate::ingest::extract::gunzip(&raw_gz, usize::MAX / 2).map_err(|e| {
+            tracing::error!(input = id, error = %e, "a quarantined input does not inflate");
+            ServiceError::Unavailable
+        })
+    }
+
+    /// Runs a rejected input through the importer again.
+    pub async fn reprocess(&self, by: &Actor<Admin>, id: i64) -> Outcome<InputOutcome> {
+        let o = crate::ingest::reprocess(&self.store, id, &self.limits, self.domains)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("no such rejected input".into()))?;
+        let text = match o.status {
+            crate::ingest::Status::Imported => format!("imported {} report(s)", o.reports),
+            crate::ingest::Status::Duplicate => "already imported".to_owned(),
+            crate::ingest::Status::Rejected => {
+                format!("still rejected: {}", o.reason.clone().unwrap_or_default())
+            }
+        };
+        if let Err(e) = self
+            .store
+            .audit(
+                by.name(),
+                "quarantine.reprocess",
+                &format!("input {id}: {text}"),
+                None,
+                now_unix(),
+            )
+            .await
+        {
+            tracing::error!(error = %format!("{e:#}"), "audit log write failed");
+        }
+        Ok(o)
+    }
+}
