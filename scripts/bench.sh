@@ -46,6 +46,9 @@ cargo build --release -p server --bins >/dev/null
   echo "## memory"
   "$B" memory
   "$B" bomb
+  echo
+  echo "## one budget per input: the 14 MB many-part mail through tlswatch import"
+  "$B" manyparts
 } 2>&1 | tee "$out"
 echo
 echo "(full output: $out)"

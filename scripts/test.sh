@@ -50,7 +50,9 @@ fi
 
 echo "== release build (server + WASM, and the bench binary whose lab the end-to-end tests use)"
 cargo leptos build --release
-cargo build --release -p server --bin tlswatch-bench --no-default-features --features ssr
+# The same --cfg cargo-leptos passes (always-erase-components), so the dependencies built just
+# above are reused instead of compiling the whole graph a second time.
+RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatch-bench --no-default-features --features ssr
 
 echo "== end-to-end tests in Chromium"
 TLSWATCH_BIN="$PWD/target/release/tlswatch" node --test --test-concurrency=1 end2end/tests/
