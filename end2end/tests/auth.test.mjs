@@ -3,7 +3,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addUser, browser, dataDir, reportJson, signIn, startServer, utcDay, watchErrors } from './support.mjs';
+import { E2E_PASSWORD, addUser, browser, dataDir, reportJson, signIn, startServer, utcDay, watchErrors } from './support.mjs';
 
 let server;
 let ctx;
@@ -64,4 +64,38 @@ test('the upload page imports good files and names the reason for a bad one', as
   await page.locator('#upload-progress', { hasText: '3 of 3 files done' }).waitFor();
   assert.match((await page.locator('#upload-results tbody tr').allInnerTexts())[2], /duplicate/);
   assert.deepEqual(errors, []);
+});
+
+test('a signed-in user changes their own password at /account', async () => {
+  addUser(dir, 'viewer@e2e.example', 'viewer');
+  // A context of its own: the shared one is still signed in as the editor.
+  const own = await browser();
+  const page = await own.newPage();
+  const errors = watchErrors(page);
+  await signIn(page, server.base, 'viewer@e2e.example', '/');
+  await page.goto(`${server.base}/account`);
+  await page.waitForLoadState('networkidle');
+  // A wrong current password is refused in place.
+  await page.fill('#current-password', 'not my password at all');
+  await page.fill('#new-password', 'a brand new long password');
+  await page.click('#change-password');
+  await page.locator('#password-error').waitFor();
+  assert.match(await page.locator('#password-error').innerText(), /current password is wrong/);
+  await page.fill('#current-password', E2E_PASSWORD);
+  await page.fill('#new-password', 'a brand new long password');
+  await page.click('#change-password');
+  await page.locator('#password-changed').waitFor();
+  // The old password no longer works; the new one does.
+  const login = (password) => page.request.post(`${server.base}/api/auth/login`, {
+    form: { email: 'viewer@e2e.example', password },
+    headers: { 'sec-fetch-site': 'same-origin' },
+    maxRedirects: 0,
+  });
+  const old = await login(E2E_PASSWORD);
+  assert.equal(old.status(), 401, `${old.status()} ${JSON.stringify(old.headers())} ${await old.text()}`);
+  assert.ok([200, 302, 303].includes((await login('a brand new long password')).status()));
+  assert.match(await page.locator('#me').innerText(), /viewer@e2e\.example/);
+  // The refused attempt logs its 400.
+  assert.deepEqual(errors.filter((e) => !e.includes('400')), []);
+  await own.close();
 });
