@@ -169,6 +169,17 @@ async fn saving_a_rule_wakes_the_alert_loop_from_both_doors() {
     assert_eq!(rules[0].params["absolute_rate"], 0.4);
     // Defaults are filled in: the stored parameters are the full typed set.
     assert_eq!(rules[0].params["baseline_days"], 14);
+    // Both changes are audited by the use case, the UI's with the client address.
+    let log = d.s.store.audit_log(10).await.unwrap();
+    let updates: Vec<_> = log.iter().filter(|a| a.action == "rule.update").collect();
+    assert_eq!(updates.len(), 2, "{log:?}");
+    assert!(
+        updates
+            .iter()
+            .any(|a| a.actor == "admin@example.com" && a.ip.as_deref() == Some("127.0.0.1")),
+        "{updates:?}"
+    );
+    assert!(updates.iter().any(|a| a.actor == "token:t"), "{updates:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

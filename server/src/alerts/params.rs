@@ -138,13 +138,16 @@ fn parse<T: serde::de::DeserializeOwned>(
     kind: &str,
     params: &Map<String, Value>,
 ) -> Result<T, String> {
-    serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
-        let msg = e.to_string();
+    serde_path_to_error::deserialize(Value::Object(params.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
         // serde: "unknown field `absolut_rate`, expected one of `baseline_days`, …"
-        format!(
-            "{kind} parameters: {}",
-            msg.split(" at line ").next().unwrap_or(&msg)
-        )
+        let inner = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
+        if path.is_empty() || path == "." {
+            format!("{kind} parameters: {inner}")
+        } else {
+            format!("{kind} parameter {path}: {inner}")
+        }
     })
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tower_sessions::Session;
 
 use super::security::{SESSION_LOGIN_AT, SESSION_USER};
-use crate::auth::{create_user, new_secret, Authenticator};
+use crate::auth::{create_user, Authenticator};
 use crate::ingest::now_unix;
 use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
 
@@ -25,6 +25,7 @@ pub struct WebBackend {
     auth: Authenticator,
     checks: Option<Arc<crate::check::run::CheckService>>,
     alerts: crate::service::alerts::Alerts,
+    accounts: crate::service::accounts::Accounts,
     reports: crate::service::reports::Reports,
     quarantine: crate::service::quarantine::Quarantine,
 }
@@ -86,7 +87,14 @@ fn conflict_or_internal(what: &'static str) -> impl Fn(anyhow::Error) -> String 
 /// The signed-in caller authorized for `R`.
 fn actor<R: crate::service::Needs>() -> Result<Actor<R>, String> {
     let user = app::auth::current_user().ok_or("sign in first")?;
-    Actor::<R>::authorize(&user).map_err(fail)
+    as_actor(&user)
+}
+
+/// `user` authorized for `R`, with the client address for the audit log.
+fn as_actor<R: crate::service::Needs>(user: &CurrentUser) -> Result<Actor<R>, String> {
+    Ok(Actor::<R>::authorize(user)
+        .map_err(fail)?
+        .with_ip(client_ip()))
 }
 
 /// A use-case error as the server function's message.
@@ -125,6 +133,7 @@ impl WebBackend {
         Self {
             auth: Authenticator::new(store.clone()),
             alerts: crate::service::alerts::Alerts::new(store.clone(), Arc::default()),
+            accounts: crate::service::accounts::Accounts::new(store.clone()),
             reports: crate::service::reports::Reports::new(store.clone(), 64 * 1024 * 1024),
             quarantine: crate::service::quarantine::Quarantine::new(
                 store.clone(),
@@ -292,34 +301,11 @@ impl Backend for WebBackend {
         current: String,
         new: String,
     ) -> Result<(), String> {
-        if by.id == 0 {
-            return Err("API tokens have no password".into());
-        }
-        let user = self
-            .store
-            .user_by_id(by.id)
+        let by = as_actor::<Viewer>(by)?;
+        self.accounts
+            .change_own_password(&by, current, new)
             .await
-            .map_err(internal("changing the password"))?
-            .ok_or("no such user")?;
-        let hash = user.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&current, &hash))
-            .await
-            .unwrap_or(false);
-        if !ok {
-            self.record(
-                &by.email,
-                "password.change.failed",
-                "wrong current password",
-            )
-            .await;
-            return Err("the current password is wrong".into());
-        }
-        crate::auth::check_password_policy(&new)?;
-        crate::auth::set_password(&self.store, by.id, &new)
-            .await
-            .map_err(internal("changing the password"))?;
-        self.record(&by.email, "password.change", "").await;
-        Ok(())
+            .map_err(fail)
     }
 
     async fn setup(&self, token: String, email: String, password: String) -> Result<(), String> {
@@ -352,10 +338,10 @@ impl Backend for WebBackend {
     async fn users(&self) -> Result<Vec<UserRow>, String> {
         let now = now_unix();
         Ok(self
-            .store
-            .users()
+            .accounts
+            .users(&actor::<Admin>()?)
             .await
-            .map_err(internal("listing users"))?
+            .map_err(fail)?
             .into_iter()
             .map(|u| UserRow {
                 id: u.id,
@@ -374,18 +360,12 @@ impl Backend for WebBackend {
         password: String,
         role: Role,
     ) -> Result<(), String> {
-        crate::auth::normalize_email(&email)?;
-        crate::auth::check_password_policy(&password)?;
-        create_user(&self.store, &email, &password, role)
+        let by = as_actor::<Admin>(by)?;
+        self.accounts
+            .add_user(&by, &email, &password, role)
             .await
-            .map_err(conflict_or_internal("adding a user"))?;
-        self.record(
-            &by.email,
-            "user.add",
-            &format!("{} as {}", email.trim().to_ascii_lowercase(), role.as_str()),
-        )
-        .await;
-        Ok(())
+            .map(|_| ())
+            .map_err(fail)
     }
 
     async fn update_user(
@@ -395,36 +375,19 @@ impl Backend for WebBackend {
         role: Role,
         disabled: bool,
     ) -> Result<(), String> {
-        if id == by.id && (role != Role::Admin || disabled) {
-            return Err("you cannot demote or disable yourself; ask another admin".into());
-        }
-        let Some(u) = self
-            .store
-            .user_by_id(id)
+        let by = as_actor::<Admin>(by)?;
+        self.accounts
+            .update_user(&by, id, role, disabled)
             .await
-            .map_err(internal("updating user"))?
-        else {
-            return Err("no such user".into());
-        };
-        self.store
-            .update_user(id, role, disabled)
-            .await
-            .map_err(internal("updating user"))?;
-        self.record(
-            &by.email,
-            "user.update",
-            &format!("{}: role {}, disabled {disabled}", u.email, role.as_str()),
-        )
-        .await;
-        Ok(())
+            .map_err(fail)
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRow>, String> {
         Ok(self
-            .store
-            .tokens()
+            .accounts
+            .tokens(&actor::<Admin>()?)
             .await
-            .map_err(internal("listing tokens"))?
+            .map_err(fail)?
             .into_iter()
             .map(|t| TokenRow {
                 id: t.id,
@@ -444,44 +407,24 @@ impl Backend for WebBackend {
         name: String,
         role: Role,
     ) -> Result<String, String> {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.len() > 100 {
-            return Err("give the token a name (at most 100 characters)".into());
-        }
-        let (token, hash) = new_secret("tlsw_");
-        self.store
-            .add_token(&name, &hash, role, &by.email, now_unix())
+        let by = as_actor::<Admin>(by)?;
+        self.accounts
+            .create_token(&by, &name, role)
             .await
-            .map_err(internal("creating token"))?;
-        self.record(
-            &by.email,
-            "token.create",
-            &format!("{name} ({})", role.as_str()),
-        )
-        .await;
-        Ok(token)
+            .map_err(fail)
     }
 
     async fn revoke_token(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        if !self
-            .store
-            .revoke_token(id, now_unix())
-            .await
-            .map_err(internal("revoking token"))?
-        {
-            return Err("no such live token".into());
-        }
-        self.record(&by.email, "token.revoke", &format!("token {id}"))
-            .await;
-        Ok(())
+        let by = as_actor::<Admin>(by)?;
+        self.accounts.revoke_token(&by, id).await.map_err(fail)
     }
 
     async fn audit(&self) -> Result<Vec<AuditRow>, String> {
         Ok(self
-            .store
-            .audit_log(500)
+            .accounts
+            .audit_log(&actor::<Admin>()?, 500)
             .await
-            .map_err(internal("reading the audit log"))?
+            .map_err(fail)?
             .into_iter()
             .map(|a| AuditRow {
                 at: utc(a.at),
@@ -492,6 +435,7 @@ impl Backend for WebBackend {
             })
             .collect())
     }
+
     async fn domain(&self, domain: String, days: u32) -> Result<Option<DomainView>, String> {
         let Some(domain) = crate::domain::names::normalize_domain(&domain) else {
             return Ok(None);
@@ -642,7 +586,7 @@ impl Backend for WebBackend {
     }
 
     async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
-        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Admin>(by)?;
         let o = self.quarantine.reprocess(&by, id).await.map_err(fail)?;
         Ok(match o.status {
             crate::ingest::Status::Imported => format!("imported {} report(s)", o.reports),
@@ -857,7 +801,7 @@ impl Backend for WebBackend {
     }
 
     async fn ack_alert(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Editor>(by)?;
         self.alerts.acknowledge(&by, id).await.map_err(fail)
     }
 
@@ -868,7 +812,7 @@ impl Backend for WebBackend {
         minutes: i64,
         comment: String,
     ) -> Result<(), String> {
-        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Editor>(by)?;
         self.alerts
             .silence_alert(&by, id, minutes, comment)
             .await
@@ -877,7 +821,7 @@ impl Backend for WebBackend {
     }
 
     async fn end_silence(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Editor>(by)?;
         self.alerts.end_silence(&by, id).await.map_err(fail)
     }
 
@@ -888,7 +832,7 @@ impl Backend for WebBackend {
         enabled: bool,
         params: String,
     ) -> Result<(), String> {
-        let by = Actor::<Editor>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Editor>(by)?;
         let params = match serde_json::from_str::<serde_json::Value>(&params) {
             Ok(serde_json::Value::Object(m)) => m,
             Ok(_) => return Err("parameters must be a JSON object".into()),
@@ -897,7 +841,7 @@ impl Backend for WebBackend {
         // The UI edits parameters and the switch; the rule keeps its domain.
         let domain = self
             .alerts
-            .rules(&Actor::authorize(by.user()).map_err(fail)?)
+            .rules(&as_actor(by.user())?)
             .await
             .map_err(fail)?
             .into_iter()
@@ -926,7 +870,7 @@ impl Backend for WebBackend {
         config: String,
         domains: String,
     ) -> Result<(), String> {
-        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Admin>(by)?;
         let config: serde_json::Value =
             serde_json::from_str(&config).map_err(|e| format!("settings are not JSON: {e}"))?;
         let domains: Vec<String> = domains
@@ -950,7 +894,7 @@ impl Backend for WebBackend {
     }
 
     async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Admin>(by)?;
         self.alerts
             .test_channel(&by, id)
             .await
@@ -959,7 +903,7 @@ impl Backend for WebBackend {
     }
 
     async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
-        let by = Actor::<Admin>::authorize(by).map_err(fail)?;
+        let by = as_actor::<Admin>(by)?;
         self.alerts.delete_channel(&by, id).await.map_err(fail)
     }
 

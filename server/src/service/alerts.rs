@@ -43,14 +43,8 @@ impl Alerts {
         Self { store, wake }
     }
 
-    async fn audit(&self, who: &str, action: &str, detail: &str) {
-        if let Err(e) = self
-            .store
-            .audit(who, action, detail, None, now_unix())
-            .await
-        {
-            tracing::error!(error = %format!("{e:#}"), "audit log write failed");
-        }
+    async fn audit<R: super::Needs>(&self, by: &Actor<R>, action: &str, detail: &str) {
+        super::audit(&self.store, by, action, detail).await;
     }
 
     /// Alerts, active first, each with whether a silence holds it.
@@ -74,8 +68,7 @@ impl Alerts {
                 "no active alert with this id".into(),
             ));
         }
-        self.audit(by.name(), "alert.ack", &format!("alert {id}"))
-            .await;
+        self.audit(by, "alert.ack", &format!("alert {id}")).await;
         self.wake.notify_one();
         Ok(())
     }
@@ -116,7 +109,7 @@ impl Alerts {
         };
         let id = self.store.add_silence(&row, now).await?;
         self.audit(
-            by.name(),
+            by,
             "silence.add",
             &format!(
                 "silence {id}: {:?} for {} min",
@@ -163,7 +156,7 @@ impl Alerts {
                 "no active silence with this id".into(),
             ));
         }
-        self.audit(by.name(), "silence.expire", &format!("silence {id}"))
+        self.audit(by, "silence.expire", &format!("silence {id}"))
             .await;
         self.wake.notify_one();
         Ok(())
@@ -200,7 +193,7 @@ impl Alerts {
             return Err(ServiceError::NotFound("no such rule".into()));
         }
         self.audit(
-            by.name(),
+            by,
             "rule.update",
             &format!(
                 "rule {id}: enabled={} domain={domain:?} params={params}",
@@ -222,7 +215,7 @@ impl Alerts {
         validate_channel(&c).map_err(ServiceError::Invalid)?;
         let id = self.store.add_channel(&c, now_unix()).await?;
         self.audit(
-            by.name(),
+            by,
             "channel.add",
             &format!("channel {id} {} ({})", c.name, c.kind),
         )
@@ -235,7 +228,7 @@ impl Alerts {
         if !self.store.delete_channel(id).await? {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
-        self.audit(by.name(), "channel.delete", &format!("channel {id}"))
+        self.audit(by, "channel.delete", &format!("channel {id}"))
             .await;
         Ok(())
     }
@@ -247,7 +240,7 @@ impl Alerts {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
         let n = crate::alerts::notify::queue_test(&self.store, id, by.name(), now_unix()).await?;
-        self.audit(by.name(), "channel.test", &format!("channel {id}"))
+        self.audit(by, "channel.test", &format!("channel {id}"))
             .await;
         self.wake.notify_one();
         Ok(n)

@@ -4,6 +4,7 @@
 //! called without that check — and answers a [`ServiceError`] that each adapter maps once.
 //! Audit logging and waking the alert loop happen here, so every door behaves the same.
 
+pub mod accounts;
 pub mod alerts;
 pub mod quarantine;
 pub mod reports;
@@ -42,6 +43,7 @@ impl Needs for Admin {
 #[derive(Debug, Clone)]
 pub struct Actor<R: Needs> {
     user: CurrentUser,
+    ip: Option<String>,
     _role: PhantomData<R>,
 }
 
@@ -51,6 +53,7 @@ impl<R: Needs> Actor<R> {
         if user.can(R::ROLE) {
             Ok(Self {
                 user: user.clone(),
+                ip: None,
                 _role: PhantomData,
             })
         } else {
@@ -69,6 +72,17 @@ impl<R: Needs> Actor<R> {
     /// The caller.
     pub fn user(&self) -> &CurrentUser {
         &self.user
+    }
+
+    /// The same caller, with the client address the audit log records.
+    pub fn with_ip(mut self, ip: Option<String>) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// The client address, when the adapter knows it.
+    pub fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
     }
 }
 
@@ -105,3 +119,25 @@ impl From<anyhow::Error> for ServiceError {
 
 /// Shorthand for operation results.
 pub type Outcome<T> = Result<T, ServiceError>;
+
+/// Writes an audit entry for what `by` did; a failure to write it is logged, not returned
+/// (the operation itself happened).
+pub(crate) async fn audit<R: Needs>(
+    store: &crate::store::Store,
+    by: &Actor<R>,
+    action: &str,
+    detail: &str,
+) {
+    if let Err(e) = store
+        .audit(
+            by.name(),
+            action,
+            detail,
+            by.ip(),
+            crate::ingest::now_unix(),
+        )
+        .await
+    {
+        tracing::error!(error = %format!("{e:#}"), "audit log write failed");
+    }
+}

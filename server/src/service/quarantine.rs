@@ -1,7 +1,7 @@
 //! The quarantine: what was rejected, its bytes, re-processing (admin).
 
 use super::{Actor, Admin, Outcome, ServiceError};
-use crate::ingest::{now_unix, InputOutcome, Limits};
+use crate::ingest::{InputOutcome, Limits};
 use crate::store::{DomainPolicy, Rejected, Store};
 
 /// Quarantine use cases, for every adapter.
@@ -53,19 +53,13 @@ impl Quarantine {
                 format!("still rejected: {}", o.reason.clone().unwrap_or_default())
             }
         };
-        if let Err(e) = self
-            .store
-            .audit(
-                by.name(),
-                "quarantine.reprocess",
-                &format!("input {id}: {text}"),
-                None,
-                now_unix(),
-            )
-            .await
-        {
-            tracing::error!(error = %format!("{e:#}"), "audit log write failed");
-        }
+        super::audit(
+            &self.store,
+            by,
+            "quarantine.reprocess",
+            &format!("input {id}: {text}"),
+        )
+        .await;
         Ok(o)
     }
 }
