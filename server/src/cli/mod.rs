@@ -35,13 +35,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         _ => {}
     }
-    let sealed = store.seal_plaintext_secrets().await?;
-    if sealed > 0 {
-        tracing::info!(
-            count = sealed,
-            "sealed secrets stored in plain text by an earlier version"
-        );
-    }
     match command {
         Command::Serve(args) => serve(store, &global, args).await.map(|()| 0),
         Command::Import(args) => import::run(&store, &args).await,
@@ -73,6 +66,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let sealed = store.seal_plaintext_secrets().await?;
+    if sealed > 0 {
+        tracing::info!(
+            count = sealed,
+            "sealed secrets stored in plain text by an earlier version"
+        );
+    }
     let alert_wake: std::sync::Arc<tokio::sync::Notify> = std::sync::Arc::default();
     let delivery = crate::alerts::channels::Delivery {
         tls: crate::net::tls::client_config(global.extra_ca_file.as_deref())?,

@@ -196,17 +196,26 @@ async fn report_raw(
 ) -> Result<Response, ServiceError> {
     let by = Actor::<Viewer>::authorize(&user)?;
     let r = state.reports.get(&by, id).await?;
-    Ok((
+    Ok(attachment(
+        "application/tlsrpt+json",
+        &format!("report-{id}.json"),
+        r.json,
+    ))
+}
+
+/// A download: `bytes` as `content_type`, saved as `filename`.
+fn attachment(content_type: &'static str, filename: &str, bytes: Vec<u8>) -> Response {
+    (
         [
-            (header::CONTENT_TYPE, "application/tlsrpt+json".to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"report-{id}.json\""),
+                format!("attachment; filename=\"{filename}\""),
             ),
         ],
-        r.json,
+        bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// `from`/`to`: inclusive UTC days, `YYYY-MM-DD`; default the last 30 days.
@@ -280,17 +289,11 @@ async fn rejected_raw(
 ) -> Result<Response, ServiceError> {
     let by = Actor::<Admin>::authorize(&user)?;
     let raw = state.quarantine.raw(&by, id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"rejected-{id}.bin\""),
-            ),
-        ],
+    Ok(attachment(
+        "application/octet-stream",
+        &format!("rejected-{id}.bin"),
         raw,
-    )
-        .into_response())
+    ))
 }
 
 /// `GET /api/v1/domains/{domain}/checks`: the latest findings, history, setup and readiness.

@@ -24,7 +24,6 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -273,8 +272,8 @@ pub fn router(
     let leptos = state.leptos.clone();
     // Every request has a deadline: a request that would wait forever (a lock, a lost
     // notification) ends with 503 and is counted, instead of holding its connection.
-    let short = || TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout);
-    let long = TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, upload_timeout);
+    let short = || middleware::from_fn_with_state(request_timeout, deadline);
+    let long = middleware::from_fn_with_state(upload_timeout, deadline);
     let ingest = Router::new()
         .merge(receiver::router(state.limits.max_input, state.clone()))
         .merge(upload::router(state.limits.max_input))
@@ -309,31 +308,30 @@ pub fn router(
         ))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security::headers))
-        .layer(middleware::from_fn(count_timeouts))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Counts requests that ended at their deadline (the timeout layers answer 503 with an empty
-/// body and this marker) and logs them.
-async fn count_timeouts(
+/// Ends a request at `limit` with 503, counts it and logs it: nothing in a request path can
+/// hold its connection forever.
+async fn deadline(
+    State(limit): State<Duration>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
     let path = req.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let response = next.run(req).await;
-    if response.status() == StatusCode::SERVICE_UNAVAILABLE
-        && response
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v == "0")
-        && started.elapsed() >= Duration::from_secs(1)
-    {
-        crate::telemetry::counters::bump(&crate::telemetry::counters::REQUEST_TIMEOUTS);
-        tracing::error!(path = %crate::domain::report::truncate(&path, 200).escape_debug(), elapsed_ms = started.elapsed().as_millis() as u64, "request hit its deadline");
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            crate::telemetry::counters::bump(&crate::telemetry::counters::REQUEST_TIMEOUTS);
+            tracing::error!(path = ?crate::domain::report::truncate(&path, 200), limit_s = limit.as_secs(), "request hit its deadline");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request took too long and was stopped; try again\n",
+            )
+                .into_response()
+        }
     }
-    response
 }
 
 /// `GET /healthz`: 200 after pinging the database, 503 when it does not answer.

@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
+use axum::{Extension, Router};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use subtle::ConstantTimeEq;
@@ -132,14 +132,19 @@ pub fn router(max_input: usize, state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, rate_limit))
 }
 
+/// The client a receiver request comes from, worked out once by [`rate_limit`].
+#[derive(Debug, Clone, Copy)]
+struct Client(IpAddr);
+
 /// Refuses a client over its rate before anything of its body is read.
 async fn rate_limit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let client = state.receiver.client(peer.ip(), request.headers());
+    request.extensions_mut().insert(Client(client));
     if state.receiver.limiter.check_key(&rate_key(client)).is_err() {
         crate::telemetry::count_receiver_refusal("rate");
         return (
@@ -170,7 +175,7 @@ async fn rate_limit(
 
 async fn receive_open(
     state: State<AppState>,
-    peer: ConnectInfo<SocketAddr>,
+    peer: Extension<Client>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -187,7 +192,7 @@ async fn receive_open(
 async fn receive_secret(
     state: State<AppState>,
     Path(secret): Path<String>,
-    peer: ConnectInfo<SocketAddr>,
+    peer: Extension<Client>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -202,14 +207,13 @@ async fn receive_secret(
     receive(state, peer, headers, body).await
 }
 
-#[tracing::instrument(skip_all, fields(client = %state.receiver.client(peer.ip(), &headers), bytes = body.len()))]
+#[tracing::instrument(skip_all, fields(%client, bytes = body.len()))]
 async fn receive(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(Client(client)): Extension<Client>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = state.receiver.client(peer.ip(), &headers);
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

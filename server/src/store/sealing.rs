@@ -10,9 +10,21 @@ use crate::secrets::Sealer;
 const SECRET_COLUMNS: [(&str, &str); 2] = [("mailbox", "password"), ("alert_channel", "config")];
 
 impl Store {
-    /// Seals secrets an earlier version stored in plain text; returns how many.
+    /// Seals secrets an earlier version stored in plain text; returns how many. Takes the
+    /// write lock only when there is something to seal.
     pub async fn seal_plaintext_secrets(&self) -> anyhow::Result<usize> {
-        self.reseal(None).await
+        for (table, column) in SECRET_COLUMNS {
+            let (plain,): (i64,) = sqlx::query_as(&format!(
+                "select count(*) from {table} where {column} not like 'v1:%'"
+            ))
+            .fetch_one(self.pool())
+            .await
+            .with_context(|| format!("reading {table}"))?;
+            if plain > 0 {
+                return self.reseal(None).await;
+            }
+        }
+        Ok(0)
     }
 
     /// Opens every secret with the current key and seals it with `new`, in one transaction.
