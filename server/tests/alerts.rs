@@ -620,8 +620,12 @@ async fn alerting_api_and_metrics_follow_the_roles() {
         .iter()
         .filter(|a| a.state == "firing" && a.domain == D)
         .count() as i64;
-    let o = tlswatch::http::WebBackend::new(s.store.clone())
-        .overview_at(today(), 30)
+    let o = tlswatch::service::stats::Stats::new(s.store.clone())
+        .overview(
+            &tlswatch::service::Actor::<tlswatch::service::Viewer>::operator(),
+            today() - 29,
+            today(),
+        )
         .await
         .unwrap();
     assert!(firing >= 3);

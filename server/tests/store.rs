@@ -5,8 +5,9 @@ mod support;
 
 use tlswatch::domain::days::parse_day;
 use tlswatch::domain::{parse_report, ParseContext};
-use tlswatch::http::WebBackend;
 use tlswatch::ingest::Status;
+use tlswatch::service::stats::Stats;
+use tlswatch::service::{Actor, Viewer};
 use tlswatch::store::Store;
 
 use support::{fixture_bytes, gz, import, report_json};
@@ -87,9 +88,10 @@ async fn sts_and_tlsa_listing_are_not_double_counted(store: &Store) {
     .await;
     assert_eq!(out.status, Status::Imported);
     assert_eq!(totals(store, "dual.example").await, (40, 2, 1));
-    let backend = WebBackend::new(store.clone());
+    let stats = Stats::new(store.clone());
+    let by = Actor::<Viewer>::operator();
     let day = parse_day("2026-05-23").unwrap();
-    let o = backend.overview_at(day, 1).await.unwrap();
+    let o = stats.overview(&by, day, day).await.unwrap();
     assert_eq!((o.series[0].success, o.series[0].failure), (40, 2));
 }
 
@@ -119,9 +121,10 @@ async fn rollups_equal_a_direct_computation(store: &Store) {
         }
         import(store, json.as_bytes(), "gen.json").await;
     }
-    let backend = WebBackend::new(store.clone());
+    let stats = Stats::new(store.clone());
+    let by = Actor::<Viewer>::operator();
     let to = parse_day("2026-04-09").unwrap();
-    let o = backend.overview_at(to, 9).await.unwrap();
+    let o = stats.overview(&by, to - 8, to).await.unwrap();
     for p in &o.series {
         let want: (i64, i64) = expected
             .iter()
@@ -190,9 +193,14 @@ async fn overview_fills_every_day_of_the_range(store: &Store) {
         "x.json",
     )
     .await;
-    let backend = WebBackend::new(store.clone());
-    let o = backend
-        .overview_at(parse_day("2026-04-07").unwrap(), 7)
+    let stats = Stats::new(store.clone());
+    let by = Actor::<Viewer>::operator();
+    let o = stats
+        .overview(
+            &by,
+            parse_day("2026-04-01").unwrap(),
+            parse_day("2026-04-07").unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -313,8 +321,9 @@ async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) 
     );
     assert!(seen.iter().any(|p| p.policy_type == "tlsa"), "{seen:?}");
     // The overview's custom range and sparkline equal the per-day computation.
-    let backend = WebBackend::new(store.clone());
-    let o = backend.overview_span(from, to).await.unwrap();
+    let stats = Stats::new(store.clone());
+    let by = Actor::<Viewer>::operator();
+    let o = stats.overview(&by, from, to).await.unwrap();
     let d = o
         .domains
         .iter()
@@ -322,7 +331,7 @@ async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) 
         .unwrap();
     let (s, f) = by_day.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     assert_eq!((d.success, d.failure), (s, f));
-    let trends = backend.trends_span(from, to).await.unwrap();
+    let trends = stats.trends(&by, from, to).await.unwrap();
     let spark = &trends.iter().find(|t| t.0 == "trend.example").unwrap().1;
     assert!(spark.len() <= 60);
     let sum = spark.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));

@@ -419,19 +419,20 @@ async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<()> {
         n as f64 / seed_secs
     );
 
-    let backend = tlswatch::http::WebBackend::new(store.clone());
+    let stats = tlswatch::service::stats::Stats::new(store.clone());
+    let by = tlswatch::service::Actor::<tlswatch::service::Viewer>::operator();
     for range in [30u32, 365] {
+        let from = last_day - i64::from(range) + 1;
         let p = percentiles(200, || async {
-            backend.overview_at(last_day, range).await.map(|_| ())
+            Ok(stats.overview(&by, from, last_day).await.map(|_| ())?)
         })
         .await?;
         println!(
             "overview (server fn backend), {range:>3} days:      p50 {:>7.2} ms  p95 {:>7.2} ms",
             p.0, p.1
         );
-        let from = last_day - i64::from(range) + 1;
         let p = percentiles(200, || async {
-            backend.trends_span(from, last_day).await.map(|_| ())
+            Ok(stats.trends(&by, from, last_day).await.map(|_| ())?)
         })
         .await?;
         println!(

@@ -4,61 +4,50 @@ use std::io::BufRead;
 
 use app::auth::Role;
 
-use crate::auth::{create_user, new_secret};
 use crate::config::{TokenCommand, UserCommand};
 use crate::ingest::now_unix;
+use crate::service::accounts::Accounts;
+use crate::service::{Actor, Admin};
 use crate::store::Store;
 
 fn role(s: &str) -> anyhow::Result<Role> {
     Role::parse(s).ok_or_else(|| anyhow::anyhow!("unknown role {s:?}"))
 }
 
+/// The operator's services.
+fn op() -> Actor<Admin> {
+    Actor::operator()
+}
+
+/// One line of standard input (a password), without its line end.
+fn read_secret(prompt: &str) -> anyhow::Result<String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("{prompt} (input is shown; pipe it in to hide it): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 /// Runs a user command.
-pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<u8> {
+pub async fn user(accounts: &Accounts, cmd: UserCommand) -> anyhow::Result<u8> {
     match cmd {
         UserCommand::Add { email, role: r } => {
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprint!("Password for {email} (input is shown; pipe it in to hide it): ");
-            }
-            let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            let id = create_user(store, &email, password, role(&r)?).await?;
-            store
-                .audit(
-                    "cli",
-                    "user.add",
-                    &format!("{} as {r}", email.trim().to_ascii_lowercase()),
-                    None,
-                    now_unix(),
-                )
+            let password = read_secret(&format!("Password for {email}"))?;
+            let id = accounts
+                .add_user(&op(), &email, &password, role(&r)?)
                 .await?;
             println!("user {id} created");
-            Ok(0)
         }
         UserCommand::SetPassword { email } => {
-            let email = crate::auth::normalize_email(&email).map_err(anyhow::Error::msg)?;
-            let user = store
-                .user_by_email(&email)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprint!("New password for {email} (input is shown; pipe it in to hide it): ");
-            }
-            let mut password = String::new();
-            std::io::stdin().lock().read_line(&mut password)?;
-            crate::auth::set_password(store, user.id, password.trim_end_matches(['\r', '\n']))
-                .await?;
-            store
-                .audit("cli", "user.set-password", &email, None, now_unix())
-                .await?;
-            println!("password of {email} set");
-            Ok(0)
+            let password = read_secret(&format!("New password for {email}"))?;
+            accounts.set_password(&op(), &email, &password).await?;
+            println!("password of {} set", email.trim());
         }
-        UserCommand::Disable { email } => set_disabled(store, &email, true).await,
-        UserCommand::Enable { email } => set_disabled(store, &email, false).await,
+        UserCommand::Disable { email } => set_disabled(accounts, &email, true).await?,
+        UserCommand::Enable { email } => set_disabled(accounts, &email, false).await?,
         UserCommand::List => {
-            for u in store.users().await? {
+            for u in accounts.users(&op()).await? {
                 println!(
                     "{}\t{}\t{}{}",
                     u.id,
@@ -67,26 +56,22 @@ pub async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<u8> {
                     if u.disabled { "\tdisabled" } else { "" }
                 );
             }
-            Ok(0)
         }
     }
+    Ok(0)
 }
 
-async fn set_disabled(store: &Store, email: &str, disabled: bool) -> anyhow::Result<u8> {
-    let email = crate::auth::normalize_email(email).map_err(anyhow::Error::msg)?;
-    let user = store
-        .user_by_email(&email)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
-    store.update_user(user.id, user.role, disabled).await?;
-    let action = if disabled {
-        "user.disable"
-    } else {
-        "user.enable"
-    };
-    store.audit("cli", action, &email, None, now_unix()).await?;
-    println!("{email} {}", if disabled { "disabled" } else { "enabled" });
-    Ok(0)
+async fn set_disabled(accounts: &Accounts, email: &str, disabled: bool) -> anyhow::Result<()> {
+    let user = accounts.find_user(&op(), email).await?;
+    accounts
+        .update_user(&op(), user.id, user.role, disabled)
+        .await?;
+    println!(
+        "{} {}",
+        user.email,
+        if disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
 }
 
 /// `tlswatch secrets rotate`: seals every stored secret with a new key, then stores the key
@@ -129,28 +114,15 @@ pub async fn rotate_secrets(
 }
 
 /// Runs a token command.
-pub async fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<u8> {
+pub async fn token(accounts: &Accounts, cmd: TokenCommand) -> anyhow::Result<u8> {
     match cmd {
         TokenCommand::Create { name, role: r } => {
-            let (token, hash) = new_secret("tlsw_");
-            store
-                .add_token(&name, &hash, role(&r)?, "cli", now_unix())
-                .await?;
-            store
-                .audit(
-                    "cli",
-                    "token.create",
-                    &format!("{name} ({r})"),
-                    None,
-                    now_unix(),
-                )
-                .await?;
+            let token = accounts.create_token(&op(), &name, role(&r)?).await?;
             println!("{token}");
             eprintln!("Keep it now: it is not stored and will not be shown again.");
-            Ok(0)
         }
         TokenCommand::List => {
-            for t in store.tokens().await? {
+            for t in accounts.tokens(&op()).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     t.id,
@@ -163,23 +135,8 @@ pub async fn token(store: &Store, cmd: TokenCommand) -> anyhow::Result<u8> {
                     }
                 );
             }
-            Ok(0)
         }
-        TokenCommand::Revoke { id } => {
-            anyhow::ensure!(
-                store.revoke_token(id, now_unix()).await?,
-                "no live token with id {id}"
-            );
-            store
-                .audit(
-                    "cli",
-                    "token.revoke",
-                    &format!("token {id}"),
-                    None,
-                    now_unix(),
-                )
-                .await?;
-            Ok(0)
-        }
+        TokenCommand::Revoke { id } => accounts.revoke_token(&op(), id).await?,
     }
+    Ok(0)
 }

@@ -3,11 +3,13 @@
 use std::io::BufRead;
 
 use crate::config::{GlobalArgs, MailboxCommand};
-use crate::ingest::imap::try_execute_once;
+use crate::service::mailboxes::Mailboxes;
+use crate::service::Actor;
 use crate::store::{Mailbox, Store};
 
 /// Runs a mailbox command.
 pub async fn run(store: &Store, global: &GlobalArgs, cmd: MailboxCommand) -> anyhow::Result<u8> {
+    let mailboxes = Mailboxes::new(store.clone());
     match cmd {
         MailboxCommand::Add(a) => {
             let mut password = String::new();
@@ -34,11 +36,11 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: MailboxCommand) -> any
                 last_error: None,
                 auto_register: a.auto_register_domains,
             };
-            println!("{}", store.add_mailbox(&m).await?);
+            println!("{}", mailboxes.add(&Actor::operator(), m).await?);
             Ok(0)
         }
         MailboxCommand::List => {
-            for m in store.mailboxes().await? {
+            for m in mailboxes.list(&Actor::operator()).await? {
                 let last = m
                     .last_poll_at
                     .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -60,13 +62,9 @@ pub async fn run(store: &Store, global: &GlobalArgs, cmd: MailboxCommand) -> any
             Ok(0)
         }
         MailboxCommand::Poll(limits) => {
-            let n = try_execute_once(store, &global.imap_poller(&limits)?).await?;
-            let failed = store
-                .mailboxes()
-                .await?
-                .iter()
-                .filter(|m| m.last_error.is_some())
-                .count();
+            let (n, failed) = mailboxes
+                .poll_now(&Actor::operator(), &global.imap_poller(&limits)?)
+                .await?;
             eprintln!("{n} mailboxes polled, {failed} with errors");
             Ok(u8::from(failed > 0))
         }

@@ -9,8 +9,10 @@ mod quarantine;
 use anyhow::Context;
 
 use crate::config::{Cli, Command, DomainCommand, GlobalArgs, ServeArgs};
-use crate::domain::names::normalize_domain;
 use crate::http::{shutdown_signal, Application, HttpSettings};
+use crate::service::accounts::Accounts;
+use crate::service::domains::Domains;
+use crate::service::Actor;
 use crate::store::{redact, Store};
 
 /// Runs the command; returns the process exit status.
@@ -43,22 +45,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Quarantine(cmd) => quarantine::run(&store, cmd).await,
         Command::Mailbox(cmd) => mailbox::run(&store, &global, cmd).await,
-        Command::User(cmd) => accounts::user(&store, cmd).await,
+        Command::User(cmd) => accounts::user(&Accounts::new(store), cmd).await,
         Command::Check(args) => check::run(&store, &global, &args).await,
-        Command::Token(cmd) => accounts::token(&store, cmd).await,
-        Command::Domain(DomainCommand::Add { name }) => {
-            let Some(name) = normalize_domain(&name) else {
-                anyhow::bail!("{name:?} is not a domain name");
-            };
-            store
-                .add_domain(&name, "manual", crate::ingest::now_unix())
-                .await?;
-            println!("{name}");
-            Ok(0)
-        }
-        Command::Domain(DomainCommand::List) => {
-            for name in store.domain_names().await? {
-                println!("{name}");
+        Command::Token(cmd) => accounts::token(&Accounts::new(store), cmd).await,
+        Command::Domain(cmd) => {
+            let domains = Domains::new(store, None);
+            match cmd {
+                DomainCommand::Add { name } => {
+                    println!("{}", domains.add(&Actor::operator(), &name).await?);
+                }
+                DomainCommand::List => {
+                    for name in domains.names(&Actor::operator()).await? {
+                        println!("{name}");
+                    }
+                }
             }
             Ok(0)
         }

@@ -3,14 +3,25 @@
 use std::io::Write;
 
 use crate::config::QuarantineCommand;
-use crate::ingest::{self, extract::gunzip, Status};
+use crate::ingest::Status;
+use crate::service::quarantine::Quarantine;
+use crate::service::{Actor, ServiceError};
 use crate::store::Store;
+
+/// The quarantine for reading (re-processing builds its own with the limits asked for).
+fn quarantine(store: &Store) -> Quarantine {
+    Quarantine::new(
+        store.clone(),
+        crate::ingest::Limits::default(),
+        crate::store::DomainPolicy::KnownOnly,
+    )
+}
 
 /// Runs a quarantine command; exit status 1 when something could not be re-processed.
 pub async fn run(store: &Store, cmd: QuarantineCommand) -> anyhow::Result<u8> {
     match cmd {
         QuarantineCommand::List { limit } => {
-            for r in store.list_rejected(limit).await? {
+            for r in quarantine(store).list(&Actor::operator(), limit).await? {
                 let when = chrono::DateTime::from_timestamp(r.received_at, 0)
                     .map(|t| t.to_rfc3339())
                     .unwrap_or_default();
@@ -22,10 +33,7 @@ pub async fn run(store: &Store, cmd: QuarantineCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
         QuarantineCommand::Show { id } => {
-            let Some((_, _, raw_gz)) = store.rejected_raw(id).await? else {
-                anyhow::bail!("no rejected input with id {id}");
-            };
-            let raw = gunzip(&raw_gz, usize::MAX / 2)?;
+            let raw = quarantine(store).raw(&Actor::operator(), id).await?;
             std::io::stdout().write_all(&raw)?;
             Ok(0)
         }
@@ -34,9 +42,13 @@ pub async fn run(store: &Store, cmd: QuarantineCommand) -> anyhow::Result<u8> {
             auto_register,
             limits,
         } => {
+            let q = Quarantine::new(
+                store.clone(),
+                limits.limits(),
+                auto_register.domain_policy(),
+            );
             let ids = if ids.is_empty() {
-                store
-                    .list_rejected(i64::MAX)
+                q.list(&Actor::operator(), i64::MAX)
                     .await?
                     .into_iter()
                     .map(|r| r.id)
@@ -46,18 +58,17 @@ pub async fn run(store: &Store, cmd: QuarantineCommand) -> anyhow::Result<u8> {
             };
             let mut failed = 0;
             for id in ids {
-                match ingest::reprocess(store, id, &limits.limits(), auto_register.domain_policy())
-                    .await?
-                {
-                    None => {
+                match q.reprocess(&Actor::operator(), id).await {
+                    Err(ServiceError::NotFound(_)) => {
                         eprintln!("{id}: no such rejected input");
                         failed += 1;
                     }
-                    Some(o) if o.status == Status::Rejected => {
+                    Err(e) => return Err(e.into()),
+                    Ok(o) if o.status == Status::Rejected => {
                         failed += 1;
                         println!("{id}\trejected\t{}", o.reason.unwrap_or_default());
                     }
-                    Some(o) => println!(
+                    Ok(o) => println!(
                         "{id}\t{}\t{} reports",
                         if o.status == Status::Imported {
                             "imported"

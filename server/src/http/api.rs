@@ -1,6 +1,6 @@
 //! `/api/v1`: the REST API for team tools (session or `Authorization: Bearer` token, viewer role).
 
-use app::auth::{CurrentUser, Role};
+use app::auth::CurrentUser;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,9 +9,10 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::domain::days::{day_of, format_day, parse_day};
+use crate::domain::days::{format_day, parse_day};
 use crate::domain::names::normalize_domain;
-use crate::service::{Actor, Admin, ServiceError, Viewer};
+use crate::service::views::day_range;
+use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
 use crate::store::ReportFilter;
 
 /// Routes under `/api/v1`.
@@ -29,11 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/quarantine/{id}/raw", get(rejected_raw))
 }
 
-fn unavailable(e: anyhow::Error) -> Response {
-    tracing::error!(error = %format!("{e:#}"), "API query failed");
-    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
-}
-
 async fn domain_stats(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -43,6 +39,7 @@ async fn domain_stats(
     let (from, to) = range(&q).map_err(IntoResponse::into_response)?;
     let by = Actor::<Viewer>::authorize(&user).map_err(IntoResponse::into_response)?;
     let s = state
+        .services
         .reports
         .domain_stats(&by, &domain, from, to)
         .await
@@ -105,7 +102,7 @@ async fn reports(
         failures_only: q.failures.unwrap_or(false),
         limit: q.limit.unwrap_or(1_000),
     };
-    match state.reports.list(&by, &filter).await {
+    match state.services.reports.list(&by, &filter).await {
         Ok(list) if q.format.as_deref() == Some("csv") => {
             let mut out = String::from(
                 "id,organization,report_id,start,end,channel,success,failure,domain,warnings\n",
@@ -184,7 +181,7 @@ async fn report(
     Path(id): Path<i64>,
 ) -> Result<Response, ServiceError> {
     let by = Actor::<Viewer>::authorize(&user)?;
-    let r = state.reports.get(&by, id).await?;
+    let r = state.services.reports.get(&by, id).await?;
     let json = serde_json::from_slice::<serde_json::Value>(&r.json).ok();
     Ok(Json(serde_json::json!({"id": id, "warnings": r.warnings, "report": json})).into_response())
 }
@@ -195,7 +192,7 @@ async fn report_raw(
     Path(id): Path<i64>,
 ) -> Result<Response, ServiceError> {
     let by = Actor::<Viewer>::authorize(&user)?;
-    let r = state.reports.get(&by, id).await?;
+    let r = state.services.reports.get(&by, id).await?;
     Ok(attachment(
         "application/tlsrpt+json",
         &format!("report-{id}.json"),
@@ -225,40 +222,8 @@ pub struct Range {
     to: Option<String>,
 }
 
-/// Longest `from`..`to` range, in days.
-pub const MAX_RANGE_DAYS: i64 = 3660;
-
-fn range(q: &Range) -> Result<(i64, i64), (StatusCode, String)> {
-    let bad = |what: &str| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("{what} must be a date YYYY-MM-DD\n"),
-        )
-    };
-    let to = match &q.to {
-        Some(s) => parse_day(s).ok_or_else(|| bad("to"))?,
-        None => day_of(chrono::Utc::now()),
-    };
-    let from = match &q.from {
-        Some(s) => parse_day(s).ok_or_else(|| bad("from"))?,
-        None => to - 29,
-    };
-    if from > to {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "from must not be after to\n".into(),
-        ));
-    }
-    if to - from > MAX_RANGE_DAYS {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the range is {} days; at most {MAX_RANGE_DAYS} days (about 10 years) may be asked at once\n",
-                to - from + 1
-            ),
-        ));
-    }
-    Ok((from, to))
+fn range(q: &Range) -> Result<(i64, i64), ServiceError> {
+    day_range(q.from.as_deref(), q.to.as_deref(), 30)
 }
 
 async fn domains(
@@ -269,6 +234,7 @@ async fn domains(
     let (from, to) = range(&q).map_err(IntoResponse::into_response)?;
     let by = Actor::<Viewer>::authorize(&user).map_err(IntoResponse::into_response)?;
     let rows = state
+        .services
         .reports
         .domain_totals(&by, from, to)
         .await
@@ -288,7 +254,7 @@ async fn rejected_raw(
     Path(id): Path<i64>,
 ) -> Result<Response, ServiceError> {
     let by = Actor::<Admin>::authorize(&user)?;
-    let raw = state.quarantine.raw(&by, id).await?;
+    let raw = state.services.quarantine.raw(&by, id).await?;
     Ok(attachment(
         "application/octet-stream",
         &format!("rejected-{id}.bin"),
@@ -301,18 +267,10 @@ async fn domain_checks(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(domain): Path<String>,
-) -> Response {
-    if !user.can(Role::Viewer) {
-        return StatusCode::FORBIDDEN.into_response();
-    }
-    let Some(checks) = state.checks.clone() else {
-        return (StatusCode::NOT_FOUND, "health checks are off\n").into_response();
-    };
-    match checks.health(&domain).await {
-        Ok(Some(h)) => Json(h).into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, "domain not registered\n").into_response(),
-        Err(e) => unavailable(e),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let h = state.services.domains.health(&by, &domain).await?;
+    Ok(Json(h).into_response())
 }
 
 /// `POST /api/v1/domains/{domain}/checks` (editor): runs the checks now and returns the run.
@@ -320,46 +278,19 @@ async fn run_domain_check(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(domain): Path<String>,
-) -> Response {
-    if !user.can(Role::Editor) {
-        return (
-            StatusCode::FORBIDDEN,
-            "running checks needs the editor role\n",
-        )
-            .into_response();
-    }
-    let Some(checks) = state.checks.clone() else {
-        return (StatusCode::NOT_FOUND, "health checks are off\n").into_response();
-    };
-    let Some(name) = normalize_domain(&domain) else {
-        return (StatusCode::BAD_REQUEST, "not a domain name\n").into_response();
-    };
-    match state.store.domain_names().await {
-        Ok(names) if names.contains(&name) => {}
-        Ok(_) => return (StatusCode::NOT_FOUND, "domain not registered\n").into_response(),
-        Err(e) => return unavailable(e),
-    }
-    match checks.run(&name, "api").await {
-        Ok((id, o)) => {
-            let _ = state
-                .store
-                .audit(
-                    &user.email,
-                    "check.run",
-                    &format!("{name} run {id}: {}", o.worst().as_str()),
-                    None,
-                    crate::ingest::now_unix(),
-                )
-                .await;
-            Json(serde_json::json!({
-                "id": id,
-                "domain": o.domain,
-                "worst": o.worst(),
-                "millis": o.elapsed.as_millis() as u64,
-                "findings": o.findings,
-            }))
-            .into_response()
-        }
-        Err(e) => unavailable(e),
-    }
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Editor>::authorize(&user)?;
+    let (id, o) = state
+        .services
+        .domains
+        .run_check(&by, &domain, "api")
+        .await?;
+    Ok(Json(serde_json::json!({
+        "id": id,
+        "domain": o.domain,
+        "worst": o.worst(),
+        "millis": o.elapsed.as_millis() as u64,
+        "findings": o.findings,
+    }))
+    .into_response())
 }

@@ -4,6 +4,7 @@
 pub mod alerts;
 mod api;
 mod backend;
+mod metrics;
 pub mod receiver;
 pub mod security;
 mod upload;
@@ -32,6 +33,7 @@ pub use backend::WebBackend;
 pub use receiver::Receiver;
 
 use crate::ingest::Limits;
+use crate::service::Services;
 use crate::store::{DbSessionStore, Store};
 
 /// Shared handles for handlers. No global mutable state.
@@ -39,26 +41,14 @@ use crate::store::{DbSessionStore, Store};
 pub struct AppState {
     /// Leptos settings (site root, output name).
     pub leptos: LeptosOptions,
-    /// The database.
-    pub store: Store,
-    /// Bounds on untrusted input.
+    /// Every use case; handlers touch nothing else of the application.
+    pub services: Services,
+    /// Bounds on untrusted input (request body limits).
     pub limits: Limits,
     /// The HTTPS report receiver's settings.
     pub receiver: Receiver,
     /// Sign-in settings.
     pub auth: AuthState,
-    /// Whether authenticated uploads register unknown domains.
-    pub domain_policy: crate::store::DomainPolicy,
-    /// Health checks.
-    pub checks: Option<Arc<crate::check::run::CheckService>>,
-    /// Wakes the alert loop.
-    pub alert_wake: Arc<tokio::sync::Notify>,
-    /// Alerting use cases.
-    pub alerts: crate::service::alerts::Alerts,
-    /// Report reading.
-    pub reports: crate::service::reports::Reports,
-    /// The quarantine.
-    pub quarantine: crate::service::quarantine::Quarantine,
 }
 
 /// Sign-in state shared by handlers.
@@ -194,22 +184,21 @@ impl Application {
         let auth = AuthState {
             absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
         };
+        let services = Services::new(
+            store.clone(),
+            crate::service::Settings {
+                limits,
+                domain_policy,
+                checks,
+                alert_wake,
+            },
+        );
         let state = AppState {
             leptos: leptos.clone(),
-            store: store.clone(),
+            services,
             limits,
             receiver,
             auth,
-            domain_policy,
-            checks,
-            alerts: crate::service::alerts::Alerts::new(store.clone(), alert_wake.clone()),
-            reports: crate::service::reports::Reports::new(store.clone(), limits.max_decompressed),
-            quarantine: crate::service::quarantine::Quarantine::new(
-                store.clone(),
-                limits,
-                domain_policy,
-            ),
-            alert_wake,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
@@ -263,11 +252,7 @@ pub fn router(
     request_timeout: Duration,
     upload_timeout: Duration,
 ) -> Router {
-    let backend: app::api::SharedBackend = Arc::new(
-        WebBackend::with_settings(state.store.clone(), state.limits, state.domain_policy)
-            .with_checks(state.checks.clone())
-            .with_alert_wake(state.alert_wake.clone()),
-    );
+    let backend: app::api::SharedBackend = Arc::new(WebBackend::new(state.services.clone()));
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
     // Every request has a deadline: a request that would wait forever (a lock, a lost
@@ -282,6 +267,7 @@ pub fn router(
         .route("/healthz", get(healthz))
         .merge(api::router())
         .merge(alerts::router())
+        .merge(metrics::router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -336,12 +322,9 @@ async fn deadline(
 
 /// `GET /healthz`: 200 after pinging the database, 503 when it does not answer.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+    match state.services.ready().await {
         Ok(()) => (StatusCode::OK, "ok\n"),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
-        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
     }
 }
 

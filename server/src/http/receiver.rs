@@ -21,12 +21,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use super::AppState;
-use crate::ingest::{self, now_unix, Status};
-use crate::store::DomainPolicy;
-
-/// Rejected HTTPS bodies are quarantined only up to this size: the endpoint is open to anyone,
-/// so it must not become free storage. Enough to see what was sent.
-const QUARANTINE_KEEP: usize = 64 * 1024;
+use crate::ingest::Status;
+use crate::service::intake::Received;
 
 /// Receiver settings.
 #[derive(Clone)]
@@ -238,40 +234,16 @@ async fn receive(
         )
             .into_response();
     }
-    let limits = state.limits;
-    let source = format!("https from {client}");
-    let prepared = tokio::task::spawn_blocking(move || {
-        let mut p = ingest::prepare(
-            &body,
-            Some(&essence),
-            None,
-            source,
-            "https",
-            &limits,
-            now_unix(),
-        );
-        if let Some(raw) = p.raw_if_rejected.as_mut() {
-            raw.truncate(QUARANTINE_KEEP);
-        }
-        p
-    })
-    .await;
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "report preparation task failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
-        }
+    let received = Received {
+        body,
+        media_type: essence,
+        client: client.to_string(),
     };
-    match ingest::commit(&state.store, vec![prepared], DomainPolicy::KnownOnly).await {
-        Ok(mut outcomes) => {
-            let o = outcomes.remove(0);
+    match state.services.intake.receive(received).await {
+        Ok(o) => {
             tracing::info!(status = ?o.status, reports = o.reports, reason = o.reason.as_deref().unwrap_or(""), "report received over HTTPS");
             match o.status {
                 Status::Imported | Status::Duplicate => {
-                    if o.status == Status::Imported {
-                        state.alert_wake.notify_one();
-                    }
                     (StatusCode::OK, "stored\n").into_response()
                 }
                 Status::Rejected => (
@@ -281,13 +253,10 @@ async fn receive(
                     .into_response(),
             }
         }
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "storing a received report failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the report could not be stored; retry later\n",
-            )
-                .into_response()
-        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the report could not be stored; retry later\n",
+        )
+            .into_response(),
     }
 }

@@ -13,7 +13,7 @@ use rand::RngCore;
 use tower_sessions::Session;
 
 use super::AppState;
-use crate::ingest::{now_unix, sha256_hex};
+use crate::ingest::now_unix;
 
 /// Session keys.
 pub const SESSION_USER: &str = "user_id";
@@ -145,8 +145,7 @@ async fn resolve(
     authorization: Option<String>,
     path: &str,
 ) -> Result<Option<CurrentUser>, Response> {
-    let internal = |e: anyhow::Error| {
-        tracing::error!(error = %format!("{e:#}"), "authentication failed");
+    let internal = |_: crate::service::ServiceError| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "authentication unavailable\n",
@@ -169,16 +168,13 @@ async fn resolve(
                 .into_response());
         }
         return match state
-            .store
-            .use_token(&sha256_hex(token.as_bytes()), now_unix())
+            .services
+            .accounts
+            .token_user(token)
             .await
             .map_err(internal)?
         {
-            Some((name, role)) => Ok(Some(CurrentUser {
-                id: 0,
-                email: format!("token:{name}"),
-                role,
-            })),
+            Some(user) => Ok(Some(user)),
             None => Err((StatusCode::UNAUTHORIZED, "unknown or revoked token\n").into_response()),
         };
     }
@@ -195,13 +191,15 @@ async fn resolve(
         let _ = session.flush().await;
         return Ok(None);
     }
-    match state.store.user_by_id(user_id).await.map_err(internal)? {
-        Some(u) if !u.disabled => Ok(Some(CurrentUser {
-            id: u.id,
-            email: u.email,
-            role: u.role,
-        })),
-        _ => {
+    match state
+        .services
+        .accounts
+        .session_user(user_id)
+        .await
+        .map_err(internal)?
+    {
+        Some(user) => Ok(Some(user)),
+        None => {
             let _ = session.flush().await;
             Ok(None)
         }

@@ -1,21 +1,125 @@
 //! Accounts: users, API tokens, passwords and the audit log.
 
-use app::auth::Role;
+use std::net::IpAddr;
+
+use app::auth::{CurrentUser, Role};
 
 use super::{Actor, Admin, Outcome, ServiceError, Viewer};
-use crate::ingest::now_unix;
+use crate::auth::Authenticator;
+use crate::ingest::{now_unix, sha256_hex};
 use crate::store::{AuditEntry, Store, Token, User};
 
 /// Account use cases, for every adapter.
 #[derive(Clone)]
 pub struct Accounts {
     store: Store,
+    /// One per server: it holds the sign-in throttle per client address.
+    auth: Authenticator,
+}
+
+fn current(u: &User) -> CurrentUser {
+    CurrentUser {
+        id: u.id,
+        email: u.email.clone(),
+        role: u.role,
+    }
 }
 
 impl Accounts {
     /// Accounts over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            auth: Authenticator::new(store.clone()),
+            store,
+        }
+    }
+
+    /// Checks an e-mail and password (throttled per client address, locking the account after
+    /// repeated failures) and audits the attempt. Every refusal answers the same
+    /// ([`ServiceError::Forbidden`]), whether or not the account exists.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Outcome<CurrentUser> {
+        let shown_ip = ip.map(|ip| ip.to_string());
+        match self.auth.login(email, password, ip).await? {
+            Ok(user) => {
+                super::audit_as(&self.store, &user.email, shown_ip.as_deref(), "sign-in", "").await;
+                Ok(current(&user))
+            }
+            Err(e) => {
+                let who = crate::domain::report::truncate(email, 254);
+                super::audit_as(
+                    &self.store,
+                    who,
+                    shown_ip.as_deref(),
+                    "sign-in.failed",
+                    &e.to_string(),
+                )
+                .await;
+                Err(ServiceError::Forbidden(e.to_string()))
+            }
+        }
+    }
+
+    /// Audits a sign-out.
+    pub async fn sign_out(&self, by: &Actor<Viewer>) {
+        self.audit(by, "sign-out", "").await;
+    }
+
+    /// The first-run setup: with the one-time token printed at start, creates the first admin
+    /// while no account exists. Possession of the token is the authorization.
+    pub async fn first_admin(
+        &self,
+        token: &str,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> Outcome<CurrentUser> {
+        if self.store.user_count().await? > 0 {
+            return Err(ServiceError::Conflict(
+                "setup is done: an account exists already".into(),
+            ));
+        }
+        let email = crate::auth::normalize_email(email).map_err(ServiceError::Invalid)?;
+        crate::auth::check_password_policy(password).map_err(ServiceError::Invalid)?;
+        let hash = sha256_hex(token.trim().as_bytes());
+        if !self.store.take_setup_token(&hash, now_unix()).await? {
+            return Err(ServiceError::Forbidden("this setup link is invalid or expired; restart tlswatch for a new one, or use `tlswatch user add`".into()));
+        }
+        let id = crate::auth::create_user(&self.store, &email, password, Role::Admin).await?;
+        super::audit_as(&self.store, &email, ip, "setup", "first admin created").await;
+        Ok(CurrentUser {
+            id,
+            email,
+            role: Role::Admin,
+        })
+    }
+
+    /// The caller a bearer token stands for (`token:NAME`), recording its use; `None` when
+    /// the token is unknown or revoked.
+    pub async fn token_user(&self, token: &str) -> Outcome<Option<CurrentUser>> {
+        Ok(self
+            .store
+            .use_token(&sha256_hex(token.as_bytes()), now_unix())
+            .await?
+            .map(|(name, role)| CurrentUser {
+                id: 0,
+                email: format!("token:{name}"),
+                role,
+            }))
+    }
+
+    /// The signed-in user of a session, unless the account is gone or disabled.
+    pub async fn session_user(&self, id: i64) -> Outcome<Option<CurrentUser>> {
+        Ok(self
+            .store
+            .user_by_id(id)
+            .await?
+            .filter(|u| !u.disabled)
+            .map(|u| current(&u)))
     }
 
     async fn audit<R: super::Needs>(&self, by: &Actor<R>, action: &str, detail: &str) {
@@ -68,6 +172,29 @@ impl Accounts {
             &format!("{}: role {}, disabled {disabled}", u.email, role.as_str()),
         )
         .await;
+        Ok(())
+    }
+
+    /// The user with this e-mail.
+    pub async fn find_user(&self, _: &Actor<Admin>, email: &str) -> Outcome<User> {
+        let email = crate::auth::normalize_email(email).map_err(ServiceError::Invalid)?;
+        self.store
+            .user_by_email(&email)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no user {email}")))
+    }
+
+    /// Sets a user's password (policy checked; lifts a lockout).
+    pub async fn set_password(
+        &self,
+        by: &Actor<Admin>,
+        email: &str,
+        password: &str,
+    ) -> Outcome<()> {
+        let user = self.find_user(by, email).await?;
+        crate::auth::check_password_policy(password).map_err(ServiceError::Invalid)?;
+        crate::auth::set_password(&self.store, user.id, password).await?;
+        self.audit(by, "user.set-password", &user.email).await;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::views::utc;
 use super::{Actor, Admin, Editor, Outcome, ServiceError, Viewer};
 use crate::ingest::now_unix;
 use crate::store::alerts::{AlertRow, ChannelRow, RuleRow, SilenceRow};
@@ -162,6 +163,109 @@ impl Alerts {
         Ok(())
     }
 
+    /// The alerts page: alerts, silences, rules and, for admins, channels with their recent
+    /// notifications.
+    pub async fn view(
+        &self,
+        by: &Actor<Viewer>,
+        with_channels: bool,
+    ) -> Outcome<app::alerting::AlertsView> {
+        use app::alerting::{AlertView, AlertsView, ChannelView, RuleView, SilenceView};
+        let now = now_unix();
+        let alerts = self.store.alerts(300).await?;
+        let silences = self.store.silences(now).await?;
+        let rules = self.store.alert_rules().await?;
+        let channels = if with_channels {
+            Actor::<Admin>::authorize(by.user())?;
+            let notifications = self.store.notifications(200).await?;
+            self.store
+                .channels()
+                .await?
+                .iter()
+                .map(|c| {
+                    let shown = redact_channel(c);
+                    ChannelView {
+                        id: c.id,
+                        name: c.name.clone(),
+                        kind: c.kind.clone(),
+                        config: shown["config"].to_string(),
+                        domains: if c.domains.is_empty() {
+                            "all".into()
+                        } else {
+                            c.domains.join(", ")
+                        },
+                        recent: notifications
+                            .iter()
+                            .filter(|n| n.channel_id == c.id)
+                            .take(5)
+                            .map(|n| {
+                                (
+                                    utc(n.created_at),
+                                    n.kind.clone(),
+                                    n.status.clone(),
+                                    n.last_error.clone().unwrap_or_default(),
+                                )
+                            })
+                            .collect(),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(AlertsView {
+            alerts: alerts
+                .iter()
+                .map(|a| AlertView {
+                    id: a.id,
+                    state: a.state.clone(),
+                    labels: a
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    domain: a.domain.clone(),
+                    reason: a.reason.clone(),
+                    value: a.value,
+                    baseline: a.baseline,
+                    threshold: a.threshold,
+                    started: utc(a.started_at),
+                    resolved: a.resolved_at.map(utc),
+                    acknowledged_by: a.acknowledged_by.clone(),
+                    silenced: silences.iter().any(|s| s.matches(&a.labels, now)),
+                })
+                .collect(),
+            silences: silences
+                .iter()
+                .map(|s| SilenceView {
+                    id: s.id,
+                    matchers: s
+                        .matchers
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    ends: utc(s.ends_at),
+                    active: s.starts_at <= now && now < s.ends_at,
+                    author: s.author.clone(),
+                    comment: s.comment.clone(),
+                })
+                .collect(),
+            rules: rules
+                .into_iter()
+                .map(|r| RuleView {
+                    id: r.id,
+                    name: r.name,
+                    kind: r.kind,
+                    domain: r.domain,
+                    params: r.params.to_string(),
+                    enabled: r.enabled,
+                })
+                .collect(),
+            channels,
+        })
+    }
+
     /// Every rule.
     pub async fn rules(&self, _: &Actor<Viewer>) -> Outcome<Vec<RuleRow>> {
         Ok(self.store.alert_rules().await?)
@@ -205,6 +309,34 @@ impl Alerts {
         Ok(())
     }
 
+    /// Changes a rule's parameters and switch, keeping its domain (what the UI edits).
+    pub async fn update_rule_keeping_domain(
+        &self,
+        by: &Actor<Editor>,
+        id: i64,
+        params: serde_json::Map<String, serde_json::Value>,
+        enabled: bool,
+    ) -> Outcome<()> {
+        let domain = self
+            .store
+            .alert_rules()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| ServiceError::NotFound("no such rule".into()))?
+            .domain;
+        self.update_rule(
+            by,
+            id,
+            RuleUpdate {
+                params,
+                domain,
+                enabled,
+            },
+        )
+        .await
+    }
+
     /// Every channel (secrets included: adapters redact what they show).
     pub async fn channels(&self, _: &Actor<Admin>) -> Outcome<Vec<ChannelRow>> {
         Ok(self.store.channels().await?)
@@ -245,6 +377,29 @@ impl Alerts {
         self.wake.notify_one();
         Ok(n)
     }
+}
+
+/// A channel as shown: secrets and passwords are never sent back.
+pub fn redact_channel(c: &ChannelRow) -> serde_json::Value {
+    let mut config = c.config.clone();
+    for key in ["secret", "password", "url"] {
+        if let Some(v) = config.get_mut(key) {
+            if key == "url" {
+                // Slack/Teams URLs are credentials; show the host only.
+                let host = v
+                    .as_str()
+                    .and_then(|u| u.parse::<http::Uri>().ok())
+                    .and_then(|u| u.host().map(str::to_owned));
+                *v = serde_json::Value::String(format!(
+                    "{}…",
+                    host.map(|h| format!("https://{h}/")).unwrap_or_default()
+                ));
+            } else {
+                *v = serde_json::Value::String("********".into());
+            }
+        }
+    }
+    serde_json::json!({ "id": c.id, "name": c.name, "kind": c.kind, "config": config, "domains": c.domains, "enabled": c.enabled })
 }
 
 /// Checks a new channel's settings.

@@ -6,10 +6,16 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod domains;
+pub mod intake;
+pub mod mailboxes;
 pub mod quarantine;
 pub mod reports;
+pub mod stats;
+pub mod views;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use app::auth::{CurrentUser, Role};
 
@@ -61,6 +67,24 @@ impl<R: Needs> Actor<R> {
                 "this needs the {} role",
                 R::ROLE.as_str()
             )))
+        }
+    }
+
+    /// The operator at the command line (and the bench tool): whoever can run `tlswatch`
+    /// with the database's file or credentials holds every role already. Audit entries name
+    /// them `cli:LOGIN` (the login name from the environment, when there is one).
+    pub fn operator() -> Self {
+        let login = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "operator".into());
+        Self {
+            user: CurrentUser {
+                id: 0,
+                email: format!("cli:{}", crate::domain::report::truncate(&login, 64)),
+                role: Role::Admin,
+            },
+            ip: None,
+            _role: PhantomData,
         }
     }
 
@@ -128,16 +152,95 @@ pub(crate) async fn audit<R: Needs>(
     action: &str,
     detail: &str,
 ) {
+    audit_as(store, by.name(), by.ip(), action, detail).await;
+}
+
+/// [`audit`] for a caller not (yet) authorized: a sign-in, the first-run setup.
+pub(crate) async fn audit_as(
+    store: &crate::store::Store,
+    name: &str,
+    ip: Option<&str>,
+    action: &str,
+    detail: &str,
+) {
     if let Err(e) = store
-        .audit(
-            by.name(),
-            action,
-            detail,
-            by.ip(),
-            crate::ingest::now_unix(),
-        )
+        .audit(name, action, detail, ip, crate::ingest::now_unix())
         .await
     {
         tracing::error!(error = %format!("{e:#}"), "audit log write failed");
+    }
+}
+
+/// What the use cases need from the running server.
+#[derive(Clone)]
+pub struct Settings {
+    /// Bounds on untrusted input.
+    pub limits: crate::ingest::Limits,
+    /// Whether authenticated channels register unknown domains.
+    pub domain_policy: crate::store::DomainPolicy,
+    /// Health checks (`None`: off).
+    pub checks: Option<Arc<crate::check::run::CheckService>>,
+    /// Wakes the alert loop after imports and alerting changes.
+    pub alert_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            limits: crate::ingest::Limits::default(),
+            domain_policy: crate::store::DomainPolicy::AutoRegister,
+            checks: None,
+            alert_wake: Arc::default(),
+        }
+    }
+}
+
+/// Every use case, built once over one store and shared by every adapter.
+#[derive(Clone)]
+pub struct Services {
+    /// Users, tokens, sign-in, the audit log.
+    pub accounts: accounts::Accounts,
+    /// Alerts, silences, rules, channels.
+    pub alerts: alerts::Alerts,
+    /// Reports as stored.
+    pub reports: reports::Reports,
+    /// Overviews, trends, per-domain numbers, metrics.
+    pub stats: stats::Stats,
+    /// Domains and their checks.
+    pub domains: domains::Domains,
+    /// Rejected inputs.
+    pub quarantine: quarantine::Quarantine,
+    /// Uploads and received reports.
+    pub intake: intake::Intake,
+    /// Mailboxes polled for report mail.
+    pub mailboxes: mailboxes::Mailboxes,
+    store: crate::store::Store,
+}
+
+impl Services {
+    /// The use cases over `store`.
+    pub fn new(store: crate::store::Store, settings: Settings) -> Self {
+        let Settings {
+            limits,
+            domain_policy,
+            checks,
+            alert_wake,
+        } = settings;
+        Self {
+            accounts: accounts::Accounts::new(store.clone()),
+            alerts: alerts::Alerts::new(store.clone(), alert_wake.clone()),
+            reports: reports::Reports::new(store.clone(), limits.max_decompressed),
+            stats: stats::Stats::new(store.clone()),
+            domains: domains::Domains::new(store.clone(), checks),
+            quarantine: quarantine::Quarantine::new(store.clone(), limits, domain_policy),
+            intake: intake::Intake::new(store.clone(), limits, domain_policy, alert_wake),
+            mailboxes: mailboxes::Mailboxes::new(store.clone()),
+            store,
+        }
+    }
+
+    /// Whether the database answers (for `/healthz`; no caller needed).
+    pub async fn ready(&self) -> Outcome<()> {
+        Ok(self.store.ping().await?)
     }
 }

@@ -1,0 +1,146 @@
+//! `/metrics`: the Prometheus text exposition of the numbers (viewer role or a token).
+
+use app::auth::CurrentUser;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+
+use super::AppState;
+use crate::service::{Actor, ServiceError, Viewer};
+
+/// The route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// Prometheus label value escaping.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let crate::service::stats::MetricsSnapshot {
+        totals,
+        alerts,
+        quarantine,
+    } = state.services.stats.metrics(&by).await?;
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+    };
+    family(
+        "tlswatch_sessions_total",
+        "counter",
+        "TLS sessions reported for the domain, by result (counting rule applied).",
+    );
+    let mut body = String::new();
+    for (d, s, f, _) in &totals.domains {
+        body.push_str(&format!(
+            "tlswatch_sessions_total{{domain=\"{}\",result=\"success\"}} {s}\n",
+            esc(d)
+        ));
+        body.push_str(&format!(
+            "tlswatch_sessions_total{{domain=\"{}\",result=\"failure\"}} {f}\n",
+            esc(d)
+        ));
+    }
+    out.push_str(&body);
+    let mut rest = String::new();
+    rest.push_str("# HELP tlswatch_reports_total Reports stored for the domain.\n# TYPE tlswatch_reports_total counter\n");
+    for (d, _, _, n) in &totals.domains {
+        rest.push_str(&format!(
+            "tlswatch_reports_total{{domain=\"{}\"}} {n}\n",
+            esc(d)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_failed_sessions_by_mx_total Failed sessions by receiving MX.\n# TYPE tlswatch_failed_sessions_by_mx_total counter\n");
+    for (d, mx, n) in &totals.mx {
+        rest.push_str(&format!(
+            "tlswatch_failed_sessions_by_mx_total{{domain=\"{}\",mx=\"{}\"}} {n}\n",
+            esc(d),
+            esc(mx)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_failed_sessions_by_result_type_total Failed sessions by RFC 8460 result type.\n# TYPE tlswatch_failed_sessions_by_result_type_total counter\n");
+    for (d, rt, n) in &totals.result_types {
+        rest.push_str(&format!("tlswatch_failed_sessions_by_result_type_total{{domain=\"{}\",result_type=\"{}\"}} {n}\n", esc(d), esc(rt)));
+    }
+    rest.push_str("# HELP tlswatch_rejected_inputs_total Inputs rejected and kept in the quarantine.\n# TYPE tlswatch_rejected_inputs_total counter\n");
+    rest.push_str(&format!(
+        "tlswatch_rejected_inputs_total {}\n",
+        totals.rejected
+    ));
+    if let Some(((entries, bytes), quota)) = quarantine {
+        rest.push_str(&format!(
+            "# HELP tlswatch_quarantine_entries Inputs kept in the quarantine.\n# TYPE tlswatch_quarantine_entries gauge\ntlswatch_quarantine_entries {entries}\n\
+             # HELP tlswatch_quarantine_bytes Compressed bytes kept in the quarantine.\n# TYPE tlswatch_quarantine_bytes gauge\ntlswatch_quarantine_bytes {bytes}\n\
+             # HELP tlswatch_quarantine_max_entries Quota of quarantine entries.\n# TYPE tlswatch_quarantine_max_entries gauge\ntlswatch_quarantine_max_entries {}\n\
+             # HELP tlswatch_quarantine_max_bytes Quota of quarantine bytes.\n# TYPE tlswatch_quarantine_max_bytes gauge\ntlswatch_quarantine_max_bytes {}\n",
+            quota.max_entries, quota.max_bytes
+        ));
+    }
+    {
+        use crate::telemetry::counters::{
+            read, QUARANTINE_EVICTED, RECEIVER_BUSY, RECEIVER_RATE_LIMITED, REQUEST_TIMEOUTS,
+        };
+        rest.push_str(&format!(
+            "# HELP tlswatch_quarantine_evicted_total Quarantined inputs evicted to stay within the quota (this process).\n# TYPE tlswatch_quarantine_evicted_total counter\ntlswatch_quarantine_evicted_total {}\n\
+             # HELP tlswatch_receiver_refused_total Receiver requests refused before reading them (this process).\n# TYPE tlswatch_receiver_refused_total counter\n\
+             tlswatch_receiver_refused_total{{reason=\"rate\"}} {}\ntlswatch_receiver_refused_total{{reason=\"busy\"}} {}\n\
+             # HELP tlswatch_request_timeouts_total Requests ended by the server-side deadline (this process).\n# TYPE tlswatch_request_timeouts_total counter\ntlswatch_request_timeouts_total {}\n",
+            read(&QUARANTINE_EVICTED),
+            read(&RECEIVER_RATE_LIMITED),
+            read(&RECEIVER_BUSY),
+            read(&REQUEST_TIMEOUTS)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_check_runs_total Configuration check runs by their worst finding.\n# TYPE tlswatch_check_runs_total counter\n");
+    for (w, n) in &totals.checks {
+        rest.push_str(&format!(
+            "tlswatch_check_runs_total{{worst=\"{}\"}} {n}\n",
+            esc(w)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_notifications Notifications by delivery status.\n# TYPE tlswatch_notifications gauge\n");
+    for (s, n) in &totals.notifications {
+        rest.push_str(&format!(
+            "tlswatch_notifications{{status=\"{}\"}} {n}\n",
+            esc(s)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_alerts_firing Alert instances firing, by rule and domain.\n# TYPE tlswatch_alerts_firing gauge\n");
+    let mut firing: std::collections::BTreeMap<(String, String), i64> =
+        std::collections::BTreeMap::new();
+    for a in alerts.iter().filter(|a| a.state == "firing") {
+        *firing
+            .entry((
+                a.labels.get("rule").cloned().unwrap_or_default(),
+                a.domain.clone(),
+            ))
+            .or_default() += 1;
+    }
+    for ((rule, d), n) in firing {
+        rest.push_str(&format!(
+            "tlswatch_alerts_firing{{rule=\"{}\",domain=\"{}\"}} {n}\n",
+            esc(&rule),
+            esc(&d)
+        ));
+    }
+    out.push_str(&rest);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,206 @@
+//! The numbers: the overview, per-domain trends and views, and the totals `/metrics` exports.
+
+use std::collections::{BTreeMap, HashMap};
+
+use app::api::{
+    DomainDetails, DomainRow, DomainView, MtaRow, Overview, PolicySeenRow, ReporterRow,
+    ResultTypeRow,
+};
+
+use super::views::day_series;
+use super::{Actor, Outcome, Viewer};
+use crate::domain::days::format_day;
+use crate::store::alerts::{AlertRow, MetricTotals};
+use crate::store::{QuarantineQuota, Store};
+
+/// Statistics, for every adapter.
+#[derive(Clone)]
+pub struct Stats {
+    store: Store,
+}
+
+/// Everything `/metrics` exports, read at once.
+#[derive(Debug)]
+pub struct MetricsSnapshot {
+    /// Totals per domain, MX, result type; rejected inputs; checks; notifications.
+    pub totals: MetricTotals,
+    /// Recent alerts.
+    pub alerts: Vec<AlertRow>,
+    /// `(entries, bytes)` in the quarantine and its quota, when they could be read.
+    pub quarantine: Option<((i64, i64), QuarantineQuota)>,
+}
+
+/// Per-domain trend: `(success, failure)` per bucket of days.
+pub type Trend = (String, Vec<(i64, i64)>);
+
+impl Stats {
+    /// Statistics over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The overview of the days `from..=to` (inclusive): totals per domain with the latest
+    /// check and firing alerts, and the daily series.
+    pub async fn overview(&self, _: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Overview> {
+        let days = u32::try_from(to - from + 1).unwrap_or(1);
+        let (domains, checks, active, daily) = tokio::try_join!(
+            self.store.domain_totals(from, to),
+            self.store.latest_check_summaries(),
+            self.store.active_alerts(),
+            self.store.daily_totals(from, to),
+        )?;
+        let mut firing: HashMap<String, i64> = HashMap::new();
+        for a in active.into_iter().filter(|a| a.state == "firing") {
+            *firing.entry(a.domain).or_default() += 1;
+        }
+        let series = day_series(
+            from,
+            to,
+            daily.iter().map(|t| (t.day, t.success, t.failure)),
+        );
+        Ok(Overview {
+            from: format_day(from),
+            to: format_day(to),
+            days,
+            domains: domains
+                .into_iter()
+                .map(|d| {
+                    let check = checks.iter().find(|c| c.0 == d.domain);
+                    DomainRow {
+                        spark: Vec::new(),
+                        health: check.map(|c| c.1),
+                        mode: check.and_then(|c| c.2.clone()),
+                        alerts: firing.get(&d.domain).copied().unwrap_or(0),
+                        name: d.domain,
+                        success: d.success,
+                        failure: d.failure,
+                        reports: d.reports,
+                    }
+                })
+                .collect(),
+            series,
+        })
+    }
+
+    /// Per-domain trends for `from..=to`: `(success, failure)` in up to 60 buckets of days.
+    pub async fn trends(&self, _: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Vec<Trend>> {
+        let days = (to - from + 1).max(1);
+        let buckets = days.clamp(1, 60);
+        let width = (days + buckets - 1) / buckets;
+        let n = ((days + width - 1) / width) as usize;
+        let mut spark: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        for (name, bucket, ok, fail) in self.store.domain_buckets(from, to, width).await? {
+            let b = spark.entry(name).or_insert_with(|| vec![(0, 0); n]);
+            if let Some(slot) = usize::try_from(bucket).ok().and_then(|i| b.get_mut(i)) {
+                slot.0 += ok;
+                slot.1 += fail;
+            }
+        }
+        Ok(spark.into_iter().collect())
+    }
+
+    /// One domain over `from..=to`; `None` when it is not a registered domain.
+    pub async fn domain(
+        &self,
+        _: &Actor<Viewer>,
+        domain: &str,
+        from: i64,
+        to: i64,
+    ) -> Outcome<Option<DomainView>> {
+        let Some(domain) = crate::domain::names::normalize_domain(domain) else {
+            return Ok(None);
+        };
+        let Some(s) = self.store.domain_stats(&domain, from, to).await? else {
+            return Ok(None);
+        };
+        let series = day_series(from, to, s.by_day.iter().copied());
+        Ok(Some(DomainView {
+            domain,
+            from: format_day(from),
+            to: format_day(to),
+            success: s.success,
+            failure: s.failure,
+            series,
+            by_mx: s.by_mx,
+            by_result_type: s
+                .by_result_type
+                .into_iter()
+                .map(|(result_type, failure)| ResultTypeRow {
+                    result_type,
+                    failure,
+                })
+                .collect(),
+            reporters: s
+                .by_reporter
+                .into_iter()
+                .map(
+                    |(organization, success, failure, reports, last)| ReporterRow {
+                        organization,
+                        success,
+                        failure,
+                        reports,
+                        last_day: format_day(last),
+                        silent: last < to - 2,
+                    },
+                )
+                .collect(),
+        }))
+    }
+
+    /// A domain's sending MTAs with the most failures and the policies reporters saw.
+    pub async fn domain_details(
+        &self,
+        _: &Actor<Viewer>,
+        domain: &str,
+        from: i64,
+        to: i64,
+    ) -> Outcome<Option<DomainDetails>> {
+        let Some(domain) = crate::domain::names::normalize_domain(domain) else {
+            return Ok(None);
+        };
+        let (top, policies) = tokio::try_join!(
+            self.store.top_sending_mtas(&domain, from, to, 15),
+            self.store.policies_seen(&domain, from, to),
+        )?;
+        Ok(Some(DomainDetails {
+            top_mtas: top
+                .into_iter()
+                .map(|(ip, failure, reporters)| MtaRow {
+                    ip,
+                    failure,
+                    reporters,
+                })
+                .collect(),
+            policies: policies
+                .into_iter()
+                .map(|p| PolicySeenRow {
+                    policy_type: p.policy_type,
+                    mode: p.mode,
+                    mx: p.mx.join(", "),
+                    first_day: format_day(p.first_day),
+                    last_day: format_day(p.last_day),
+                    reports: p.reports,
+                    reporters: p.reporters,
+                })
+                .collect(),
+        }))
+    }
+
+    /// What `/metrics` exports.
+    pub async fn metrics(&self, _: &Actor<Viewer>) -> Outcome<MetricsSnapshot> {
+        let (totals, alerts) =
+            tokio::try_join!(self.store.metric_totals(), self.store.alerts(5000))?;
+        let quarantine = match self.store.quarantine_usage().await {
+            Ok(usage) => Some((usage, self.store.quarantine_quota())),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "quarantine usage unreadable");
+                None
+            }
+        };
+        Ok(MetricsSnapshot {
+            totals,
+            alerts,
+            quarantine,
+        })
+    }
+}
