@@ -68,186 +68,238 @@ async fn call(
     req.send().await.unwrap().status().as_u16()
 }
 
-/// (method, path, form or JSON body, least role)
-fn routes() -> Vec<(&'static str, String, &'static str, Role)> {
-    let form = "application/x-www-form-urlencoded";
-    let _ = form;
+/// How one endpoint is called in the role matrix.
+struct Case {
+    /// The route as the router has it (`/api/v1/rules/{id}`, a server function's path).
+    template: String,
+    method: &'static str,
+    /// The path called (placeholders filled in).
+    path: String,
+    /// Form or JSON body.
+    body: &'static str,
+    /// The least role allowed; `None` for public endpoints.
+    least: Option<Role>,
+    /// The exact status at every allowed role.
+    expect: u16,
+}
+
+fn case(
+    method: &'static str,
+    template: &str,
+    path: &str,
+    body: &'static str,
+    least: Option<Role>,
+    expect: u16,
+) -> Case {
+    Case {
+        template: template.to_owned(),
+        method,
+        path: path.to_owned(),
+        body,
+        least,
+        expect,
+    }
+}
+
+/// A server function called with a form body.
+fn sfn<F: ServerFn>(body: &'static str, least: Option<Role>, expect: u16) -> Case {
+    case("POST", F::PATH, F::PATH, body, least, expect)
+}
+
+/// A REST route: `template` with `path` as called.
+fn rest(
+    method: &'static str,
+    template: &str,
+    path: &str,
+    body: &'static str,
+    least: Role,
+    expect: u16,
+) -> Case {
+    case(method, template, path, body, Some(least), expect)
+}
+
+/// One case per endpoint the router serves; `every_route_checks_the_role_on_the_server`
+/// fails when the router has an endpoint without a case here, or a case without a route.
+fn routes() -> Vec<Case> {
+    use app::alerting::*;
+    use app::api::*;
+    use app::health::*;
+    use Role::{Admin, Editor, Viewer};
+    const SEC: &str = "/api/v1/domains/sec.example";
     vec![
-        (
-            "POST",
-            app::api::GetOverview::PATH.into(),
-            "days=30",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::api::GetOverviewBetween::PATH.into(),
-            "from=2026-01-01&to=2026-01-31",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::api::GetDomain::PATH.into(),
-            "domain=sec.example&days=30",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::api::GetDomainDetails::PATH.into(),
-            "domain=sec.example&days=30",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::api::GetReports::PATH.into(),
-            "domain=&reporter=&failures_only=false",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::api::GetReport::PATH.into(),
-            "id=1",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::health::GetHealth::PATH.into(),
-            "domain=sec.example",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::alerting::GetAlerts::PATH.into(),
-            "",
-            Role::Viewer,
-        ),
-        (
-            "POST",
-            app::health::RunCheck::PATH.into(),
-            "domain=unknown.example",
-            Role::Editor,
-        ),
-        (
-            "POST",
-            app::alerting::AckAlert::PATH.into(),
-            "id=999",
-            Role::Editor,
-        ),
-        (
-            "POST",
-            app::alerting::SilenceAlert::PATH.into(),
-            "id=999&minutes=60&comment=x",
-            Role::Editor,
-        ),
-        (
-            "POST",
-            app::alerting::EndSilence::PATH.into(),
-            "id=999",
-            Role::Editor,
-        ),
-        (
-            "POST",
-            app::alerting::SaveRule::PATH.into(),
-            "id=1&enabled=true&params=%7B%7D",
-            Role::Editor,
-        ),
-        ("POST", app::api::ListUsers::PATH.into(), "", Role::Admin),
-        ("POST", app::api::ListTokens::PATH.into(), "", Role::Admin),
-        ("POST", app::api::AuditLog::PATH.into(), "", Role::Admin),
-        ("POST", app::api::ListRejected::PATH.into(), "", Role::Admin),
-        (
-            "POST",
-            app::api::ReprocessRejected::PATH.into(),
-            "id=999",
-            Role::Admin,
-        ),
-        (
-            "POST",
-            app::api::CreateToken::PATH.into(),
-            "name=x&role=Viewer",
-            Role::Admin,
-        ),
-        (
-            "POST",
-            app::api::RevokeToken::PATH.into(),
-            "id=999",
-            Role::Admin,
-        ),
-        (
-            "POST",
-            app::api::UpdateUser::PATH.into(),
-            "id=999&role=Viewer&disabled=false",
-            Role::Admin,
-        ),
-        (
-            "POST",
-            app::alerting::AddChannel::PATH.into(),
-            "name=x&kind=webhook&config=%7B%7D&domains=",
-            Role::Admin,
-        ),
-        (
-            "POST",
-            app::alerting::TestChannel::PATH.into(),
-            "id=999",
-            Role::Admin,
-        ),
-        (
-            "POST",
-            app::alerting::DeleteChannel::PATH.into(),
-            "id=999",
-            Role::Admin,
-        ),
-        ("GET", "/api/v1/domains".into(), "", Role::Viewer),
-        (
+        // Viewer.
+        sfn::<GetOverview>("days=30", Some(Viewer), 200),
+        sfn::<GetOverviewBetween>("from=2026-01-01&to=2026-01-31", Some(Viewer), 200),
+        sfn::<GetTrends>("days=30", Some(Viewer), 200),
+        sfn::<GetDomain>("domain=sec.example&days=30", Some(Viewer), 200),
+        sfn::<GetDomainDetails>("domain=sec.example&days=30", Some(Viewer), 200),
+        sfn::<GetReports>("domain=&reporter=&failures_only=false", Some(Viewer), 200),
+        sfn::<GetReport>("id=999", Some(Viewer), 200),
+        // This server runs without a checker: the check endpoints say so (400 / 404).
+        sfn::<GetHealth>("domain=sec.example", Some(Viewer), 400),
+        sfn::<GetAlerts>("", Some(Viewer), 200),
+        sfn::<ChangePassword>("current=wrong&new=x", Some(Viewer), 400),
+        rest("GET", "/api/v1/domains", "/api/v1/domains", "", Viewer, 200),
+        rest(
             "GET",
-            "/api/v1/domains/sec.example/stats".into(),
+            "/api/v1/domains/{domain}/stats",
+            &format!("{SEC}/stats"),
             "",
-            Role::Viewer,
+            Viewer,
+            200,
         ),
-        (
+        rest(
             "GET",
-            "/api/v1/domains/sec.example/checks".into(),
+            "/api/v1/domains/{domain}/checks",
+            &format!("{SEC}/checks"),
             "",
-            Role::Viewer,
+            Viewer,
+            404,
         ),
-        ("GET", "/api/v1/reports".into(), "", Role::Viewer),
-        ("GET", "/api/v1/reports/1".into(), "", Role::Viewer),
-        ("GET", "/api/v1/reports/1/raw".into(), "", Role::Viewer),
-        ("GET", "/api/v1/alerts".into(), "", Role::Viewer),
-        ("GET", "/api/v1/silences".into(), "", Role::Viewer),
-        ("GET", "/api/v1/rules".into(), "", Role::Viewer),
-        ("GET", "/metrics".into(), "", Role::Viewer),
-        (
-            "POST",
-            "/api/v1/domains/sec.example/checks".into(),
+        rest("GET", "/api/v1/reports", "/api/v1/reports", "", Viewer, 200),
+        rest(
+            "GET",
+            "/api/v1/reports/{id}",
+            "/api/v1/reports/999",
             "",
-            Role::Editor,
+            Viewer,
+            404,
         ),
-        ("POST", "/api/v1/alerts/999/ack".into(), "", Role::Editor),
-        (
+        rest(
+            "GET",
+            "/api/v1/reports/{id}/raw",
+            "/api/v1/reports/999/raw",
+            "",
+            Viewer,
+            404,
+        ),
+        rest("GET", "/api/v1/alerts", "/api/v1/alerts", "", Viewer, 200),
+        rest(
+            "GET",
+            "/api/v1/silences",
+            "/api/v1/silences",
+            "",
+            Viewer,
+            200,
+        ),
+        rest("GET", "/api/v1/rules", "/api/v1/rules", "", Viewer, 200),
+        rest("GET", "/metrics", "/metrics", "", Viewer, 200),
+        // Editor.
+        sfn::<RunCheck>("domain=unknown.example", Some(Editor), 400),
+        sfn::<AckAlert>("id=999", Some(Editor), 400),
+        sfn::<SilenceAlert>("id=999&minutes=60&comment=x", Some(Editor), 400),
+        sfn::<EndSilence>("id=999", Some(Editor), 400),
+        sfn::<SaveRule>("id=999&enabled=true&params=%7B%7D", Some(Editor), 400),
+        rest(
             "POST",
-            "/api/v1/silences".into(),
+            "/api/v1/domains/{domain}/checks",
+            &format!("{SEC}/checks"),
+            "",
+            Editor,
+            404,
+        ),
+        rest(
+            "POST",
+            "/api/v1/alerts/{id}/ack",
+            "/api/v1/alerts/999/ack",
+            "",
+            Editor,
+            404,
+        ),
+        rest(
+            "POST",
+            "/api/v1/silences",
+            "/api/v1/silences",
             r#"{"matchers":{"domain":"sec.example"},"duration_minutes":5,"comment":"x"}"#,
-            Role::Editor,
+            Editor,
+            201,
         ),
-        ("DELETE", "/api/v1/silences/999".into(), "", Role::Editor),
-        (
+        rest(
+            "DELETE",
+            "/api/v1/silences/{id}",
+            "/api/v1/silences/999",
+            "",
+            Editor,
+            404,
+        ),
+        rest(
             "PUT",
-            "/api/v1/rules/999".into(),
+            "/api/v1/rules/{id}",
+            "/api/v1/rules/999",
             r#"{"params":{},"domain":null,"enabled":true}"#,
-            Role::Editor,
+            Editor,
+            404,
         ),
-        ("POST", "/api/upload".into(), "", Role::Editor),
-        ("GET", "/api/v1/channels".into(), "", Role::Admin),
-        (
+        rest("POST", "/api/upload", "/api/upload", "", Editor, 200),
+        // Admin.
+        sfn::<ListUsers>("", Some(Admin), 200),
+        sfn::<AddUser>(
+            "email=new%40sec.example&password=x&role=Viewer",
+            Some(Admin),
+            400,
+        ),
+        sfn::<UpdateUser>("id=999&role=Viewer&disabled=false", Some(Admin), 400),
+        sfn::<ListTokens>("", Some(Admin), 200),
+        sfn::<CreateToken>("name=&role=Viewer", Some(Admin), 400),
+        sfn::<RevokeToken>("id=999", Some(Admin), 400),
+        sfn::<AuditLog>("", Some(Admin), 200),
+        sfn::<ListRejected>("", Some(Admin), 200),
+        sfn::<ReprocessRejected>("id=999", Some(Admin), 400),
+        sfn::<AddChannel>(
+            "name=x&kind=webhook&config=%7B%7D&domains=",
+            Some(Admin),
+            400,
+        ),
+        sfn::<TestChannel>("id=999", Some(Admin), 400),
+        sfn::<DeleteChannel>("id=999", Some(Admin), 400),
+        rest(
+            "GET",
+            "/api/v1/channels",
+            "/api/v1/channels",
+            "",
+            Admin,
+            200,
+        ),
+        rest(
             "POST",
-            "/api/v1/channels".into(),
+            "/api/v1/channels",
+            "/api/v1/channels",
             r#"{"id":0,"name":"x","kind":"webhook","config":{"url":"ftp://x"},"domains":[],"enabled":true}"#,
-            Role::Admin,
+            Admin,
+            400,
         ),
-        ("DELETE", "/api/v1/channels/999".into(), "", Role::Admin),
-        ("POST", "/api/v1/channels/999/test".into(), "", Role::Admin),
-        ("GET", "/api/v1/quarantine/1/raw".into(), "", Role::Admin),
+        rest(
+            "DELETE",
+            "/api/v1/channels/{id}",
+            "/api/v1/channels/999",
+            "",
+            Admin,
+            404,
+        ),
+        rest(
+            "POST",
+            "/api/v1/channels/{id}/test",
+            "/api/v1/channels/999/test",
+            "",
+            Admin,
+            404,
+        ),
+        rest(
+            "GET",
+            "/api/v1/quarantine/{id}/raw",
+            "/api/v1/quarantine/999/raw",
+            "",
+            Admin,
+            404,
+        ),
+        // Public: signing in, the first-run setup, the receiver for sending mail servers.
+        // Last: signing out ends the sessions the other cases use.
+        sfn::<Whoami>("", None, 200),
+        sfn::<Login>("email=nobody%40sec.example&password=x", None, 401),
+        sfn::<Setup>("token=wrong&email=a%40sec.example&password=x", None, 400),
+        case("POST", "/tlsrpt", "/tlsrpt", "", None, 415),
+        case("POST", "/tlsrpt/{secret}", "/tlsrpt/nope", "", None, 404),
+        sfn::<Logout>("", None, 200),
     ]
 }
 
@@ -277,37 +329,68 @@ async fn every_route_checks_the_role_on_the_server() {
         create_user(&s.store, email, PW, role).await.unwrap();
         sessions.push((role, sign_in(&s, email).await));
     }
+    // The cases cover exactly what the router serves.
+    let cases = routes();
+    let served: std::collections::BTreeSet<(String, String)> = tlswatch::http::endpoints()
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p))
+        .collect();
+    let covered: std::collections::BTreeSet<(String, String)> = cases
+        .iter()
+        .map(|c| (c.method.to_owned(), c.template.clone()))
+        .collect();
+    assert_eq!(
+        served.difference(&covered).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "endpoints without a case in routes()"
+    );
+    assert_eq!(
+        covered.difference(&served).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "cases without an endpoint"
+    );
+    assert!(served.len() >= 50, "{} endpoints", served.len());
     let mut table = Vec::new();
-    for (method, path, body, least) in routes() {
-        let ctype = ctype_for(&path);
-        let anon = call(&s, method, &path, None, ctype, body.as_bytes().to_vec()).await;
-        assert_eq!(anon, 401, "anonymous {method} {path}");
+    let mut wrong = Vec::new();
+    for c in &cases {
+        let ctype = ctype_for(&c.path);
+        let body = || c.body.as_bytes().to_vec();
+        let anon = call(&s, c.method, &c.path, None, ctype, body()).await;
         let mut row = vec![anon];
+        let anon_expected = if c.least.is_none() { c.expect } else { 401 };
+        if anon != anon_expected {
+            wrong.push(format!(
+                "anonymous {} {}: {anon}, expected {anon_expected}",
+                c.method, c.path
+            ));
+        }
         for (role, cookie) in &sessions {
-            let got = call(
-                &s,
-                method,
-                &path,
-                Some(cookie),
-                ctype,
-                body.as_bytes().to_vec(),
-            )
-            .await;
+            let got = call(&s, c.method, &c.path, Some(cookie), ctype, body()).await;
             row.push(got);
-            if *role < least {
-                assert_eq!(got, 403, "{role:?} {method} {path} needs {least:?}");
-            } else {
-                assert!(
-                    got != 401 && got != 403 && got < 500,
-                    "{role:?} {method} {path}: {got}"
-                );
+            let expected = match c.least {
+                Some(least) if *role < least => 403,
+                _ => c.expect,
+            };
+            if got != expected {
+                wrong.push(format!(
+                    "{role:?} {} {}: {got}, expected {expected}",
+                    c.method, c.path
+                ));
             }
         }
-        table.push(format!("{method:<6} {path:<60} {least:?}: {row:?}"));
+        table.push(format!(
+            "{:<6} {:<45} {:?}: {row:?}",
+            c.method, c.path, c.least
+        ));
     }
     eprintln!(
         "route matrix (anonymous, viewer, editor, admin):\n{}",
         table.join("\n")
+    );
+    assert!(
+        wrong.is_empty(),
+        "unexpected statuses:\n{}",
+        wrong.join("\n")
     );
 }
 
@@ -328,24 +411,9 @@ async fn oversized_and_malformed_bodies_get_clear_4xx() {
     let cookie = sign_in(&s, "admin@sec.example").await;
     let big = vec![b'a'; 300_000];
     let garbage = b"\x00\xff{{{not json or a form".to_vec();
-    let mut posts: Vec<String> = routes()
-        .into_iter()
-        .filter(|r| r.0 != "GET")
-        .map(|r| r.1)
-        .collect();
-    posts.push("/tlsrpt".into());
-    for path in posts {
-        let method = if path.contains("/rules/") {
-            "PUT"
-        } else if path.ends_with("/999")
-            && (path.contains("silences") || path.contains("channels/999"))
-            && !path.ends_with("/test")
-        {
-            "DELETE"
-        } else {
-            "POST"
-        };
-        let ctype = if path == "/tlsrpt" {
+    for c in routes().into_iter().filter(|c| c.method != "GET") {
+        let (method, path) = (c.method, c.path);
+        let ctype = if path.starts_with("/tlsrpt") {
             "application/tlsrpt+gzip"
         } else {
             ctype_for(&path)

@@ -6,26 +6,28 @@ use app::auth::CurrentUser;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 
+use super::routes::Routes;
 use super::AppState;
 use crate::service::alerts::{NewSilence, RuleUpdate};
 use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
 use crate::store::alerts::ChannelRow;
 
 /// Routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/alerts/{id}/ack", post(ack))
-        .route("/api/v1/silences", get(silences).post(add_silence))
-        .route("/api/v1/silences/{id}", delete(expire_silence))
-        .route("/api/v1/rules", get(rules))
-        .route("/api/v1/rules/{id}", put(update_rule))
-        .route("/api/v1/channels", get(channels).post(add_channel))
-        .route("/api/v1/channels/{id}", delete(delete_channel))
-        .route("/api/v1/channels/{id}/test", post(test_channel))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/api/v1/alerts", alerts)
+        .post("/api/v1/alerts/{id}/ack", ack)
+        .get("/api/v1/silences", silences)
+        .post("/api/v1/silences", add_silence)
+        .delete("/api/v1/silences/{id}", expire_silence)
+        .get("/api/v1/rules", rules)
+        .put("/api/v1/rules/{id}", update_rule)
+        .get("/api/v1/channels", channels)
+        .post("/api/v1/channels", add_channel)
+        .delete("/api/v1/channels/{id}", delete_channel)
+        .post("/api/v1/channels/{id}/test", test_channel)
 }
 
 async fn alerts(

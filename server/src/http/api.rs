@@ -4,10 +4,10 @@ use app::auth::CurrentUser;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::routes::Routes;
 use super::AppState;
 use crate::domain::days::{format_day, parse_day};
 use crate::domain::names::normalize_domain;
@@ -16,18 +16,16 @@ use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
 use crate::store::ReportFilter;
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/domains", get(domains))
-        .route("/api/v1/domains/{domain}/stats", get(domain_stats))
-        .route(
-            "/api/v1/domains/{domain}/checks",
-            get(domain_checks).post(run_domain_check),
-        )
-        .route("/api/v1/reports", get(reports))
-        .route("/api/v1/reports/{id}", get(report))
-        .route("/api/v1/reports/{id}/raw", get(report_raw))
-        .route("/api/v1/quarantine/{id}/raw", get(rejected_raw))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/api/v1/domains", domains)
+        .get("/api/v1/domains/{domain}/stats", domain_stats)
+        .get("/api/v1/domains/{domain}/checks", domain_checks)
+        .post("/api/v1/domains/{domain}/checks", run_domain_check)
+        .get("/api/v1/reports", reports)
+        .get("/api/v1/reports/{id}", report)
+        .get("/api/v1/reports/{id}/raw", report_raw)
+        .get("/api/v1/quarantine/{id}/raw", rejected_raw)
 }
 
 async fn domain_stats(

@@ -4,15 +4,15 @@ use app::auth::CurrentUser;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Extension;
 
+use super::routes::Routes;
 use super::AppState;
 use crate::service::{Actor, ServiceError, Viewer};
 
 /// The route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn routes() -> Routes {
+    Routes::new().get("/metrics", metrics)
 }
 
 /// Prometheus label value escaping.

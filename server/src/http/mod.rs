@@ -6,6 +6,7 @@ mod api;
 mod backend;
 mod metrics;
 pub mod receiver;
+mod routes;
 pub mod security;
 mod upload;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -265,9 +266,9 @@ pub fn router(
         .layer(long);
     let rest = Router::new()
         .route("/healthz", get(healthz))
-        .merge(api::router())
-        .merge(alerts::router())
-        .merge(metrics::router())
+        .merge(api::routes().into_router())
+        .merge(alerts::routes().into_router())
+        .merge(metrics::routes().into_router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -318,6 +319,26 @@ async fn deadline(
                 .into_response()
         }
     }
+}
+
+/// Every endpoint, as the router serves it: the REST routes (method, path) and the server
+/// functions (always `POST`), for the route × role test and the docs. Leptos' pages, the
+/// site's files and `/healthz` are not in it (they are public).
+pub fn endpoints() -> Vec<(Method, String)> {
+    let mut all: Vec<(Method, String)> = [
+        api::routes().list(),
+        alerts::routes().list(),
+        metrics::routes().list(),
+        upload::routes().list(),
+        receiver::routes().list(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(m, p)| (m, p.to_owned()))
+    .collect();
+    all.extend(leptos::server_fn::axum::server_fn_paths().map(|(p, m)| (m, p.to_owned())));
+    all.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+    all
 }
 
 /// `GET /healthz`: 200 after pinging the database, 503 when it does not answer.

@@ -13,13 +13,13 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Extension, Router};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
+use super::routes::Routes;
 use super::AppState;
 use crate::ingest::Status;
 use crate::service::intake::Received;
@@ -121,11 +121,17 @@ pub fn rate_key(ip: IpAddr) -> IpAddr {
 /// Routes of the receiver, with the body limit of the configured input size. The rate limit
 /// is checked before the body is read.
 pub fn router(max_input: usize, state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/tlsrpt", post(receive_open))
-        .route("/tlsrpt/{secret}", post(receive_secret))
+    routes()
+        .into_router()
         .layer(DefaultBodyLimit::max(max_input))
         .layer(axum::middleware::from_fn_with_state(state, rate_limit))
+}
+
+/// The receiver's routes (open to anyone: sending mail servers do not sign in).
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/tlsrpt", receive_open)
+        .post("/tlsrpt/{secret}", receive_secret)
 }
 
 /// The client a receiver request comes from, worked out once by [`rate_limit`].

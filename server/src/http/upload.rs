@@ -6,16 +6,21 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Extension, Json, Router};
 
+use super::routes::Routes;
 use super::AppState;
 use crate::service::{Actor, Editor};
 
+/// The upload route.
+pub fn routes() -> Routes {
+    Routes::new().post("/api/upload", upload)
+}
+
 /// The upload route, bounded by the input limit.
 pub fn router(max_input: usize) -> Router<AppState> {
-    Router::new()
-        .route("/api/upload", post(upload))
+    routes()
+        .into_router()
         .layer(DefaultBodyLimit::max(max_input))
 }
 
