@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod dns;
 pub mod guard;
 mod history;
+#[cfg(feature = "lab")]
 pub mod lab;
 mod mx;
 mod policy;

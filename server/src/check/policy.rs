@@ -575,3 +575,13 @@ impl Checker {
         }
     }
 }
+
+/// A policy file's text: `version`, `mode`, one `mx` line per host, `max_age` (RFC 8461 §3.2).
+pub fn policy_text(mode: &str, mx: &[String], max_age: u64) -> String {
+    let mut s = format!("version: STSv1\nmode: {mode}\n");
+    for m in mx {
+        s.push_str(&format!("mx: {m}\n"));
+    }
+    s.push_str(&format!("max_age: {max_age}\n"));
+    s
+}

@@ -3,7 +3,7 @@
 
 use app::health::{Readiness, SetupGuide, SetupStep, Severity};
 
-use super::lab::policy_text;
+use super::policy::policy_text;
 use super::run::ReportDestinations;
 use crate::store::checks::StoredRun;
 use crate::store::DomainStats;
