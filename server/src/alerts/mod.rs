@@ -13,19 +13,11 @@ pub mod params;
 use std::collections::{BTreeMap, BTreeSet};
 
 use app::health::Severity;
-use serde_json::Value;
 
 use crate::domain::days::format_day;
 use crate::store::alerts::{Active, RuleRow};
 use crate::store::Store;
-
-fn p_f64(params: &Value, key: &str, default: f64) -> f64 {
-    params.get(key).and_then(Value::as_f64).unwrap_or(default)
-}
-
-fn p_i64(params: &Value, key: &str, default: i64) -> i64 {
-    params.get(key).and_then(Value::as_i64).unwrap_or(default)
-}
+use params::{CertExpiry, FailureSpike, NewFailureType, NoReports, RuleParams};
 
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
@@ -72,13 +64,16 @@ struct Spike {
 
 /// Finds the worst day of the evaluation window whose rate is above the baseline (median +
 /// k × MAD of the baseline window) or the absolute rate, with enough sessions and failures.
-fn spike(series: &BTreeMap<i64, (i64, i64)>, today: i64, p: &Value) -> Option<Spike> {
-    let baseline_days = p_i64(p, "baseline_days", 14);
-    let eval_days = p_i64(p, "eval_days", 3);
-    let k = p_f64(p, "k", 3.0);
-    let min_sessions = p_i64(p, "min_sessions", 100);
-    let min_failures = p_i64(p, "min_failures", 10);
-    let absolute = p_f64(p, "absolute_rate", 0.2);
+fn spike(series: &BTreeMap<i64, (i64, i64)>, today: i64, p: &FailureSpike) -> Option<Spike> {
+    let FailureSpike {
+        baseline_days,
+        eval_days,
+        k,
+        min_sessions,
+        min_failures,
+        absolute_rate: absolute,
+        ..
+    } = *p;
     let mut worst: Option<Spike> = None;
     for day in (today - eval_days + 1)..=today {
         let Some(&(sessions, failures)) = series.get(&day) else {
@@ -123,17 +118,26 @@ pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
     let domains = store.domain_names().await?;
     let mut active = Vec::new();
     for rule in &rules {
-        let for_secs = p_i64(&rule.params, "for_minutes", 0) * 60;
+        let params = match RuleParams::from_stored(&rule.kind, &rule.params) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(rule = rule.id, error = %e, "rule skipped: its stored parameters are invalid; save it again");
+                continue;
+            }
+        };
+        let for_secs = params.for_minutes() * 60;
         for domain in domains
             .iter()
             .filter(|d| rule.domain.as_ref().is_none_or(|r| r == *d))
         {
-            let found = match rule.kind.as_str() {
-                "failure_spike" => failure_spike(store, rule, domain, today).await?,
-                "new_failure_type" => new_failure_type(store, rule, domain, today).await?,
-                "config_regression" | "cert_expiry" => from_checks(store, rule, domain).await?,
-                "no_reports" => no_reports(store, rule, domain, today).await?,
-                _ => Vec::new(),
+            let found = match &params {
+                RuleParams::FailureSpike(p) => failure_spike(store, rule, p, domain, today).await?,
+                RuleParams::NewFailureType(p) => {
+                    new_failure_type(store, rule, p, domain, today).await?
+                }
+                RuleParams::ConfigRegression(_) => from_checks(store, rule, None, domain).await?,
+                RuleParams::CertExpiry(p) => from_checks(store, rule, Some(p), domain).await?,
+                RuleParams::NoReports(p) => no_reports(store, rule, p, domain, today).await?,
             };
             active.extend(found.into_iter().map(|mut a| {
                 a.for_secs = for_secs;
@@ -170,11 +174,11 @@ fn active(
 async fn failure_spike(
     store: &Store,
     rule: &RuleRow,
+    p: &FailureSpike,
     domain: &str,
     today: i64,
 ) -> anyhow::Result<Vec<Active>> {
-    let p = &rule.params;
-    let from = today - p_i64(p, "baseline_days", 14) - p_i64(p, "eval_days", 3);
+    let from = today - p.baseline_days - p.eval_days;
     let days = store.domain_days(domain, from, today).await?;
     let totals: BTreeMap<i64, (i64, i64)> =
         days.iter().map(|(d, s, f, _)| (*d, (s + f, *f))).collect();
@@ -221,13 +225,11 @@ async fn failure_spike(
 async fn new_failure_type(
     store: &Store,
     rule: &RuleRow,
+    p: &NewFailureType,
     domain: &str,
     today: i64,
 ) -> anyhow::Result<Vec<Active>> {
-    let p = &rule.params;
-    let eval = p_i64(p, "eval_days", 2);
-    let base = p_i64(p, "baseline_days", 14);
-    let min = p_i64(p, "min_failures", 1);
+    let (eval, base, min) = (p.eval_days, p.baseline_days, p.min_failures);
     let rows = store
         .domain_failure_days(domain, false, today - eval - base + 1, today)
         .await?;
@@ -252,20 +254,24 @@ async fn new_failure_type(
         .collect())
 }
 
-async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Result<Vec<Active>> {
+/// `config_regression` (`expiry: None`) or `cert_expiry` from the latest check run.
+async fn from_checks(
+    store: &Store,
+    rule: &RuleRow,
+    expiry: Option<&CertExpiry>,
+    domain: &str,
+) -> anyhow::Result<Vec<Active>> {
     let Some(run) = store.latest_check(domain).await? else {
         return Ok(Vec::new());
     };
     let expiry_ids = ["STS-HOST-06", "STS-SMTP-06"];
-    let days = p_i64(&rule.params, "days", 14);
     let mut out = Vec::new();
     for f in &run.findings {
         let subject = f.subject.clone().unwrap_or_default();
-        match rule.kind.as_str() {
+        match expiry {
             // A failing check, or a policy changed without a new id (senders keep the stale one).
-            "config_regression"
-                if f.severity == Severity::Fail
-                    || (f.id == "STS-H-01" && f.severity == Severity::Warn) =>
+            None if f.severity == Severity::Fail
+                || (f.id == "STS-H-01" && f.severity == Severity::Warn) =>
             {
                 out.push(active(
                     rule,
@@ -285,7 +291,7 @@ async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Res
                     ),
                 ));
             }
-            "cert_expiry" if expiry_ids.contains(&f.id.as_str()) => {
+            Some(&CertExpiry { days, .. }) if expiry_ids.contains(&f.id.as_str()) => {
                 // "expires in N days" (warn/info) or "expired" (fail: a regression, also here).
                 let left = f
                     .detail
@@ -329,13 +335,11 @@ async fn from_checks(store: &Store, rule: &RuleRow, domain: &str) -> anyhow::Res
 async fn no_reports(
     store: &Store,
     rule: &RuleRow,
+    p: &NoReports,
     domain: &str,
     today: i64,
 ) -> anyhow::Result<Vec<Active>> {
-    let p = &rule.params;
-    let quiet = p_i64(p, "days", 3);
-    let base = p_i64(p, "baseline_days", 14);
-    let min_days = p_i64(p, "min_days_with_reports", 10);
+    let (quiet, base, min_days) = (p.days, p.baseline_days, p.min_days_with_reports);
     let base_from = today - quiet - base + 1;
     let base_to = today - quiet;
     let rows = store.reporter_days(domain, base_from, today).await?;
@@ -379,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_spike_needs_enough_sessions_and_failures() {
-        let p = serde_json::json!({});
+        let p = FailureSpike::default();
         let mut s: BTreeMap<i64, (i64, i64)> = (0..14).map(|d| (d, (1000, 2))).collect();
         s.insert(14, (1000, 150));
         let sp = spike(&s, 14, &p).expect("spike");

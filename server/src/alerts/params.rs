@@ -151,57 +151,111 @@ fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Checks `params` for a rule of `kind`: known keys only, numbers in range. Returns the full
+/// A rule's parameters, typed by its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleParams {
+    /// `failure_spike`.
+    FailureSpike(FailureSpike),
+    /// `new_failure_type`.
+    NewFailureType(NewFailureType),
+    /// `config_regression`.
+    ConfigRegression(ConfigRegression),
+    /// `cert_expiry`.
+    CertExpiry(CertExpiry),
+    /// `no_reports`.
+    NoReports(NoReports),
+}
+
+impl RuleParams {
+    /// Parses and checks `params` for a rule of `kind`: known keys only, numbers in range,
+    /// defaults for what is not given.
+    pub fn parse(kind: &str, params: &Map<String, Value>) -> Result<Self, String> {
+        Ok(match kind {
+            "failure_spike" => {
+                let p: FailureSpike = parse(kind, params)?;
+                range_i("baseline_days", p.baseline_days, 1, 365, "days")?;
+                range_i("eval_days", p.eval_days, 1, 30, "days")?;
+                range_f("k", p.k, 0.0, 100.0)?;
+                range_i("min_sessions", p.min_sessions, 0, 1_000_000_000, "sessions")?;
+                range_i("min_failures", p.min_failures, 0, 1_000_000_000, "sessions")?;
+                range_f("absolute_rate", p.absolute_rate, 0.0, 1.0)?;
+                range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
+                Self::FailureSpike(p)
+            }
+            "new_failure_type" => {
+                let p: NewFailureType = parse(kind, params)?;
+                range_i("baseline_days", p.baseline_days, 1, 365, "days")?;
+                range_i("eval_days", p.eval_days, 1, 30, "days")?;
+                range_i("min_failures", p.min_failures, 1, 1_000_000_000, "sessions")?;
+                range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
+                Self::NewFailureType(p)
+            }
+            "config_regression" => {
+                let p: ConfigRegression = parse(kind, params)?;
+                range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
+                Self::ConfigRegression(p)
+            }
+            "cert_expiry" => {
+                let p: CertExpiry = parse(kind, params)?;
+                range_i("days", p.days, 1, 365, "days")?;
+                range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
+                Self::CertExpiry(p)
+            }
+            "no_reports" => {
+                let p: NoReports = parse(kind, params)?;
+                range_i("days", p.days, 1, 90, "days")?;
+                range_i("baseline_days", p.baseline_days, 1, 365, "days")?;
+                range_i(
+                    "min_days_with_reports",
+                    p.min_days_with_reports,
+                    0,
+                    p.baseline_days,
+                    "days",
+                )?;
+                range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
+                Self::NoReports(p)
+            }
+            other => return Err(format!("unknown rule kind {other:?}")),
+        })
+    }
+
+    /// Parses stored parameters (a JSON object).
+    pub fn from_stored(kind: &str, params: &Value) -> Result<Self, String> {
+        match params {
+            Value::Object(m) => Self::parse(kind, m),
+            Value::Null => Self::parse(kind, &Map::new()),
+            _ => Err(format!("{kind} parameters are not a JSON object")),
+        }
+    }
+
+    /// How long a condition is pending before it fires, in minutes.
+    pub fn for_minutes(&self) -> i64 {
+        match self {
+            Self::FailureSpike(p) => p.for_minutes,
+            Self::NewFailureType(p) => p.for_minutes,
+            Self::ConfigRegression(p) => p.for_minutes,
+            Self::CertExpiry(p) => p.for_minutes,
+            Self::NoReports(p) => p.for_minutes,
+        }
+    }
+
+    /// The full parameter set, as stored and shown.
+    pub fn to_value(&self) -> Value {
+        let v = match self {
+            Self::FailureSpike(p) => serde_json::to_value(p),
+            Self::NewFailureType(p) => serde_json::to_value(p),
+            Self::ConfigRegression(p) => serde_json::to_value(p),
+            Self::CertExpiry(p) => serde_json::to_value(p),
+            Self::NoReports(p) => serde_json::to_value(p),
+        };
+        v.unwrap_or(Value::Null)
+    }
+}
+
+/// Checks `params` for a rule of `kind` (see [`RuleParams::parse`]). Returns the full
 /// parameter set (defaults filled in) to store.
 pub fn validate(kind: &str, params: &Map<String, Value>) -> Result<Value, String> {
-    let full = match kind {
-        "failure_spike" => {
-            let p: FailureSpike = parse(kind, params)?;
-            range_i("baseline_days", p.baseline_days, 1, 365, "days")?;
-            range_i("eval_days", p.eval_days, 1, 30, "days")?;
-            range_f("k", p.k, 0.0, 100.0)?;
-            range_i("min_sessions", p.min_sessions, 0, 1_000_000_000, "sessions")?;
-            range_i("min_failures", p.min_failures, 0, 1_000_000_000, "sessions")?;
-            range_f("absolute_rate", p.absolute_rate, 0.0, 1.0)?;
-            range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
-            serde_json::to_value(p)
-        }
-        "new_failure_type" => {
-            let p: NewFailureType = parse(kind, params)?;
-            range_i("baseline_days", p.baseline_days, 1, 365, "days")?;
-            range_i("eval_days", p.eval_days, 1, 30, "days")?;
-            range_i("min_failures", p.min_failures, 1, 1_000_000_000, "sessions")?;
-            range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
-            serde_json::to_value(p)
-        }
-        "config_regression" => {
-            let p: ConfigRegression = parse(kind, params)?;
-            range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
-            serde_json::to_value(p)
-        }
-        "cert_expiry" => {
-            let p: CertExpiry = parse(kind, params)?;
-            range_i("days", p.days, 1, 365, "days")?;
-            range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
-            serde_json::to_value(p)
-        }
-        "no_reports" => {
-            let p: NoReports = parse(kind, params)?;
-            range_i("days", p.days, 1, 90, "days")?;
-            range_i("baseline_days", p.baseline_days, 1, 365, "days")?;
-            range_i(
-                "min_days_with_reports",
-                p.min_days_with_reports,
-                0,
-                p.baseline_days,
-                "days",
-            )?;
-            range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
-            serde_json::to_value(p)
-        }
-        other => return Err(format!("unknown rule kind {other:?}")),
-    };
-    full.map_err(|e| e.to_string())
+    RuleParams::parse(kind, params).map(|p| p.to_value())
 }
 
 #[cfg(test)]

@@ -33,15 +33,14 @@ async fn domain_stats(
     Extension(user): Extension<CurrentUser>,
     Path(domain): Path<String>,
     Query(q): Query<Range>,
-) -> Result<Response, Response> {
-    let (from, to) = range(&q).map_err(IntoResponse::into_response)?;
-    let by = Actor::<Viewer>::authorize(&user).map_err(IntoResponse::into_response)?;
+) -> Result<Response, ServiceError> {
+    let (from, to) = range(&q)?;
+    let by = Actor::<Viewer>::authorize(&user)?;
     let s = state
         .services
         .reports
         .domain_stats(&by, &domain, from, to)
-        .await
-        .map_err(IntoResponse::into_response)?;
+        .await?;
     let domain = normalize_domain(&domain).unwrap_or(domain);
     Ok(Json(serde_json::json!({
         "domain": domain,
@@ -228,15 +227,10 @@ async fn domains(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Query(q): Query<Range>,
-) -> Result<Response, Response> {
-    let (from, to) = range(&q).map_err(IntoResponse::into_response)?;
-    let by = Actor::<Viewer>::authorize(&user).map_err(IntoResponse::into_response)?;
-    let rows = state
-        .services
-        .reports
-        .domain_totals(&by, from, to)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> Result<Response, ServiceError> {
+    let (from, to) = range(&q)?;
+    let by = Actor::<Viewer>::authorize(&user)?;
+    let rows = state.services.reports.domain_totals(&by, from, to).await?;
     Ok(Json(serde_json::json!({
         "from": format_day(from),
         "to": format_day(to),

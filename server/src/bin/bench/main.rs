@@ -1,0 +1,151 @@
+//! `tlswatch-bench`: benchmarks that print numbers (not part of the test run).
+//!
+//! - `sizes [SITE_ROOT]`: WASM, JS, CSS and ECharts sizes raw and gzipped, and the first-load total.
+//! - `ingest [N]`: generates N report mails (.eml, gzip attachment), imports them into a fresh
+//!   SQLite file and prints mails/s, with the parse-only time beside it.
+//! - `lab [DOMAIN] [MX]`: runs the loopback lab (DNS, policy host, MX hosts) for a healthy
+//!   `testing` domain until killed, and prints one JSON line with the settings that point
+//!   `tlswatch` at it (used by the end-to-end tests, and to try the checks offline).
+//! - `receiver [N] [C]`: N gzip reports POSTed to `/tlsrpt` by C concurrent clients over real
+//!   HTTP into a fresh SQLite file: reports/s, latency p50/p99, errors.
+//! - `load [SECONDS]`: 200 concurrent uploaders (receiver) and 50 dashboard readers (API and the
+//!   overview page) against one instance: requests, errors, latency per class.
+//! - `memory`: resident memory of an idle server and while a 1 GiB gzip bomb is refused.
+//! - `manyparts`: `tlswatch import` (the real command, in this process) of a 14 MB mail with 557
+//!   report parts each inflating to ~19 MB: time, outcome and peak RSS.
+//! - `check [N] [C]`: the checker against the loopback lab (real DNS, HTTPS and SMTP servers):
+//!   one domain with 3 MX (median of 20 runs), then a sweep of N domains with C at a time.
+#![forbid(unsafe_code)]
+
+mod dashboard;
+mod inputs;
+mod serving;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use dashboard::{check, dashboard, lab};
+use inputs::{bomb, ingest, manyparts, sizes};
+use serving::{load, memory, receiver};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("sizes") => sizes(Path::new(
+            args.get(1).map(String::as_str).unwrap_or("target/site"),
+        )),
+        Some("bomb") => bomb(),
+        Some("manyparts") => manyparts(),
+        Some("dashboard") => {
+            let n = args
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000);
+            let url = args.get(2).cloned();
+            tokio::runtime::Runtime::new()?.block_on(dashboard(n, url))
+        }
+        Some("ingest") => {
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+            tokio::runtime::Runtime::new()?.block_on(ingest(n))
+        }
+        Some("lab") => {
+            let domain = args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "example.test".into());
+            let mx = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(lab(domain, mx))
+        }
+        Some("receiver") => {
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+            let c = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+            runtime()?.block_on(receiver(n, c))
+        }
+        Some("load") => {
+            let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+            runtime()?.block_on(load(secs))
+        }
+        Some("memory") => runtime()?.block_on(memory()),
+        Some("check") => {
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000);
+            let concurrency = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(check(n, concurrency))
+        }
+        _ => {
+            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | manyparts | dashboard [N] [DATABASE_URL] | check [DOMAINS] [CONCURRENCY] | receiver [N] [CONCURRENCY] | load [SECONDS] | memory");
+            std::process::exit(2);
+        }
+    }
+}
+
+pub(crate) fn gz_len(bytes: &[u8]) -> usize {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    let _ = e.write_all(bytes);
+    e.finish().map(|v| v.len()).unwrap_or(0)
+}
+
+pub(crate) fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tlswatch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+pub(crate) async fn percentiles<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((ms[runs / 2], ms[runs * 95 / 100]))
+}
+
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Resident set size of this process, in KiB.
+pub(crate) fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub(crate) fn pct(sorted: &[f64], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}

@@ -1,0 +1,260 @@
+//! The HTTP server under load: the receiver, uploads with readers, memory.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::{pct, rss_kib, tempfile_dir};
+
+/// A server on a fresh SQLite file with `domains` registered; returns its address and store.
+pub(crate) async fn bench_server(
+    dir: &Path,
+    domains: usize,
+) -> anyhow::Result<(std::net::SocketAddr, tlswatch::store::Store)> {
+    let store =
+        tlswatch::store::Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 8).await?;
+    for d in 0..domains {
+        store
+            .add_domain(&format!("domain{d}.example"), "manual", 0)
+            .await?;
+    }
+    let mut settings = tlswatch::http::HttpSettings::local("127.0.0.1:0".parse()?);
+    settings.receiver_rate_per_minute = 100_000_000;
+    let app = tlswatch::http::Application::build(store.clone(), settings).await?;
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    Ok((addr, store))
+}
+
+pub(crate) fn gz_report(i: usize, domain: &str) -> Vec<u8> {
+    let json = format!(
+        r#"{{"organization-name":"Load {o}","date-range":{{"start-datetime":"2026-08-{d:02}T00:00:00Z","end-datetime":"2026-08-{d:02}T23:59:59Z"}},"contact-info":"x@load.example","report-id":"load-{i}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: *.{domain}","max_age: 86400"],"policy-domain":"{domain}","mx-host":["*.{domain}"]}},"summary":{{"total-successful-session-count":{s},"total-failure-session-count":1}},"failure-details":[{{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1","receiving-mx-hostname":"mx1.{domain}","failed-session-count":1}}]}}]}}"#,
+        o = i % 9,
+        d = 1 + i % 28,
+        s = 100 + i % 50
+    );
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = e.write_all(json.as_bytes());
+    e.finish().unwrap_or_default()
+}
+
+pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let (addr, store) = bench_server(&dir, 100).await?;
+    let bodies: std::sync::Arc<Vec<Vec<u8>>> = std::sync::Arc::new(
+        (0..n)
+            .map(|i| gz_report(i, &format!("domain{}.example", i % 100)))
+            .collect(),
+    );
+    let client = reqwest_like_client();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (bodies, next, client) = (bodies.clone(), next.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= bodies.len() {
+                    return (lat, errors);
+                }
+                let t = Instant::now();
+                match post(
+                    &client,
+                    addr,
+                    "/tlsrpt",
+                    "application/tlsrpt+gzip",
+                    bodies[i].clone(),
+                )
+                .await
+                {
+                    Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    _ => errors += 1,
+                }
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let stored = store.report_count().await?;
+    println!(
+        "receiver: {n} gzip reports over HTTP, {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}",
+        n as f64 / secs,
+        pct(&lat, 50),
+        pct(&lat, 99)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
+
+pub(crate) fn reqwest_like_client() -> Client {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build_http()
+}
+
+pub(crate) async fn post(
+    client: &Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+    ctype: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<u16> {
+    let req = http::Request::post(format!("http://{addr}{path}"))
+        .header(http::header::CONTENT_TYPE, ctype)
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))?;
+    let resp = client.request(req).await?;
+    let status = resp.status().as_u16();
+    let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+    Ok(status)
+}
+
+pub(crate) async fn get(
+    client: &Client,
+    addr: std::net::SocketAddr,
+    path: &str,
+    auth: &str,
+) -> anyhow::Result<u16> {
+    let req = http::Request::get(format!("http://{addr}{path}"))
+        .header(http::header::AUTHORIZATION, auth)
+        .header(
+            http::header::COOKIE,
+            auth.strip_prefix("cookie:").unwrap_or(""),
+        )
+        .body(http_body_util::Full::new(hyper::body::Bytes::new()))?;
+    let resp = client.request(req).await?;
+    let status = resp.status().as_u16();
+    let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+    Ok(status)
+}
+
+pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
+    use app::auth::Role;
+    let dir = tempfile_dir()?;
+    let (addr, store) = bench_server(&dir, 100).await?;
+    let (token, hash) = tlswatch::auth::new_secret("tlsw_");
+    store
+        .add_token("load", &hash, Role::Viewer, "bench", 0)
+        .await?;
+    let bearer = format!("Bearer {token}");
+    let client = reqwest_like_client();
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut uploaders = Vec::new();
+    for _ in 0..200 {
+        let (client, counter) = (client.clone(), counter.clone());
+        uploaders.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = gz_report(i, &format!("domain{}.example", i % 100));
+                let t = Instant::now();
+                match post(&client, addr, "/tlsrpt", "application/tlsrpt+gzip", body).await {
+                    Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut readers = Vec::new();
+    for r in 0..50usize {
+        let (client, bearer) = (client.clone(), bearer.clone());
+        readers.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            let mut k = r;
+            while Instant::now() < deadline {
+                k += 1;
+                let path = match k % 3 {
+                    0 => "/api/v1/domains?from=2026-08-01&to=2026-08-28".to_string(),
+                    1 => format!(
+                        "/api/v1/domains/domain{}.example/stats?from=2026-08-01&to=2026-08-28",
+                        k % 100
+                    ),
+                    _ => "/metrics".to_string(),
+                };
+                let t = Instant::now();
+                match get(&client, addr, &path, &bearer).await {
+                    Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let collect = |v: Vec<(Vec<f64>, usize)>| {
+        let mut lat: Vec<f64> = v.iter().flat_map(|x| x.0.clone()).collect();
+        lat.sort_by(f64::total_cmp);
+        (lat, v.iter().map(|x| x.1).sum::<usize>())
+    };
+    let mut up = Vec::new();
+    for u in uploaders {
+        up.push(u.await?);
+    }
+    let mut rd = Vec::new();
+    for r in readers {
+        rd.push(r.await?);
+    }
+    let (ul, ue) = collect(up);
+    let (rl, re) = collect(rd);
+    println!("load: {secs} s, 200 uploaders + 50 readers, one instance on SQLite");
+    println!(
+        "  uploads (POST /tlsrpt): {} ok ({:.0}/s), {ue} errors, p50 {:.1} ms p99 {:.1} ms",
+        ul.len(),
+        ul.len() as f64 / secs as f64,
+        pct(&ul, 50),
+        pct(&ul, 99)
+    );
+    println!("  reads (API stats, domains, /metrics): {} ok ({:.0}/s), {re} errors, p50 {:.1} ms p99 {:.1} ms", rl.len(), rl.len() as f64 / secs as f64, pct(&rl, 50), pct(&rl, 99));
+    println!("  stored reports: {}", store.report_count().await?);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+pub(crate) async fn memory() -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let before = rss_kib();
+    let (addr, _store) = bench_server(&dir, 10).await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let idle = rss_kib();
+    // A 1 GiB gzip bomb POSTed to the receiver.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        e.write_all(&zeros)?;
+    }
+    let bomb = e.finish()?;
+    let client = reqwest_like_client();
+    let status = post(
+        &client,
+        addr,
+        "/tlsrpt",
+        "application/tlsrpt+gzip",
+        bomb.clone(),
+    )
+    .await?;
+    let after = rss_kib();
+    println!(
+        "memory: process before the server {} MiB; idle server {} MiB; after a 1 GiB gzip bomb ({} KiB on the wire, answered {status}) {} MiB",
+        before / 1024,
+        idle / 1024,
+        bomb.len() / 1024,
+        after / 1024
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
