@@ -8,6 +8,35 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::ingest::Limits;
 
+/// A boolean setting written `--NAME`, `--NAME=BOOL` or `--no-NAME` (the last one given wins),
+/// or through its environment variable: a clap `Args` struct with both flags and `get()`.
+macro_rules! switch {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident { $field:ident, $no:ident, $long:literal, $no_long:literal, $env:literal, $default:literal }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Args)]
+        pub struct $name {
+            $(#[doc = $doc])*
+            #[arg(long = $long, env = $env, default_value = $default, num_args = 0..=1,
+                  require_equals = true, default_missing_value = "true", action = ArgAction::Set,
+                  value_parser = BoolishValueParser::new(), overrides_with = stringify!($no))]
+            pub $field: bool,
+            /// Turns the setting off.
+            #[arg(long = $no_long, action = ArgAction::SetTrue, overrides_with = stringify!($field))]
+            pub $no: bool,
+        }
+
+        impl $name {
+            /// Whether the setting is on.
+            pub fn get(&self) -> bool {
+                self.$field && !self.$no
+            }
+        }
+    };
+}
+
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -385,25 +414,18 @@ pub struct CheckerArgs {
     pub check_smtp_port: u16,
 }
 
-/// `--check-allow-private`.
-#[derive(Debug, Clone, Args)]
-pub struct CheckPrivate {
+switch! {
     /// Let the checker connect to loopback, private, link-local and other non-public
     /// addresses. Off by default, so that a user who types a domain cannot make tlswatch
     /// probe the internal network; turn on for labs and private deployments.
-    #[arg(long = "check-allow-private", env = "TLSWATCH_CHECK_ALLOW_PRIVATE", default_value = "false", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
-          value_parser = BoolishValueParser::new(), overrides_with = "no_check_allow_private")]
-    pub check_allow_private: bool,
-    /// Turns --check-allow-private off.
-    #[arg(long = "no-check-allow-private", action = ArgAction::SetTrue, overrides_with = "check_allow_private")]
-    pub no_check_allow_private: bool,
+    CheckPrivate { check_allow_private, no_check_allow_private, "check-allow-private",
+                   "no-check-allow-private", "TLSWATCH_CHECK_ALLOW_PRIVATE", "false" }
 }
 
 impl CheckerArgs {
     /// Whether private addresses may be probed.
     pub fn allow_private(&self) -> bool {
-        self.private.check_allow_private && !self.private.no_check_allow_private
+        self.private.get()
     }
 
     /// The checker these settings describe.
@@ -426,25 +448,18 @@ impl CheckerArgs {
     }
 }
 
-/// `--auto-register-domains`.
-#[derive(Debug, Clone, Args)]
-pub struct AutoRegister {
+switch! {
     /// Register unknown policy domains found in reports imported by a signed-in user (CLI
     /// import, upload page). Mailboxes register domains only when the mailbox is set to;
     /// the open HTTPS receiver never does.
-    #[arg(long = "auto-register-domains", env = "TLSWATCH_AUTO_REGISTER_DOMAINS", default_value = "true", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
-          value_parser = BoolishValueParser::new(), overrides_with = "no_auto_register_domains")]
-    pub auto_register_domains: bool,
-    /// Turns --auto-register-domains off.
-    #[arg(long = "no-auto-register-domains", action = ArgAction::SetTrue, overrides_with = "auto_register_domains")]
-    pub no_auto_register_domains: bool,
+    AutoRegister { auto_register_domains, no_auto_register_domains, "auto-register-domains",
+                   "no-auto-register-domains", "TLSWATCH_AUTO_REGISTER_DOMAINS", "true" }
 }
 
 impl AutoRegister {
     /// The domain policy in effect.
     pub fn domain_policy(&self) -> crate::store::DomainPolicy {
-        if self.auto_register_domains && !self.no_auto_register_domains {
+        if self.get() {
             crate::store::DomainPolicy::AutoRegister
         } else {
             crate::store::DomainPolicy::KnownOnly
@@ -505,15 +520,9 @@ pub struct ServeArgs {
     /// Reports per minute the HTTPS receiver accepts from one client address.
     #[arg(long, env = "TLSWATCH_RECEIVER_RATE_PER_MINUTE", default_value_t = 60)]
     pub receiver_rate_per_minute: u32,
-    /// Mark the session cookie `Secure`. Turn on when users reach tlswatch over HTTPS (directly
-    /// or through a TLS-terminating proxy).
-    #[arg(long = "secure-cookies", env = "TLSWATCH_SECURE_COOKIES", default_value = "false", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
-          value_parser = BoolishValueParser::new(), overrides_with = "no_secure_cookies")]
-    pub secure_cookies: bool,
-    /// Turns --secure-cookies off.
-    #[arg(long = "no-secure-cookies", action = ArgAction::SetTrue, overrides_with = "secure_cookies")]
-    pub no_secure_cookies: bool,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub secure_cookies: SecureCookies,
     #[allow(missing_docs)]
     #[command(flatten)]
     pub auto_register: AutoRegister,
@@ -534,16 +543,9 @@ pub struct ServeArgs {
     /// Server-side deadline of a request, in seconds (uploads and received reports: 4×).
     #[arg(long, env = "TLSWATCH_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
-    /// Let alert channels (webhook, Slack, Teams, SMTP) connect to loopback, private and other
-    /// non-public addresses. Off by default, so that a channel cannot be aimed at the internal
-    /// network.
-    #[arg(long = "alert-allow-private", env = "TLSWATCH_ALERT_ALLOW_PRIVATE", default_value = "false", num_args = 0..=1,
-          require_equals = true, default_missing_value = "true", action = ArgAction::Set,
-          value_parser = BoolishValueParser::new(), overrides_with = "no_alert_allow_private")]
-    pub alert_allow_private: bool,
-    /// Turns --alert-allow-private off.
-    #[arg(long = "no-alert-allow-private", action = ArgAction::SetTrue, overrides_with = "alert_allow_private")]
-    pub no_alert_allow_private: bool,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub alert_private: AlertPrivate,
     /// Sign users out after this many minutes without a request.
     #[arg(long, env = "TLSWATCH_SESSION_IDLE_MINUTES", default_value_t = 720)]
     pub session_idle_minutes: i64,
@@ -605,4 +607,19 @@ pub struct ImportArgs {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+switch! {
+    /// Mark the session cookie `Secure`. Turn on when users reach tlswatch over HTTPS (directly
+    /// or through a TLS-terminating proxy).
+    SecureCookies { secure_cookies, no_secure_cookies, "secure-cookies", "no-secure-cookies",
+                    "TLSWATCH_SECURE_COOKIES", "false" }
+}
+
+switch! {
+    /// Let alert channels (webhook, Slack, Teams, SMTP) connect to loopback, private and other
+    /// non-public addresses. Off by default, so that a channel cannot be aimed at the internal
+    /// network.
+    AlertPrivate { alert_allow_private, no_alert_allow_private, "alert-allow-private",
+                   "no-alert-allow-private", "TLSWATCH_ALERT_ALLOW_PRIVATE", "false" }
 }

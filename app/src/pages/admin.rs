@@ -7,7 +7,7 @@ use crate::api::{
     RevokeToken, UpdateUser,
 };
 use crate::auth::Role;
-use crate::pages::auth::clean;
+use crate::pages::auth::{action_error, clean};
 
 fn role_options(selected: Role) -> impl IntoView {
     Role::ALL.iter().map(move |r| view! { <option value=format!("{r:?}") selected=*r == selected>{r.as_str()}</option> }).collect_view()
@@ -22,19 +22,8 @@ pub fn UsersPage() -> impl IntoView {
         move || (add.version().get(), update.version().get()),
         |_| list_users(),
     );
-    let add_error = move || {
-        add.value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| clean(&e.to_string()))
-    };
-    let update_error = move || {
-        update
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| clean(&e.to_string()))
-    };
+    let add_error = action_error(add);
+    let update_error = action_error(update);
     view! {
         <section class="page">
             <h1>"Users"</h1>

@@ -11,13 +11,7 @@ pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
     let action = ServerAction::<Login>::new();
-    let error = move || {
-        action
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| clean(&e.to_string()))
-    };
+    let error = action_error(action);
     view! {
         <section class="page narrow">
             <h1>"Sign in"</h1>
@@ -40,13 +34,7 @@ pub fn SetupPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || query.read().get("token").unwrap_or_default();
     let action = ServerAction::<Setup>::new();
-    let error = move || {
-        action
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| clean(&e.to_string()))
-    };
+    let error = action_error(action);
     view! {
         <section class="page narrow">
             <h1>"Create the first admin"</h1>
@@ -82,6 +70,22 @@ pub fn AccountPage() -> impl IntoView {
             </ActionForm>
             {result}
         </section>
+    }
+}
+
+/// The last error of a server action, as the page shows it.
+pub fn action_error<S>(action: ServerAction<S>) -> impl Fn() -> Option<String> + Copy
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: std::fmt::Display + Send + Sync + 'static,
+{
+    move || {
+        action.value().with(|v| {
+            v.as_ref()
+                .and_then(|r| r.as_ref().err())
+                .map(|e| clean(&e.to_string()))
+        })
     }
 }
 

@@ -58,6 +58,9 @@ pub struct Answer<T> {
     pub cname_chain: Vec<String>,
 }
 
+/// A lookup's answer or why there is none.
+pub type Lookup<T> = Result<Answer<T>, DnsError>;
+
 /// The checker's resolver.
 pub struct Dns {
     resolver: TokioResolver,

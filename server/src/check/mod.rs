@@ -3,6 +3,7 @@
 //! HTTP and SMTP; tests point it at servers they start on loopback ([`lab`]).
 
 pub mod catalogue;
+mod dane;
 pub mod dns;
 pub mod guard;
 mod history;
@@ -16,6 +17,8 @@ pub mod run;
 pub mod setup;
 mod tlsrpt;
 mod txt;
+#[cfg(test)]
+mod verdicts;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -115,6 +118,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A run that stopped before reaching the network checks, with what it found so far.
+    fn stopped(domain: String, out: Out, now: i64, started: Instant) -> Self {
+        Self {
+            domain,
+            findings: out.findings,
+            snapshot: Snapshot {
+                at: now,
+                ..Snapshot::default()
+            },
+            mx_hosts: Vec::new(),
+            policy_text: None,
+            elapsed: started.elapsed(),
+        }
+    }
+
     /// The worst severity.
     pub fn worst(&self) -> Severity {
         self.findings
@@ -236,17 +254,7 @@ impl Checker {
                 Severity::Fail,
                 format!("{domain:?} is not a domain name"),
             );
-            return Outcome {
-                domain: domain.to_string(),
-                findings: out.findings,
-                snapshot: Snapshot {
-                    at: now,
-                    ..Snapshot::default()
-                },
-                mx_hosts: Vec::new(),
-                policy_text: None,
-                elapsed: started.elapsed(),
-            };
+            return Outcome::stopped(domain.to_string(), out, now, started);
         };
         let dns = match Dns::new(&self.config.dns_servers, self.config.dns_timeout) {
             Ok(d) => d,
@@ -256,17 +264,7 @@ impl Checker {
                     Severity::Error,
                     format!("no DNS resolver: {e}"),
                 );
-                return Outcome {
-                    domain,
-                    findings: out.findings,
-                    snapshot: Snapshot {
-                        at: now,
-                        ..Snapshot::default()
-                    },
-                    mx_hosts: Vec::new(),
-                    policy_text: None,
-                    elapsed: started.elapsed(),
-                };
+                return Outcome::stopped(domain, out, now, started);
             }
         };
 
@@ -282,143 +280,37 @@ impl Checker {
         );
 
         // A. _mta-sts TXT
-        let txt = self.txt_checks(&mut out, &dns, &domain, &sts_txt).await;
+        let txt_facts = txt::gather_txt(&dns, &domain, sts_txt).await;
+        let txt = txt::verify_txt(&mut out, &domain, &txt_facts);
 
         // E-01/02: MX set and addresses.
-        let mut mx_hosts: Vec<String> = Vec::new();
-        let mut null_mx = false;
-        match &mx {
-            Ok(a) => {
-                if a.data.len() == 1 && (a.data[0].1.is_empty() || a.data[0].1 == ".") {
-                    null_mx = true;
-                    out.add(
-                        "STS-MX-01",
-                        Severity::Info,
-                        "null MX (\"0 .\"): the domain accepts no mail, so MTA-STS is irrelevant",
-                    );
-                } else {
-                    mx_hosts = a.data.iter().map(|(_, h)| h.clone()).collect();
-                    mx_hosts.dedup();
-                    let list: Vec<String> =
-                        a.data.iter().map(|(p, h)| format!("{p} {h}")).collect();
-                    out.add(
-                        "STS-MX-01",
-                        Severity::Pass,
-                        format!("MX: {}", list.join(", ")),
-                    );
-                }
-            }
-            Err(DnsError::NoData) => {
-                out.add("STS-MX-01", Severity::Warn, format!("no MX records: senders use the domain itself ({domain}) as the implicit MX (RFC 5321 §5.1)"));
-                mx_hosts.push(domain.clone());
-            }
-            Err(DnsError::NxDomain) => {
-                out.add(
-                    "STS-MX-01",
-                    Severity::Fail,
-                    format!("{domain} does not exist (NXDOMAIN)"),
-                );
-            }
-            Err(e) => {
-                out.add(
-                    "STS-MX-01",
-                    Severity::Error,
-                    format!("MX lookup failed: {e}"),
-                );
-            }
-        }
-        match mx_ad {
-            Some(true) => out.add("DANE-01", Severity::Info, "the MX answer was DNSSEC-validated (AD bit set)"),
-            Some(false) => out.add("DANE-01", Severity::Info, "the MX answer is not DNSSEC-authenticated (AD bit clear): MX, MTA-STS and TLS-RPT records can be spoofed on the path"),
-            None => out.add("DANE-01", Severity::Info, "the resolver could not be asked for the AD bit; DNSSEC state unknown"),
-        };
-        let mut mx_addrs: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
-        let lookups = futures::future::join_all(mx_hosts.iter().map(|h| dns.ips(h))).await;
-        for (host, r) in mx_hosts.iter().zip(lookups) {
-            match r {
-                Ok(a) => {
-                    let ips: Vec<String> = a.data.iter().map(ToString::to_string).collect();
-                    if a.cname_chain.is_empty() {
-                        out.add(
-                            "STS-MX-02",
-                            Severity::Pass,
-                            format!("{host}: {}", ips.join(", ")),
-                        )
-                        .on(host.clone());
-                    } else {
-                        out.add("STS-MX-02", Severity::Warn, format!("{host} is a CNAME ({}); MX targets must be host names with address records, and policy matching uses the MX name", a.cname_chain.join(" → "))).on(host.clone());
-                    }
-                    mx_addrs.insert(host.clone(), a.data);
-                }
-                Err(e) if e.is_absent() => {
-                    out.add(
-                        "STS-MX-02",
-                        Severity::Fail,
-                        format!(
-                            "{host} has no A/AAAA records ({e}); mail cannot be delivered to it"
-                        ),
-                    )
-                    .on(host.clone());
-                }
-                Err(e) => {
-                    out.add("STS-MX-02", Severity::Error, format!("{host}: {e}"))
-                        .on(host.clone());
-                }
-            }
-        }
+        let mx_facts = mx::gather_mx_set(&dns, &domain, mx, mx_ad).await;
+        let mx::MxSet {
+            hosts: mx_hosts,
+            null_mx,
+            addrs: mx_addrs,
+        } = mx::verify_mx_set(&mut out, &domain, &mx_facts);
 
         // B–D: policy host, HTTP, policy.
-        let (policy, body_hash, policy_text) = self
-            .policy_checks(&mut out, &domain, &policy_host, &host_ips, &txt, now)
-            .await;
+        let policy_facts = self.gather_policy(&policy_host, &host_ips).await;
+        let (policy, body_hash, policy_text) =
+            self.verify_policy(&mut out, &policy_host, &host_ips, &policy_facts, &txt, now);
 
         // E-03..08 cross-checks.
         self.mx_cross_checks(&mut out, &domain, &mx_hosts, policy.as_ref(), null_mx);
 
         // F: SMTP probes.
         let mode = policy.as_ref().and_then(|p| p.mode);
-        self.smtp_checks(&mut out, &dns, &mx_addrs, mode, now).await;
+        let smtp_facts = self.gather_smtp(&dns, &mx_addrs).await;
+        self.verify_smtp(&mut out, smtp_facts, mode, now);
 
         // G: TLS-RPT.
-        let rpt_valid = self
-            .tlsrpt_checks(&mut out, &dns, &domain, &rpt_txt, mode)
-            .await;
+        let rpt_facts = tlsrpt::gather_tlsrpt(&dns, &domain, rpt_txt).await;
+        let rpt_valid = tlsrpt::verify_tlsrpt(&mut out, &domain, &rpt_facts);
 
         // H: DANE per MX.
-        let mut any_tlsa = false;
-        for host in mx_addrs.keys() {
-            let name = format!("_25._tcp.{host}");
-            match dns.tlsa(&name).await {
-                Ok(a) => {
-                    any_tlsa = true;
-                    let ad = dns.authenticated(&name, RecordType::TLSA).await;
-                    let sev = if ad == Some(false) {
-                        Severity::Warn
-                    } else {
-                        Severity::Info
-                    };
-                    out.add("DANE-02", sev, format!("{name}: {} TLSA record(s){}", a.data.len(), if ad == Some(false) { ", but the answer is not DNSSEC-authenticated: DANE senders ignore them" } else { "; DANE senders validate this MX with them" })).on(host.clone());
-                    out.add("DANE-03", Severity::Info, a.data.join("; "))
-                        .on(host.clone());
-                    let rpt = format!("_smtp._tls.{host}");
-                    match dns.txt(&rpt).await {
-                        Ok(_) => out.add("RPT-TXT-13", Severity::Pass, format!("{rpt} exists for DANE reports")).on(host.clone()),
-                        Err(_) => out.add("RPT-TXT-13", Severity::Info, format!("no {rpt}: DANE senders report to the MX host's own TLS-RPT record")).on(host.clone()),
-                    };
-                }
-                Err(DnsError::ServFail(code)) => {
-                    out.add("DANE-02", Severity::Fail, format!("{name}: {code} (a bogus DNSSEC answer makes DANE senders defer: dnssec-invalid)")).on(host.clone()).reported_as("dnssec-invalid");
-                }
-                Err(_) => {
-                    out.add(
-                        "DANE-02",
-                        Severity::Info,
-                        format!("no TLSA records at {name} (DANE not used)"),
-                    )
-                    .on(host.clone());
-                }
-            }
-        }
+        let dane_facts = dane::gather_dane(&dns, mx_addrs.keys()).await;
+        let any_tlsa = dane::verify_dane(&mut out, &dane_facts);
 
         // I: consistency.
         self.consistency(
@@ -429,7 +321,7 @@ impl Checker {
             rpt_valid,
             null_mx,
             any_tlsa,
-            &rpt_txt,
+            &rpt_facts.answer,
         );
 
         // J: stateful.

@@ -118,26 +118,12 @@ impl Checker {
         }
     }
 
-    pub(super) async fn smtp_checks(
+    /// Probes every MX address the checker may reach (group F's facts).
+    pub(super) async fn gather_smtp(
         &self,
-        out: &mut Out,
         dns: &Dns,
         mx_addrs: &BTreeMap<String, Vec<IpAddr>>,
-        mode: Option<Mode>,
-        now: i64,
-    ) {
-        let ids = [
-            "STS-SMTP-01",
-            "STS-SMTP-02",
-            "STS-SMTP-03",
-            "STS-SMTP-04",
-            "STS-SMTP-05",
-            "STS-SMTP-06",
-        ];
-        if mx_addrs.is_empty() {
-            out.skip(&ids, "no MX host addresses");
-            return;
-        }
+    ) -> SmtpFacts {
         let mut targets: Vec<(String, IpAddr)> = Vec::new();
         for (host, ips) in mx_addrs {
             for ip in ips {
@@ -168,13 +154,40 @@ impl Checker {
                 (host, ip, probe, ptr)
             });
         }
-        for (host, ip) in &targets {
-            if !self.allowed(*ip) {
-                out.add("STS-SMTP-01", Severity::Error, format!("{ip} is not a public address; the checker does not connect to it (TLSWATCH_CHECK_ALLOW_PRIVATE)")).on(format!("{host} {ip}"));
-            }
+        SmtpFacts {
+            refused: targets
+                .into_iter()
+                .filter(|(_, ip)| !self.allowed(*ip))
+                .collect(),
+            probed: futures::future::join_all(jobs).await,
+            no_addresses: mx_addrs.is_empty(),
         }
-        type Probed = (String, IpAddr, SmtpProbe, Result<Vec<String>, DnsError>);
-        let results: Vec<Probed> = futures::future::join_all(jobs).await;
+    }
+
+    /// Group F's verdicts on the probes (no network).
+    pub(super) fn verify_smtp(
+        &self,
+        out: &mut Out,
+        facts: SmtpFacts,
+        mode: Option<Mode>,
+        now: i64,
+    ) {
+        let ids = [
+            "STS-SMTP-01",
+            "STS-SMTP-02",
+            "STS-SMTP-03",
+            "STS-SMTP-04",
+            "STS-SMTP-05",
+            "STS-SMTP-06",
+        ];
+        if facts.no_addresses {
+            out.skip(&ids, "no MX host addresses");
+            return;
+        }
+        for (host, ip) in &facts.refused {
+            out.add("STS-SMTP-01", Severity::Error, format!("{ip} is not a public address; the checker does not connect to it (TLSWATCH_CHECK_ALLOW_PRIVATE)")).on(format!("{host} {ip}"));
+        }
+        let results = facts.probed;
         let mut leaf_by_host: BTreeMap<String, Vec<(IpAddr, String)>> = BTreeMap::new();
         let no_sts = |sev: Severity| {
             if matches!(mode, Some(Mode::Enforce | Mode::Testing)) {
@@ -349,4 +362,154 @@ impl Checker {
             }
         }
     }
+}
+
+/// One probed MX address: host, address, the SMTP probe, the reverse DNS names.
+pub type Probed = (String, IpAddr, SmtpProbe, Result<Vec<String>, DnsError>);
+
+/// What group F looks at, gathered by [`Checker::gather_smtp`].
+pub struct SmtpFacts {
+    /// Addresses not probed: not public, and private addresses are not allowed.
+    pub refused: Vec<(String, IpAddr)>,
+    /// The probes.
+    pub probed: Vec<Probed>,
+    /// No MX host had an address.
+    pub no_addresses: bool,
+}
+
+/// What group E-01/02 looks at, gathered from DNS by [`gather_mx_set`].
+#[derive(Debug)]
+pub struct MxFacts {
+    /// The domain's MX answer.
+    pub mx: dns::Lookup<Vec<(u16, String)>>,
+    /// The AD bit of the MX answer.
+    pub authenticated: Option<bool>,
+    /// Per MX host (or the domain as implicit MX): its address answer.
+    pub addresses: Vec<(String, dns::Lookup<Vec<IpAddr>>)>,
+}
+
+/// The MX hosts worked out by [`verify_mx_set`].
+#[derive(Debug, Default)]
+pub struct MxSet {
+    /// MX host names (the domain itself when it has no MX).
+    pub hosts: Vec<String>,
+    /// A null MX ("0 ."): the domain takes no mail.
+    pub null_mx: bool,
+    /// Addresses of each host that has some.
+    pub addrs: BTreeMap<String, Vec<IpAddr>>,
+}
+
+fn is_null_mx(a: &dns::Answer<Vec<(u16, String)>>) -> bool {
+    a.data.len() == 1 && (a.data[0].1.is_empty() || a.data[0].1 == ".")
+}
+
+/// The hosts mail goes to, from an MX answer (the domain itself when it has no MX).
+fn mx_hosts(domain: &str, mx: &dns::Lookup<Vec<(u16, String)>>) -> Vec<String> {
+    match mx {
+        Ok(a) if is_null_mx(a) => Vec::new(),
+        Ok(a) => {
+            let mut hosts: Vec<String> = a.data.iter().map(|(_, h)| h.clone()).collect();
+            hosts.dedup();
+            hosts
+        }
+        Err(DnsError::NoData) => vec![domain.to_owned()],
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Gathers [`MxFacts`]: the addresses of every MX host (the MX answer was looked up with the
+/// other records).
+pub(super) async fn gather_mx_set(
+    dns: &Dns,
+    domain: &str,
+    mx: dns::Lookup<Vec<(u16, String)>>,
+    authenticated: Option<bool>,
+) -> MxFacts {
+    let hosts = mx_hosts(domain, &mx);
+    let lookups = futures::future::join_all(hosts.iter().map(|h| dns.ips(h))).await;
+    MxFacts {
+        mx,
+        authenticated,
+        addresses: hosts.into_iter().zip(lookups).collect(),
+    }
+}
+
+/// Group E-01/02's verdicts on gathered facts (no network): the MX set, DNSSEC of the MX
+/// answer, and each host's addresses.
+pub(super) fn verify_mx_set(out: &mut Out, domain: &str, facts: &MxFacts) -> MxSet {
+    let mut set = MxSet {
+        hosts: mx_hosts(domain, &facts.mx),
+        ..MxSet::default()
+    };
+    match &facts.mx {
+        Ok(a) if is_null_mx(a) => {
+            set.null_mx = true;
+            out.add(
+                "STS-MX-01",
+                Severity::Info,
+                "null MX (\"0 .\"): the domain accepts no mail, so MTA-STS is irrelevant",
+            );
+        }
+        Ok(a) => {
+            let list: Vec<String> = a.data.iter().map(|(p, h)| format!("{p} {h}")).collect();
+            out.add(
+                "STS-MX-01",
+                Severity::Pass,
+                format!("MX: {}", list.join(", ")),
+            );
+        }
+        Err(DnsError::NoData) => {
+            out.add("STS-MX-01", Severity::Warn, format!("no MX records: senders use the domain itself ({domain}) as the implicit MX (RFC 5321 §5.1)"));
+        }
+        Err(DnsError::NxDomain) => {
+            out.add(
+                "STS-MX-01",
+                Severity::Fail,
+                format!("{domain} does not exist (NXDOMAIN)"),
+            );
+        }
+        Err(e) => {
+            out.add(
+                "STS-MX-01",
+                Severity::Error,
+                format!("MX lookup failed: {e}"),
+            );
+        }
+    }
+    match facts.authenticated {
+        Some(true) => out.add("DANE-01", Severity::Info, "the MX answer was DNSSEC-validated (AD bit set)"),
+        Some(false) => out.add("DANE-01", Severity::Info, "the MX answer is not DNSSEC-authenticated (AD bit clear): MX, MTA-STS and TLS-RPT records can be spoofed on the path"),
+        None => out.add("DANE-01", Severity::Info, "the resolver could not be asked for the AD bit; DNSSEC state unknown"),
+    };
+    for (host, r) in &facts.addresses {
+        match r {
+            Ok(a) => {
+                let ips: Vec<String> = a.data.iter().map(ToString::to_string).collect();
+                if a.cname_chain.is_empty() {
+                    out.add(
+                        "STS-MX-02",
+                        Severity::Pass,
+                        format!("{host}: {}", ips.join(", ")),
+                    )
+                    .on(host.clone());
+                } else {
+                    out.add("STS-MX-02", Severity::Warn, format!("{host} is a CNAME ({}); MX targets must be host names with address records, and policy matching uses the MX name", a.cname_chain.join(" → "))).on(host.clone());
+                }
+                set.addrs.insert(host.clone(), a.data.clone());
+            }
+            Err(e) if e.is_absent() => {
+                out.add(
+                    "STS-MX-02",
+                    Severity::Fail,
+                    format!("{host} has no A/AAAA records ({e}); mail cannot be delivered to it"),
+                )
+                .on(host.clone());
+            }
+            Err(e) => {
+                out.add("STS-MX-02", Severity::Error, format!("{host}: {e}"))
+                    .on(host.clone());
+            }
+        }
+    }
+    set
 }

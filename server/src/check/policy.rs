@@ -2,14 +2,100 @@
 
 use super::*;
 
+/// The handshake without SNI at the address whose policy was read (STS-HOST-08).
+#[derive(Debug)]
+pub enum WithoutSni {
+    /// The leaf certificate's SHA-256 served without SNI.
+    Served(Option<String>),
+    /// The handshake failed.
+    Failed(String),
+    /// No connection.
+    NotTested(String),
+}
+
+/// What groups B–D look at, gathered by [`Checker::gather_policy`].
+#[derive(Debug)]
+pub struct PolicyFacts {
+    /// Addresses the checker may not connect to.
+    pub refused: Vec<IpAddr>,
+    /// One fetch per address tried (at most four).
+    pub fetches: Vec<(IpAddr, Fetch)>,
+    /// The handshake without SNI at the first address that completed one.
+    pub without_sni: Option<WithoutSni>,
+    /// A second fetch with another user agent, when the first answered 200.
+    pub other_agent: Option<Fetch>,
+}
+
+const USER_AGENT: &str = concat!("tlswatch/", env!("CARGO_PKG_VERSION"), " (MTA-STS checker)");
+
 impl Checker {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn policy_checks(
+    /// Fetches the policy from each address of the policy host (bounded), and the follow-up
+    /// probes on the first that answered (groups B–D's facts).
+    pub(super) async fn gather_policy(
+        &self,
+        host: &str,
+        ips: &dns::Lookup<Vec<IpAddr>>,
+    ) -> PolicyFacts {
+        let mut facts = PolicyFacts {
+            refused: Vec::new(),
+            fetches: Vec::new(),
+            without_sni: None,
+            other_agent: None,
+        };
+        let Ok(ips) = ips else {
+            return facts;
+        };
+        let fetch = |ip: IpAddr, agent: &'static str| {
+            probe::fetch_policy(
+                &self.tls,
+                host,
+                SocketAddr::new(ip, self.config.https_port),
+                agent,
+                self.config.policy_max_bytes,
+                self.config.http_timeout,
+            )
+        };
+        for ip in ips.data.iter().take(4) {
+            if self.allowed(*ip) {
+                facts.fetches.push((*ip, fetch(*ip, USER_AGENT).await));
+            } else {
+                facts.refused.push(*ip);
+            }
+        }
+        let Some((ip, first)) = facts.fetches.iter().find(|(_, f)| f.tls.is_ok()) else {
+            return facts;
+        };
+        let ip = *ip;
+        let answered_200 = first.http.as_ref().is_ok_and(|a| a.status == 200);
+        facts.without_sni = Some(
+            match probe::connect(
+                SocketAddr::new(ip, self.config.https_port),
+                self.config.http_timeout,
+            )
+            .await
+            {
+                Ok(tcp) => match self.tls.handshake(tcp, None, ip, true).await {
+                    Ok((_, f)) => WithoutSni::Served(f.leaf().map(|c| c.sha256)),
+                    Err(e) => WithoutSni::Failed(e.to_string()),
+                },
+                Err(e) => WithoutSni::NotTested(e.to_string()),
+            },
+        );
+        if answered_200 {
+            facts.other_agent = Some(fetch(ip, "libwww-perl/6.72").await);
+        }
+        facts
+    }
+
+    /// Groups B–D's verdicts on gathered facts (no network): the policy host's addresses,
+    /// TLS and certificate, the HTTP answer, the policy. Returns the policy, the body's hash
+    /// and its text.
+    pub(super) fn verify_policy(
         &self,
         out: &mut Out,
-        domain: &str,
         host: &str,
-        ips: &Result<dns::Answer<Vec<IpAddr>>, DnsError>,
+        ips: &dns::Lookup<Vec<IpAddr>>,
+        gathered: &PolicyFacts,
         txt: &TxtState,
         now: i64,
     ) -> (Option<Policy>, Option<String>, Option<String>) {
@@ -89,26 +175,9 @@ impl Checker {
                 return (None, None, None);
             }
         };
-        // Connect to each address (bounded), keep the first complete fetch.
-        let mut fetches: Vec<(IpAddr, Fetch)> = Vec::new();
-        let mut refused: Vec<IpAddr> = Vec::new();
-        for ip in ips.iter().take(4) {
-            if !self.allowed(*ip) {
-                refused.push(*ip);
-                continue;
-            }
-            let f = probe::fetch_policy(
-                &self.tls,
-                host,
-                SocketAddr::new(*ip, self.config.https_port),
-                concat!("tlswatch/", env!("CARGO_PKG_VERSION"), " (MTA-STS checker)"),
-                self.config.policy_max_bytes,
-                self.config.http_timeout,
-            )
-            .await;
-            fetches.push((*ip, f));
-        }
-        for ip in &refused {
+        let _ = ips;
+        let (fetches, refused) = (&gathered.fetches, &gathered.refused);
+        for ip in refused {
             out.add("STS-HOST-02", Severity::Error, format!("{ip} is not a public address; the checker does not connect to it (set TLSWATCH_CHECK_ALLOW_PRIVATE=true on private networks)")).on(format!("{host} {ip}"));
         }
         let reachable: Vec<&(IpAddr, Fetch)> =
@@ -168,7 +237,7 @@ impl Checker {
                 format!("some addresses failed: {}", failed.join("; ")),
             );
         }
-        let (ip, fetch) = reachable[0];
+        let (_, fetch) = reachable[0];
         let facts = fetch.tls.as_ref().expect("reachable");
         self.cert_checks(
             out,
@@ -191,30 +260,26 @@ impl Checker {
         );
         // STS-HOST-08: the same certificate without SNI?
         let sni_leaf = facts.leaf().map(|c| c.sha256);
-        match probe::connect(
-            SocketAddr::new(*ip, self.config.https_port),
-            self.config.http_timeout,
-        )
-        .await
-        {
-            Ok(tcp) => match self.tls.handshake(tcp, None, *ip, true).await {
-                Ok((_, f)) if f.leaf().map(|c| c.sha256) == sni_leaf => out.add(
-                    "STS-HOST-08",
-                    Severity::Pass,
-                    "the same certificate is served without SNI",
-                ),
-                Ok(_) => out.add(
-                    "STS-HOST-08",
-                    Severity::Info,
-                    "a different certificate is served without SNI (fine: senders send SNI)",
-                ),
-                Err(e) => out.add(
-                    "STS-HOST-08",
-                    Severity::Info,
-                    format!("without SNI the handshake fails ({e}); fine, senders send SNI"),
-                ),
-            },
-            Err(e) => out.add("STS-HOST-08", Severity::Info, format!("not tested: {e}")),
+        match &gathered.without_sni {
+            Some(WithoutSni::Served(leaf)) if *leaf == sni_leaf => out.add(
+                "STS-HOST-08",
+                Severity::Pass,
+                "the same certificate is served without SNI",
+            ),
+            Some(WithoutSni::Served(_)) => out.add(
+                "STS-HOST-08",
+                Severity::Info,
+                "a different certificate is served without SNI (fine: senders send SNI)",
+            ),
+            Some(WithoutSni::Failed(e)) => out.add(
+                "STS-HOST-08",
+                Severity::Info,
+                format!("without SNI the handshake fails ({e}); fine, senders send SNI"),
+            ),
+            Some(WithoutSni::NotTested(e)) => {
+                out.add("STS-HOST-08", Severity::Info, format!("not tested: {e}"))
+            }
+            None => out.add("STS-HOST-08", Severity::Info, "not tested"),
         };
 
         // C. HTTP
@@ -336,19 +401,14 @@ impl Checker {
         );
         // STS-HTTP-06: a non-browser client sees the same?
         if status_ok {
-            let other = probe::fetch_policy(
-                &self.tls,
-                host,
-                SocketAddr::new(*ip, self.config.https_port),
-                "libwww-perl/6.72",
-                self.config.policy_max_bytes,
-                self.config.http_timeout,
-            )
-            .await;
-            match other.http {
-                Ok(a) if a.status == 200 && a.body == answer.body => out.add("STS-HTTP-06", Severity::Pass, "a client with another user agent gets the same policy"),
-                Ok(a) => out.add("STS-HTTP-06", Severity::Fail, format!("a client with user agent libwww-perl got status {} and a different body: bot protection blocks some senders", a.status)).reported_as("sts-policy-fetch-error"),
-                Err(e) => out.add("STS-HTTP-06", Severity::Warn, format!("a second fetch failed: {e}")),
+            match gathered.other_agent.as_ref().map(|f| &f.http) {
+                None => {
+                    out.skip(&["STS-HTTP-06"], "no second fetch");
+                    None
+                }
+                Some(Ok(a)) if a.status == 200 && a.body == answer.body => Some(out.add("STS-HTTP-06", Severity::Pass, "a client with another user agent gets the same policy")),
+                Some(Ok(a)) => Some(out.add("STS-HTTP-06", Severity::Fail, format!("a client with user agent libwww-perl got status {} and a different body: bot protection blocks some senders", a.status)).reported_as("sts-policy-fetch-error")),
+                Some(Err(e)) => Some(out.add("STS-HTTP-06", Severity::Warn, format!("a second fetch failed: {e}"))),
             };
         } else {
             out.skip(&["STS-HTTP-06"], "the first fetch did not return 200");
@@ -426,7 +486,6 @@ impl Checker {
         if !policy.valid() && txt.present {
             out.add("STS-X-01", Severity::Fail, "the policy file is invalid; senders report sts-policy-invalid and act as if there were no policy").reported_as("sts-policy-invalid");
         }
-        let _ = domain;
         (Some(policy), Some(hash), text)
     }
 

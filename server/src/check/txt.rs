@@ -2,14 +2,44 @@
 
 use super::*;
 
-impl Checker {
-    pub(super) async fn txt_checks(
-        &self,
-        out: &mut Out,
-        dns: &Dns,
-        domain: &str,
-        answer: &Result<dns::Answer<Vec<Vec<Vec<u8>>>>, DnsError>,
-    ) -> TxtState {
+/// What group A looks at, gathered from DNS by [`gather_txt`].
+#[derive(Debug)]
+pub struct TxtFacts {
+    /// The TXT answer at `_mta-sts.<domain>`.
+    pub answer: dns::Lookup<Vec<Vec<Vec<u8>>>>,
+    /// The TXT records at the domain itself, looked up when `answer` is absent (a record
+    /// published at the apex by mistake).
+    pub apex: Option<Vec<Vec<Vec<u8>>>>,
+    /// The AD bit of the record's answer, when there is a record.
+    pub authenticated: Option<bool>,
+}
+
+/// Gathers [`TxtFacts`] (the record's own answer was looked up with the others).
+pub(super) async fn gather_txt(
+    dns: &Dns,
+    domain: &str,
+    answer: dns::Lookup<Vec<Vec<Vec<u8>>>>,
+) -> TxtFacts {
+    let (apex, authenticated) = match &answer {
+        Err(e) if e.is_absent() => (dns.txt(domain).await.ok().map(|a| a.data), None),
+        Err(_) => (None, None),
+        Ok(_) => (
+            None,
+            dns.authenticated(&format!("_mta-sts.{domain}"), RecordType::TXT)
+                .await,
+        ),
+    };
+    TxtFacts {
+        answer,
+        apex,
+        authenticated,
+    }
+}
+
+/// Group A's verdicts on gathered facts (no network).
+pub(super) fn verify_txt(out: &mut Out, domain: &str, facts: &TxtFacts) -> TxtState {
+    {
+        let answer = &facts.answer;
         let name = format!("_mta-sts.{domain}");
         let mut st = TxtState::default();
         let later = [
@@ -28,8 +58,8 @@ impl Checker {
                     format!("no TXT record at {name} ({e}): MTA-STS is not deployed"),
                 );
                 // STS-TXT-05: the record at the apex by mistake?
-                if let Ok(apex) = dns.txt(domain).await {
-                    if apex.data.iter().any(|r| r.concat().starts_with(b"v=STSv1")) {
+                if let Some(apex) = &facts.apex {
+                    if apex.iter().any(|r| r.concat().starts_with(b"v=STSv1")) {
                         out.add(
                             "STS-TXT-05",
                             Severity::Fail,
@@ -158,7 +188,7 @@ impl Checker {
                 out.skip(&["STS-TXT-07", "STS-TXT-08"], "several v=STSv1 records");
             }
         }
-        match dns.authenticated(&name, RecordType::TXT).await {
+        match facts.authenticated {
             Some(true) => out.add(
                 "STS-TXT-11",
                 Severity::Info,

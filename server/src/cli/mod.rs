@@ -81,7 +81,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
             None => None,
         },
         timeout: std::time::Duration::from_secs(15),
-        allow_private: args.alert_allow_private && !args.no_alert_allow_private,
+        allow_private: args.alert_private.get(),
     };
     let timing = crate::alerts::notify::Timing {
         group_wait: args.alert_group_wait_seconds.max(0),
@@ -105,7 +105,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         limits: args.limits.limits(),
         receiver_secret: args.receiver_secret,
         receiver_rate_per_minute: args.receiver_rate_per_minute,
-        secure_cookies: args.secure_cookies && !args.no_secure_cookies,
+        secure_cookies: args.secure_cookies.get(),
         session_idle_minutes: args.session_idle_minutes,
         session_absolute_hours: args.session_absolute_hours,
         domain_policy: args.auto_register.domain_policy(),

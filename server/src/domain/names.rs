@@ -21,6 +21,94 @@ pub fn normalize_mx_pattern(s: &str) -> Option<String> {
     }
 }
 
+/// A domain name checked and normalized by [`normalize_domain`] once, at the boundary; code
+/// that takes a `DomainName` does not validate again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct DomainName(String);
+
+/// Why a string is not a domain name (or MX pattern); the message quotes it, shortened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a domain name")]
+pub struct NotADomain(String);
+
+impl NotADomain {
+    fn of(s: &str) -> Self {
+        Self(crate::domain::report::truncate(s.trim(), 64).to_owned())
+    }
+}
+
+impl DomainName {
+    /// `s` lowercased without its trailing dot, if it is a plausible DNS name.
+    pub fn parse(s: &str) -> Result<Self, NotADomain> {
+        normalize_domain(s)
+            .map(Self)
+            .ok_or_else(|| NotADomain::of(s))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for DomainName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DomainName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for DomainName {
+    type Err = NotADomain;
+    fn from_str(s: &str) -> Result<Self, NotADomain> {
+        Self::parse(s)
+    }
+}
+
+impl From<DomainName> for String {
+    fn from(d: DomainName) -> String {
+        d.0
+    }
+}
+
+/// An MX host pattern of a policy (`mx.example.com` or `*.example.com`), normalized once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct MxPattern(String);
+
+impl MxPattern {
+    /// `s` normalized, if it is a domain name or a `*.` wildcard over one.
+    pub fn parse(s: &str) -> Result<Self, NotADomain> {
+        normalize_mx_pattern(s)
+            .map(Self)
+            .ok_or_else(|| NotADomain::of(s))
+    }
+
+    /// The pattern.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// RFC 8461 §4.1: does the pattern match the MX host `host`? A wildcard replaces exactly
+    /// one left-most label.
+    pub fn matches(&self, host: &str) -> bool {
+        crate::check::records::mx_matches(&self.0, host)
+    }
+}
+
+impl std::fmt::Display for MxPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 fn valid_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
@@ -33,6 +121,17 @@ fn valid_label(l: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_parsed_once_into_their_types() {
+        let d = DomainName::parse(" Example.COM. ").unwrap();
+        assert_eq!(d.as_str(), "example.com");
+        let e = DomainName::parse("not a domain").unwrap_err();
+        assert_eq!(e.to_string(), "\"not a domain\" is not a domain name");
+        let p = MxPattern::parse("*.MX.example.com").unwrap();
+        assert!(p.matches("a.mx.example.com") && !p.matches("a.b.mx.example.com"));
+        assert!(MxPattern::parse("mx.*.example.com").is_err());
+    }
 
     #[test]
     fn domains_are_lowercased_and_lose_the_trailing_dot() {

@@ -282,12 +282,7 @@ impl Alerts {
             .map_err(ServiceError::Invalid)?;
         let domain = match u.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
-            Some(d) => Some(crate::domain::names::normalize_domain(d).ok_or_else(|| {
-                ServiceError::Invalid(format!(
-                    "{:?} is not a domain name",
-                    crate::domain::report::truncate(d, 64)
-                ))
-            })?),
+            Some(d) => Some(String::from(crate::domain::names::DomainName::parse(d)?)),
         };
         if !self
             .store

@@ -7,6 +7,7 @@ use app::health::HealthView;
 use super::{Actor, Editor, Outcome, ServiceError, Viewer};
 use crate::check::run::CheckService;
 use crate::check::Outcome as CheckOutcome;
+use crate::domain::names::DomainName;
 use crate::store::Store;
 
 /// Domain use cases, for every adapter.
@@ -38,13 +39,8 @@ impl Domains {
     }
 
     /// Registers a domain (audited); its normalized name.
-    pub async fn add(&self, by: &Actor<Editor>, domain: &str) -> Outcome<String> {
-        let name = crate::domain::names::normalize_domain(domain).ok_or_else(|| {
-            ServiceError::Invalid(format!(
-                "{:?} is not a domain name",
-                crate::domain::report::truncate(domain, 64)
-            ))
-        })?;
+    pub async fn add(&self, by: &Actor<Editor>, domain: &str) -> Outcome<DomainName> {
+        let name = DomainName::parse(domain)?;
         self.store
             .add_domain(&name, "manual", crate::ingest::now_unix())
             .await?;
@@ -53,10 +49,15 @@ impl Domains {
     }
 
     /// `domain` normalized, when it is registered.
-    async fn registered(&self, domain: &str) -> Outcome<String> {
-        let name = crate::domain::names::normalize_domain(domain)
-            .ok_or_else(|| ServiceError::Invalid("not a domain name".into()))?;
-        if !self.store.domain_names().await?.contains(&name) {
+    async fn registered(&self, domain: &str) -> Outcome<DomainName> {
+        let name = DomainName::parse(domain)?;
+        if !self
+            .store
+            .domain_names()
+            .await?
+            .iter()
+            .any(|d| d == name.as_str())
+        {
             return Err(ServiceError::NotFound("domain not registered".into()));
         }
         Ok(name)

@@ -141,6 +141,12 @@ impl From<anyhow::Error> for ServiceError {
     }
 }
 
+impl From<crate::domain::names::NotADomain> for ServiceError {
+    fn from(e: crate::domain::names::NotADomain) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
 /// Shorthand for operation results.
 pub type Outcome<T> = Result<T, ServiceError>;
 

@@ -69,8 +69,7 @@ impl Reports {
         from: i64,
         to: i64,
     ) -> Outcome<DomainStats> {
-        let domain = crate::domain::names::normalize_domain(domain)
-            .ok_or_else(|| ServiceError::Invalid("not a domain name".into()))?;
+        let domain = crate::domain::names::DomainName::parse(domain)?;
         self.store
             .domain_stats(&domain, from, to)
             .await?

@@ -484,6 +484,37 @@ fn add3(acc: &mut [i64; 3], v: [i64; 3]) {
     }
 }
 
+/// The counters of the per-domain and per-reporter rollups.
+const COUNTS: [&str; 3] = ["success", "failure", "reports"];
+
+/// Adds `rows` (key columns, then counters) to the rollup `table`: new keys are inserted,
+/// existing ones have the counters added.
+async fn add_to_rollup(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    table: &str,
+    keys: &[&str],
+    counters: &[&str],
+    rows: &[Vec<Val<'_>>],
+) -> anyhow::Result<()> {
+    let insert = format!(
+        "insert into {table} ({}, {})",
+        keys.join(", "),
+        counters.join(", ")
+    );
+    let add: Vec<String> = counters
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    let conflict = format!(
+        "on conflict ({}) do update set {}",
+        keys.join(", "),
+        add.join(", ")
+    );
+    insert_rows(tx, b, &insert, keys.len() + counters.len(), rows, &conflict).await?;
+    Ok(())
+}
+
 // Keys are sorted (BTreeMap), so concurrent PostgreSQL writers lock rollup rows in one order
 // and cannot deadlock.
 async fn apply_rollups(
@@ -491,73 +522,55 @@ async fn apply_rollups(
     b: Backend,
     r: &Rollups,
 ) -> anyhow::Result<()> {
+    let counts = |v: &[i64; 3]| v.map(Val::I64);
     let rows: Vec<Vec<Val>> = r
         .domain
         .iter()
         .map(|(&(d, day), v)| {
-            vec![
-                Val::I64(d),
-                Val::I64(day),
-                Val::I64(v[0]),
-                Val::I64(v[1]),
-                Val::I64(v[2]),
-            ]
+            [Val::I64(d), Val::I64(day)]
+                .into_iter()
+                .chain(counts(v))
+                .collect()
         })
         .collect();
-    insert_rows(
-        tx,
-        b,
-        "insert into daily_domain (domain_id, day, success, failure, reports)",
-        5,
-        &rows,
-        "on conflict (domain_id, day) do update set success = daily_domain.success + excluded.success,
-             failure = daily_domain.failure + excluded.failure, reports = daily_domain.reports + excluded.reports",
-    )
-    .await?;
+    add_to_rollup(tx, b, "daily_domain", &["domain_id", "day"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = r
         .reporter
         .iter()
         .map(|((d, day, org), v)| {
-            vec![
-                Val::I64(*d),
-                Val::I64(*day),
-                Val::Text(org),
-                Val::I64(v[0]),
-                Val::I64(v[1]),
-                Val::I64(v[2]),
-            ]
+            [Val::I64(*d), Val::I64(*day), Val::Text(org)]
+                .into_iter()
+                .chain(counts(v))
+                .collect()
         })
         .collect();
-    insert_rows(
+    add_to_rollup(
         tx,
         b,
-        "insert into daily_reporter (domain_id, day, org_name, success, failure, reports)",
-        6,
+        "daily_reporter",
+        &["domain_id", "day", "org_name"],
+        &COUNTS,
         &rows,
-        "on conflict (domain_id, day, org_name) do update set success = daily_reporter.success + excluded.success,
-             failure = daily_reporter.failure + excluded.failure, reports = daily_reporter.reports + excluded.reports",
     )
     .await?;
-    let rows: Vec<Vec<Val>> = r
-        .mx
-        .iter()
-        .map(|((d, day, mx), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(mx), Val::I64(*n)])
-        .collect();
-    insert_rows(tx, b, "insert into daily_mx (domain_id, day, mx, failure)", 4, &rows, "on conflict (domain_id, day, mx) do update set failure = daily_mx.failure + excluded.failure").await?;
-    let rows: Vec<Vec<Val>> = r
-        .result
-        .iter()
-        .map(|((d, day, rt), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(rt), Val::I64(*n)])
-        .collect();
-    insert_rows(
-        tx,
-        b,
-        "insert into daily_result (domain_id, day, result_type, failure)",
-        4,
-        &rows,
-        "on conflict (domain_id, day, result_type) do update set failure = daily_result.failure + excluded.failure",
-    )
-    .await?;
+    for (table, key, map) in [
+        ("daily_mx", "mx", &r.mx),
+        ("daily_result", "result_type", &r.result),
+    ] {
+        let rows: Vec<Vec<Val>> = map
+            .iter()
+            .map(|((d, day, k), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(k), Val::I64(*n)])
+            .collect();
+        add_to_rollup(
+            tx,
+            b,
+            table,
+            &["domain_id", "day", key],
+            &["failure"],
+            &rows,
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -34,6 +34,20 @@ pub fn loopback(block: [u8; 3], host: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(block[0], block[1], block[2], host))
 }
 
+/// The `_mta-sts` record, the policy host's address and a `_smtp._tls` record reporting to
+/// `tlsrpt@{rua_domain}` for `domain`.
+fn sts_records(zone: &mut Zone, domain: &str, policy_host: IpAddr, rua_domain: &str) {
+    zone.txt(
+        &format!("_mta-sts.{domain}"),
+        &["v=STSv1; id=20261129000000"],
+    );
+    zone.ip(&format!("mta-sts.{domain}"), policy_host);
+    zone.txt(
+        &format!("_smtp._tls.{domain}"),
+        &[&format!("v=TLSRPTv1; rua=mailto:tlsrpt@{rua_domain}")],
+    );
+}
+
 /// DNS, a policy host and MX hosts for one or many domains, and a checker configured for them.
 pub struct Lab {
     /// The CA every lab certificate comes from.
@@ -79,6 +93,24 @@ impl Lab {
         Ok((ca, block, https, smtp))
     }
 
+    fn assemble(
+        ca: Arc<TestCa>,
+        dns: DnsServer,
+        https: HttpsServer,
+        smtp: Vec<SmtpServer>,
+        block: [u8; 3],
+    ) -> Self {
+        let config = Self::config(&ca, &dns, &https, &smtp);
+        Self {
+            ca,
+            dns,
+            https,
+            smtp,
+            block,
+            config,
+        }
+    }
+
     fn config(
         ca: &TestCa,
         dns: &DnsServer,
@@ -110,15 +142,7 @@ impl Lab {
                 .ptr(ip, name);
         }
         zone.ip(domain, loopback(block, 1));
-        zone.txt(
-            &format!("_mta-sts.{domain}"),
-            &["v=STSv1; id=20261129000000"],
-        );
-        zone.ip(&format!("mta-sts.{domain}"), loopback(block, 1));
-        zone.txt(
-            &format!("_smtp._tls.{domain}"),
-            &[&format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")],
-        );
+        sts_records(&mut zone, domain, loopback(block, 1), domain);
         let dns = DnsServer::start(loopback(block, 53), zone).await?;
         let host = format!("mta-sts.{domain}");
         https.certs.set(&host, &ca.leaf(&[&host], -1, 90));
@@ -126,15 +150,7 @@ impl Lab {
             &host,
             PolicyResponse::ok(&policy_text("testing", &mx_names, 604_800)),
         );
-        let config = Self::config(&ca, &dns, &https, &smtp);
-        Ok(Self {
-            ca,
-            dns,
-            https,
-            smtp,
-            block,
-            config,
-        })
+        Ok(Self::assemble(ca, dns, https, smtp, block))
     }
 
     /// `n` healthy domains `d<i>.lab.test` sharing three MX hosts `mx<1-3>.lab.test` and one
@@ -154,15 +170,7 @@ impl Lab {
             for (i, name) in mx_names.iter().enumerate() {
                 zone.mx(&domain, 10 * (i as u16 + 1), name);
             }
-            zone.txt(
-                &format!("_mta-sts.{domain}"),
-                &["v=STSv1; id=20261129000000"],
-            );
-            zone.ip(&format!("mta-sts.{domain}"), loopback(block, 1));
-            zone.txt(
-                &format!("_smtp._tls.{domain}"),
-                &["v=TLSRPTv1; rua=mailto:tlsrpt@lab.test"],
-            );
+            sts_records(&mut zone, &domain, loopback(block, 1), "lab.test");
         }
         let dns = DnsServer::start(loopback(block, 53), zone).await?;
         https.certs.auto_issue(ca.clone());
@@ -171,14 +179,6 @@ impl Lab {
             &["*.lab.test".to_string()],
             1_209_600,
         )));
-        let config = Self::config(&ca, &dns, &https, &smtp);
-        Ok(Self {
-            ca,
-            dns,
-            https,
-            smtp,
-            block,
-            config,
-        })
+        Ok(Self::assemble(ca, dns, https, smtp, block))
     }
 }
