@@ -238,7 +238,8 @@ impl Services {
             reports: reports::Reports::new(store.clone(), limits.max_decompressed),
             stats: stats::Stats::new(store.clone()),
             domains: domains::Domains::new(store.clone(), checks),
-            quarantine: quarantine::Quarantine::new(store.clone(), limits, domain_policy),
+            quarantine: quarantine::Quarantine::new(store.clone(), limits, domain_policy)
+                .waking(alert_wake.clone()),
             intake: intake::Intake::new(store.clone(), limits, domain_policy, alert_wake),
             mailboxes: mailboxes::Mailboxes::new(store.clone()),
             store,

@@ -10,6 +10,7 @@ pub struct Quarantine {
     store: Store,
     limits: Limits,
     domains: DomainPolicy,
+    wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Quarantine {
@@ -20,7 +21,14 @@ impl Quarantine {
             store,
             limits,
             domains,
+            wake: None,
         }
+    }
+
+    /// Wakes the alert loop through `wake` when a re-processed input brought new reports.
+    pub fn waking(mut self, wake: std::sync::Arc<tokio::sync::Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// Rejected inputs not yet re-processed, newest first.
@@ -46,6 +54,11 @@ impl Quarantine {
         let o = crate::ingest::reprocess(&self.store, id, &self.limits, self.domains)
             .await?
             .ok_or_else(|| ServiceError::NotFound("no such rejected input".into()))?;
+        if o.status == crate::ingest::Status::Imported {
+            if let Some(w) = &self.wake {
+                w.notify_one();
+            }
+        }
         let text = match o.status {
             crate::ingest::Status::Imported => format!("imported {} report(s)", o.reports),
             crate::ingest::Status::Duplicate => "already imported".to_owned(),
