@@ -48,11 +48,10 @@ else
   cargo test --workspace
 fi
 
-echo "== release build (server + WASM, and the bench binary whose lab the end-to-end tests use)"
-cargo leptos build --release
-# The same --cfg cargo-leptos passes (always-erase-components), so the dependencies built just
-# above are reused instead of compiling the whole graph a second time.
-RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatch-bench --no-default-features --features ssr,lab
+echo "== release build (the site, the server that embeds it, and the bench binary whose lab the end-to-end tests use)"
+cargo xtask build
+# Same flags as the server build just above, so its dependencies are reused.
+cargo build --release -p server --bin tlswatch-bench --features lab
 
 echo "== end-to-end tests in Chromium"
 TLSWATCH_BIN="$PWD/target/release/tlswatch" node --test --test-concurrency=1 end2end/tests/

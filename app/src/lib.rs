@@ -13,12 +13,80 @@ pub mod health;
 pub mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
+/// Where the page finds its scripts, stylesheet and icon. The server provides the
+/// content-hashed paths of the site it embeds (cached for a year); without them the plain
+/// names are used (a site served from a directory, `cargo leptos watch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assets {
+    /// The hydration module (wasm-bindgen glue).
+    pub js: String,
+    /// The WASM.
+    pub wasm: String,
+    /// The stylesheet.
+    pub css: String,
+    /// ECharts, served by tlswatch itself.
+    pub echarts: String,
+    /// The icon.
+    pub favicon: String,
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Self {
+            js: "/pkg/tlswatch.js".into(),
+            wasm: "/pkg/tlswatch.wasm".into(),
+            css: "/pkg/tlswatch.css".into(),
+            echarts: "/echarts.min.js".into(),
+            favicon: "/favicon.svg".into(),
+        }
+    }
+}
+
+/// Leptos' hydration loader (leptos 0.8 `hydration_script.js`): imports the module and starts
+/// it with the WASM. Ours is the same, given the hashed file names.
+const HYDRATION_SCRIPT: &str = r#"(function (root, pkg_path, output_name, wasm_output_name, defer) {
+	const hydrate = () =>
+		import(`${root}/${pkg_path}/${output_name}.js`)
+			.then(mod => {
+				mod.default({module_or_path: `${root}/${pkg_path}/${wasm_output_name}.wasm`}).then(() => {
+					mod.hydrate();
+				});
+			});
+	if (defer && "requestIdleCallback" in window) {
+		window.requestIdleCallback(hydrate, { timeout: 2000 });
+	} else {
+		hydrate();
+	}
+})"#;
+
+/// Preloads and starts the WASM front end from `assets` (both under `/pkg/`).
+#[component]
+fn Hydration(assets: Assets) -> impl IntoView {
+    let nonce = leptos::nonce::use_nonce();
+    let stem = |path: &str, ext: &str| {
+        path.trim_start_matches("/pkg/")
+            .trim_end_matches(ext)
+            .to_owned()
+    };
+    let call = format!(
+        "{HYDRATION_SCRIPT}(\"\", \"pkg\", {:?}, {:?}, false);",
+        stem(&assets.js, ".js"),
+        stem(&assets.wasm, ".wasm")
+    );
+    view! {
+        <link rel="modulepreload" href=assets.js.clone()/>
+        <link rel="preload" href=assets.wasm.clone() r#as="fetch" r#type="application/wasm" crossorigin="anonymous"/>
+        <script type="module" nonce=nonce>{call}</script>
+    }
+}
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let assets = use_context::<Assets>().unwrap_or_default();
     // The security middleware chose this response's CSP nonce; the hydration scripts carry it.
     #[cfg(feature = "ssr")]
     if let Some(parts) = use_context::<http::request::Parts>() {
@@ -33,12 +101,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="icon" href=assets.favicon.clone() type="image/svg+xml"/>
+                <link rel="stylesheet" id="leptos" href=assets.css.clone()/>
                 // ECharts is served by tlswatch itself (never a CDN); a classic script runs
                 // before the deferred hydration module that draws the charts.
-                <script src="/echarts.min.js"></script>
+                <script src=assets.echarts.clone()></script>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <Hydration assets/>
                 <MetaTags/>
             </head>
             <body>
@@ -53,7 +122,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/tlswatch.css"/>
         <Title text="tlswatch"/>
         <Router>
             <TopBar/>

@@ -89,3 +89,19 @@ test('domain page, report list and report detail; markup from a report is shown 
   assert.equal(await page.locator('#report-org b').count(), 0);
   assert.deepEqual(errors, []);
 });
+
+test('the binary serves its own site: hashed, compressed, cached for a year', async () => {
+  const html = await (await fetch(`${server.base}/login`)).text();
+  const js = html.match(/<link rel="modulepreload" href="([^"]+)"/)?.[1];
+  const wasm = html.match(/<link rel="preload" href="([^"]+\.wasm)"/)?.[1];
+  assert.match(js ?? '', /^\/pkg\/tlswatch\.[0-9a-f]{8,}\.js$/, 'the module has a content hash in its name');
+  assert.match(wasm ?? '', /^\/pkg\/tlswatch\.[0-9a-f]{8,}\.wasm$/);
+  for (const path of [js, wasm]) {
+    const r = await fetch(`${server.base}${path}`, { headers: { 'accept-encoding': 'br, gzip' } });
+    assert.equal(r.status, 200, path);
+    assert.match(r.headers.get('cache-control') ?? '', /max-age=31536000.*immutable/, path);
+    assert.equal(r.headers.get('content-encoding'), 'br', `${path} is sent brotli-compressed`);
+    assert.ok(r.headers.get('etag'), `${path} has an ETag`);
+    await r.arrayBuffer();
+  }
+});

@@ -1,7 +1,7 @@
 // Shared helpers for the end-to-end tests: a real tlswatch server on a free port with its own
 // SQLite file, the real CLI, and Debian's Chromium driven by playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, copyFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { createServer } from 'node:net';
@@ -10,12 +10,27 @@ import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-export function binary() {
+function built() {
   if (process.env.TLSWATCH_BIN) return process.env.TLSWATCH_BIN;
   for (const p of ['target/release/tlswatch', 'target/debug/tlswatch']) {
     if (existsSync(join(ROOT, p))) return join(ROOT, p);
   }
-  throw new Error('no tlswatch binary: run `cargo leptos build --release` first');
+  throw new Error('no tlswatch binary: run `cargo xtask build` first');
+}
+
+let copied = null;
+/**
+ * The binary under test: a copy of the built one, alone in an empty directory, so the tests
+ * prove it needs nothing beside it (the site is embedded).
+ */
+export function binary() {
+  if (!copied) {
+    const dir = mkdtempSync(join(tmpdir(), 'tlswatch-bin-'));
+    copied = join(dir, 'tlswatch');
+    copyFileSync(built(), copied);
+    chmodSync(copied, 0o755);
+  }
+  return copied;
 }
 
 export async function freePort() {
@@ -91,9 +106,11 @@ export async function signIn(page, base, email, next = '/') {
 /** Starts `tlswatch serve` on a free port; resolves once /healthz answers 200. */
 export async function startServer(dir, extraEnv = {}) {
   const port = await freePort();
+  // An empty working directory and no site root: everything the browser loads comes from
+  // the binary itself.
   const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`], {
-    cwd: ROOT,
-    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', TLSWATCH_SITE_ROOT: join(ROOT, 'target/site'), TLSWATCH_LOG: 'warn', TLSWATCH_CHECK_INTERVAL_MINUTES: '0', ...extraEnv },
+    cwd: mkdtempSync(join(tmpdir(), 'tlswatch-cwd-')),
+    env: { ...process.env, TLSWATCH_DATA_DIR: dir, TLSWATCH_DATABASE_URL: '', TLSWATCH_LOG: 'warn', TLSWATCH_CHECK_INTERVAL_MINUTES: '0', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;

@@ -92,6 +92,24 @@ pub enum Command {
     /// Manage the key that seals stored secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Write a consistent copy of the SQLite database to FILE while tlswatch runs (for
+    /// PostgreSQL use pg_dump; README has the command).
+    Backup {
+        /// The copy to write (must not exist).
+        file: PathBuf,
+    },
+    /// Put a backup in place of the SQLite database (stop tlswatch first). The database it
+    /// replaces is kept as `tlswatch.db.before-restore`.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration, database, schema version, embedded site, DNS and clock, and
+    /// say what to fix (exit status 1 when something must be fixed).
+    Doctor,
 }
 
 /// Settings of `check`.
@@ -354,6 +372,10 @@ pub struct LimitArgs {
     /// Most bytes (compressed) the quarantine keeps.
     #[arg(long, env = "TLSWATCH_QUARANTINE_MAX_BYTES", default_value_t = 256 << 20)]
     pub quarantine_max_bytes: i64,
+    /// Keep reports this many days (by their end date), then delete them; the daily totals
+    /// behind the charts stay. Reports older than this are not imported. Off by default.
+    #[arg(long, env = "TLSWATCH_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
 }
 
 impl LimitArgs {
@@ -366,6 +388,7 @@ impl LimitArgs {
             max_mime_depth: self.max_mime_depth,
             max_reports: self.max_reports_per_input,
             max_parts: self.max_parts_per_input,
+            max_report_age_days: self.retention_days,
         }
     }
 
@@ -508,8 +531,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TLSWATCH_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// Directory with the built site (WASM, CSS, ECharts). Default: `LEPTOS_SITE_ROOT`, else
-    /// `target/site`.
+    /// Serve the site (WASM, CSS, ECharts) from this directory instead of the copy embedded in
+    /// the binary (for front-end work; `cargo leptos watch` sets `LEPTOS_SITE_ROOT` instead).
     #[arg(long, env = "TLSWATCH_SITE_ROOT")]
     pub site_root: Option<PathBuf>,
     /// Secret path segment for the RFC 8460 HTTPS receiver: when set, reports are accepted only

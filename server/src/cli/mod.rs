@@ -4,6 +4,7 @@ mod accounts;
 mod check;
 mod import;
 mod mailbox;
+mod ops;
 mod quarantine;
 
 use anyhow::Context;
@@ -22,6 +23,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(c) => c,
         None => Command::Serve(ServeArgs::from_env()?),
     };
+    // These work without (or before) opening the database the usual way.
+    match &command {
+        Command::Doctor => return ops::doctor(&global).await,
+        Command::Restore { file, force } => return ops::restore(&global, file, *force).await,
+        _ => {}
+    }
     let url = global.database_url();
     let mut store = Store::connect(&url, global.db_max_connections)
         .await
@@ -47,6 +54,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Mailbox(cmd) => mailbox::run(&store, &global, cmd).await,
         Command::User(cmd) => accounts::user(&Accounts::new(store), cmd).await,
         Command::Check(args) => check::run(&store, &global, &args).await,
+        Command::Backup { file } => ops::backup(&store, &file).await,
+        Command::Doctor | Command::Restore { .. } => unreachable!("handled above"),
         Command::Token(cmd) => accounts::token(&Accounts::new(store), cmd).await,
         Command::Domain(cmd) => {
             let domains = Domains::new(store, None);
@@ -146,6 +155,10 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         alert_wake,
         stop_rx.clone(),
     ));
+    let retention = args
+        .limits
+        .retention_days
+        .map(|days| tokio::spawn(ops::retention_loop(store.clone(), days, stop_rx.clone())));
     let result = app.run_until_stopped(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
@@ -153,6 +166,9 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         let _ = s.await;
     }
     let _ = alert_loop.await;
+    if let Some(r) = retention {
+        let _ = r.await;
+    }
     result
 }
 

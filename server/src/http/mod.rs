@@ -8,6 +8,7 @@ mod metrics;
 pub mod receiver;
 mod routes;
 pub mod security;
+mod site;
 mod upload;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 pub use backend::WebBackend;
 pub use receiver::Receiver;
+pub use site::files as site_files;
 
 use crate::ingest::Limits;
 use crate::service::Services;
@@ -50,6 +52,8 @@ pub struct AppState {
     pub receiver: Receiver,
     /// Sign-in settings.
     pub auth: AuthState,
+    /// Whether the site is served from a directory (`TLSWATCH_SITE_ROOT`) instead of the binary.
+    pub site_from_directory: bool,
 }
 
 /// Sign-in state shared by handlers.
@@ -164,8 +168,9 @@ impl Application {
                 .site_root(root)
                 .build()
         };
-        if let Some(root) = site_root {
-            leptos.site_root = root.into();
+        let site_root_override = site_root;
+        if let Some(root) = &site_root_override {
+            leptos.site_root = root.clone().into();
         }
         leptos.site_addr = listen;
         let receiver = Receiver::new(receiver_secret, receiver_rate_per_minute)
@@ -200,6 +205,7 @@ impl Application {
             limits,
             receiver,
             auth,
+            site_from_directory: site::from_directory(site_root_override.as_deref()),
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
@@ -254,6 +260,12 @@ pub fn router(
     upload_timeout: Duration,
 ) -> Router {
     let backend: app::api::SharedBackend = Arc::new(WebBackend::new(state.services.clone()));
+    let (assets_router, assets) = if state.site_from_directory {
+        (Router::new(), app::Assets::default())
+    } else {
+        site::embedded()
+    };
+    let for_errors = (backend.clone(), assets.clone());
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
     // Every request has a deadline: a request that would wait forever (a lock, a lost
@@ -272,10 +284,21 @@ pub fn router(
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                provide_context(assets.clone());
+            },
             move || app::shell(leptos.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+        .merge(assets_router)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            move || {
+                provide_context(for_errors.0.clone());
+                provide_context(for_errors.1.clone());
+            },
             app::shell,
         ))
         .layer(short());

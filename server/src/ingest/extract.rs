@@ -26,6 +26,10 @@ pub struct Limits {
     pub max_reports: usize,
     /// Most MIME parts and archive entries examined in one input.
     pub max_parts: usize,
+    /// With a retention period: reports that ended longer ago than this many days are not
+    /// stored (their rows would be pruned at once, and a re-delivered copy of a pruned report
+    /// would be counted twice).
+    pub max_report_age_days: Option<u32>,
 }
 
 impl Default for Limits {
@@ -37,6 +41,7 @@ impl Default for Limits {
             max_mime_depth: 20,
             max_reports: 1_000,
             max_parts: 2_000,
+            max_report_age_days: None,
         }
     }
 }

@@ -64,6 +64,13 @@ pub enum Status {
     Rejected,
 }
 
+/// Whether `report` ended before the retention period (when there is one).
+fn too_old(report: &crate::domain::Report, limits: &Limits, now: i64) -> bool {
+    limits
+        .max_report_age_days
+        .is_some_and(|days| report.end.timestamp() < now - i64::from(days) * 86_400)
+}
+
 /// Extracts and parses every report in `bytes`. Never panics and never fails: problems are
 /// recorded in [`Prepared::errors`].
 pub fn prepare(
@@ -90,6 +97,14 @@ pub fn prepare(
                     fallback_domain: f.fallback_domain.clone(),
                 };
                 match parse_report(&f.json, &ctx) {
+                    Ok(report) if too_old(&report, limits, now) => {
+                        prepared.errors.push(format!(
+                            "report {:?} ended {} UTC, longer ago than the retention period ({} days); not stored",
+                            crate::domain::report::truncate(&report.report_id, 100),
+                            report.end.format("%Y-%m-%d"),
+                            limits.max_report_age_days.unwrap_or_default()
+                        ));
+                    }
                     Ok(mut report) => {
                         let content_hash = sha256_hex(&f.json);
                         if report.report_id.is_empty() {

@@ -10,6 +10,7 @@ mod auth;
 pub mod checks;
 mod domains;
 mod mailboxes;
+mod maintenance;
 mod quarantine;
 mod reports;
 mod rows;
@@ -71,6 +72,15 @@ impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`), creating a SQLite file (and its
     /// directory) when missing, and applies the migrations.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        Self::connect_within(url, max_connections, Duration::from_secs(30)).await
+    }
+
+    /// [`Store::connect`], giving up on a connection after `timeout` (the doctor, restore).
+    pub async fn connect_within(
+        url: &str,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -92,7 +102,7 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -118,12 +128,15 @@ impl Store {
         Ok(store)
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
-        };
-        migrator
+        }
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        self.migrator()
             .run(&self.pool)
             .await
             .context("applying database migrations")?;
