@@ -56,4 +56,7 @@ cargo build --release -p server --bin tlswatch-bench --features lab
 echo "== end-to-end tests in Chromium"
 TLSWATCH_BIN="$PWD/target/release/tlswatch" node --test --test-concurrency=1 end2end/tests/
 
+echo "== the Debian package: built, installed in a clean state, serving /healthz"
+scripts/package.sh --check
+
 echo "== all tests passed"
