@@ -1,7 +1,10 @@
 //! Reports coming in over HTTP: files uploaded by signed-in users, and reports POSTed by
 //! sending mail servers to the open receiver (RFC 8460 §3). Each input is prepared within the
-//! budget of untrusted input, stored in one transaction, and wakes the alert loop when it
-//! brought something new.
+//! budget of untrusted input (in parallel, on blocking threads), then written by one group
+//! committer: inputs that arrive together share one transaction, and each request is
+//! answered only after the transaction holding its report has committed (durability is that of
+//! a single commit: `synchronous=FULL` on SQLite). The alert loop is woken when something new
+//! arrived.
 
 use std::sync::Arc;
 
@@ -13,6 +16,16 @@ use crate::store::{DomainPolicy, Store};
 /// is open to anyone, so it must not become free storage. Enough to see what was sent.
 pub const RECEIVER_QUARANTINE_KEEP: usize = 64 * 1024;
 
+/// Most inputs one group commit writes in one transaction.
+const GROUP_MAX: usize = 256;
+
+/// One input waiting for the group commit, and where its outcome goes.
+type Waiting = (
+    Prepared,
+    DomainPolicy,
+    tokio::sync::oneshot::Sender<Outcome<InputOutcome>>,
+);
+
 /// Intake use cases.
 #[derive(Clone)]
 pub struct Intake {
@@ -20,6 +33,68 @@ pub struct Intake {
     limits: Limits,
     domains: DomainPolicy,
     wake: Arc<tokio::sync::Notify>,
+    /// The group committer: inputs that arrive together are written in one transaction.
+    group: Option<tokio::sync::mpsc::Sender<Waiting>>,
+}
+
+/// Writes what is waiting, in as few transactions as there are domain policies among it, and
+/// answers each input only after the transaction holding it has committed.
+async fn group_commit(
+    store: Store,
+    wake: Arc<tokio::sync::Notify>,
+    mut rx: tokio::sync::mpsc::Receiver<Waiting>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut waiting = vec![first];
+        while waiting.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(w) => waiting.push(w),
+                Err(_) => break,
+            }
+        }
+        for policy in [DomainPolicy::KnownOnly, DomainPolicy::AutoRegister] {
+            let (batch, answers): (Vec<Prepared>, Vec<_>) = waiting
+                .iter_mut()
+                .filter(|w| w.1 == policy)
+                .map(|w| {
+                    let prepared = std::mem::replace(&mut w.0, empty_input());
+                    let (tx, _) = tokio::sync::oneshot::channel();
+                    (prepared, std::mem::replace(&mut w.2, tx))
+                })
+                .unzip();
+            if batch.is_empty() {
+                continue;
+            }
+            let n = batch.len();
+            match ingest::commit(&store, batch, policy).await {
+                Ok(outcomes) => {
+                    if outcomes.iter().any(|o| o.status == Status::Imported) {
+                        wake.notify_one();
+                    }
+                    for (o, answer) in outcomes.into_iter().zip(answers) {
+                        let _ = answer.send(Ok(o));
+                    }
+                }
+                Err(e) => {
+                    // The group is not written; each input gets its own answer.
+                    tracing::error!(error = %format!("{e:#}"), inputs = n, "storing a group of inputs failed");
+                    for answer in answers {
+                        let _ = answer.send(Err(ServiceError::Unavailable));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn empty_input() -> Prepared {
+    Prepared {
+        source: String::new(),
+        channel: "https",
+        reports: Vec::new(),
+        errors: Vec::new(),
+        raw_if_rejected: None,
+    }
 }
 
 /// Where an input came from, as the receiver records it.
@@ -41,11 +116,18 @@ impl Intake {
         domains: DomainPolicy,
         wake: Arc<tokio::sync::Notify>,
     ) -> Self {
+        // Outside a runtime (tools, tests without one) each input commits on its own.
+        let group = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (tx, rx) = tokio::sync::mpsc::channel(GROUP_MAX * 4);
+            rt.spawn(group_commit(store.clone(), wake.clone(), rx));
+            tx
+        });
         Self {
             store,
             limits,
             domains,
             wake,
+            group,
         }
     }
 
@@ -113,6 +195,13 @@ impl Intake {
     }
 
     async fn commit(&self, prepared: Prepared, domains: DomainPolicy) -> Outcome<InputOutcome> {
+        if let Some(group) = &self.group {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if group.send((prepared, domains, tx)).await.is_ok() {
+                return rx.await.unwrap_or(Err(ServiceError::Unavailable));
+            }
+            return Err(ServiceError::Unavailable);
+        }
         let mut outcomes = ingest::commit(&self.store, vec![prepared], domains).await?;
         let o = outcomes.remove(0);
         if o.status == Status::Imported {

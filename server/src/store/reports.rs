@@ -94,10 +94,37 @@ impl Store {
         batch: &[NewReport],
         domains: DomainPolicy,
     ) -> anyhow::Result<Vec<StoreOutcome>> {
+        // Reports are written in the order of their identity, so concurrent writers (other
+        // instances, group commits) that carry the same reports lock their rows in one order
+        // and cannot deadlock. Outcomes come back in the caller's order.
+        let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        if order.iter().enumerate().all(|(i, &o)| i == o) {
+            return self.store_in_order(batch, keys, domains).await;
+        }
+        let sorted: Vec<NewReport> = order.iter().map(|&i| batch[i].clone()).collect();
+        let sorted_keys: Vec<String> = order.iter().map(|&i| keys[i].clone()).collect();
+        let stored = self.store_in_order(&sorted, sorted_keys, domains).await?;
+        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
+        for (o, &i) in stored.into_iter().zip(&order) {
+            outcomes[i] = Some(o);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(StoreOutcome::Duplicate(None)))
+            .collect())
+    }
+
+    async fn store_in_order(
+        &self,
+        batch: &[NewReport],
+        keys: Vec<String>,
+        domains: DomainPolicy,
+    ) -> anyhow::Result<Vec<StoreOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
         let _guard = self.write_guard().await?;
         let mut tx = self.begin_write().await.context("starting transaction")?;
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
