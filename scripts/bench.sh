@@ -13,8 +13,8 @@ B=target/release/tlswatch-bench
 out=$(mktemp)
 
 echo "== building (release)"
-cargo build --release -p server --bins >/dev/null
-[ -f target/site/pkg/tlswatch.wasm ] || cargo leptos build --release >/dev/null
+cargo xtask build >/dev/null
+RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatch-bench --features lab >/dev/null
 
 {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr), $(date -u +%F)"

@@ -50,8 +50,9 @@ fi
 
 echo "== release build (the site, the server that embeds it, and the bench binary whose lab the end-to-end tests use)"
 cargo xtask build
-# Same flags as the server build just above, so its dependencies are reused.
-cargo build --release -p server --bin tlswatch-bench --features lab
+# Same flags as the server build just above (xtask: --cfg erase_components), so its
+# dependencies are reused.
+RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatch-bench --features lab
 
 echo "== end-to-end tests in Chromium"
 TLSWATCH_BIN="$PWD/target/release/tlswatch" node --test --test-concurrency=1 end2end/tests/

@@ -149,7 +149,7 @@ export function watchErrors(page) {
  * servers) and resolves with the TLSWATCH_* settings that point tlswatch at it.
  */
 export async function startLab(domain, mx = 2) {
-  const bench = join(dirname(binary()), 'tlswatch-bench');
+  const bench = join(dirname(built()), 'tlswatch-bench');
   const child = spawn(bench, ['lab', domain, String(mx)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise((ok, fail) => {
     let buf = '';

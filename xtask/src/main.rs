@@ -61,13 +61,11 @@ fn site(root: &Path, debug: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let front = root.join("target/front");
     let profile = if debug { "dev" } else { "wasm-release" };
-    // Type-erased component views: much less monomorphized code in the WASM. A target
-    // directory of its own, so these flags never invalidate the server's build.
-    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    rustflags.push_str(" --cfg erase_components");
+    // Type-erased component views: much less monomorphized code in the WASM (the server is
+    // built with the same flag). A target directory of its own for the wasm32 target.
     run(cargo()
         .current_dir(root)
-        .env("RUSTFLAGS", rustflags.trim())
+        .env("RUSTFLAGS", rustflags())
         .args([
             "build",
             "--package=app",
@@ -145,12 +143,23 @@ fn site(root: &Path, debug: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The flags both halves are built with: the server must render the views with the same
+/// (type-erased) structure the WASM hydrates, or hydration fails.
+fn rustflags() -> String {
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    flags.push_str(" --cfg erase_components");
+    flags.trim().to_owned()
+}
+
 /// Builds the server, which embeds `target/site`.
 fn server(root: &Path, debug: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut cmd = cargo();
-    cmd.current_dir(root)
-        .args(["build", "--package=server", "--bin=tlswatch"]);
+    cmd.current_dir(root).env("RUSTFLAGS", rustflags()).args([
+        "build",
+        "--package=server",
+        "--bin=tlswatch",
+    ]);
     if !debug {
         cmd.arg("--release");
     }

@@ -26,8 +26,9 @@ pub fn is_public(path: &str) -> bool {
         || path == "/tlsrpt"
         || path.starts_with("/tlsrpt/")
         || path.starts_with("/pkg/")
-        || path == "/echarts.min.js"
-        || path == "/favicon.svg"
+        // ECharts and the icon, under their plain and their content-hashed names.
+        || (path.starts_with("/echarts.min.") && path.ends_with(".js") && !path[1..].contains('/'))
+        || (path.starts_with("/favicon.") && path.ends_with(".svg") && !path[1..].contains('/'))
         || path == "/login"
         || path == "/setup"
         || path.starts_with("/api/auth/")
