@@ -313,7 +313,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         env = "TLSWATCH_LOG",
-        default_value = "info,sqlx=warn",
+        default_value = "info,sqlx=warn,memory_serve=warn",
         global = true
     )]
     pub log: String,

@@ -150,7 +150,7 @@ pub async fn doctor(global: &GlobalArgs) -> anyhow::Result<u8> {
                         "set the system clock (NTP); days and alerts depend on it".into(),
                     ),
                     Ok(_) => Verdict::Ok(format!(
-                        "now is {} (UTC)",
+                        "now is {}",
                         crate::service::views::utc(crate::ingest::now_unix())
                     )),
                     Err(e) => Verdict::Warn(format!("{e:#}"), "see the error".into()),
