@@ -292,6 +292,38 @@ fn routes() -> Vec<Case> {
             Admin,
             404,
         ),
+        rest(
+            "GET",
+            "/api/v1/mailboxes",
+            "/api/v1/mailboxes",
+            "",
+            Admin,
+            200,
+        ),
+        rest(
+            "POST",
+            "/api/v1/mailboxes",
+            "/api/v1/mailboxes",
+            r#"{"name":"","host":"imap.sec.example","username":"u","password":"p"}"#,
+            Admin,
+            400,
+        ),
+        rest(
+            "PUT",
+            "/api/v1/mailboxes/{id}",
+            "/api/v1/mailboxes/999",
+            r#"{"name":"m","host":"imap.sec.example","username":"u"}"#,
+            Admin,
+            404,
+        ),
+        rest(
+            "DELETE",
+            "/api/v1/mailboxes/{id}",
+            "/api/v1/mailboxes/999",
+            "",
+            Admin,
+            404,
+        ),
         // Public: signing in, the first-run setup, the receiver for sending mail servers.
         // Last: signing out ends the sessions the other cases use.
         sfn::<Whoami>("", None, 200),

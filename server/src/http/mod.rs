@@ -4,6 +4,7 @@
 pub mod alerts;
 mod api;
 mod backend;
+mod mailboxes;
 mod metrics;
 pub mod receiver;
 mod routes;
@@ -281,6 +282,7 @@ pub fn router(
         .merge(api::routes().into_router())
         .merge(alerts::routes().into_router())
         .merge(metrics::routes().into_router())
+        .merge(mailboxes::routes().into_router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -352,6 +354,7 @@ pub fn endpoints() -> Vec<(Method, String)> {
         api::routes().list(),
         alerts::routes().list(),
         metrics::routes().list(),
+        mailboxes::routes().list(),
         upload::routes().list(),
         receiver::routes().list(),
     ]

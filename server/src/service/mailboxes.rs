@@ -37,6 +37,51 @@ impl Mailboxes {
         Ok(id)
     }
 
+    /// Changes a mailbox (an empty password keeps the stored one; audited).
+    pub async fn update(&self, by: &Actor<Admin>, m: Mailbox) -> Outcome<()> {
+        let check = Mailbox {
+            password: if m.password.is_empty() {
+                "(kept)".into()
+            } else {
+                m.password.clone()
+            },
+            ..m.clone()
+        };
+        validate(&check).map_err(ServiceError::Invalid)?;
+        if !self.store.update_mailbox(&m).await? {
+            return Err(ServiceError::NotFound("no such mailbox".into()));
+        }
+        super::audit(
+            &self.store,
+            by,
+            "mailbox.update",
+            &format!(
+                "mailbox {} {} ({}@{}:{}){}",
+                m.id,
+                m.name,
+                m.username,
+                m.host,
+                m.port,
+                if m.password.is_empty() {
+                    ""
+                } else {
+                    ", new password"
+                }
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Deletes a mailbox (audited).
+    pub async fn delete(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
+        if !self.store.delete_mailbox(id).await? {
+            return Err(ServiceError::NotFound("no such mailbox".into()));
+        }
+        super::audit(&self.store, by, "mailbox.delete", &format!("mailbox {id}")).await;
+        Ok(())
+    }
+
     /// Polls every enabled mailbox once with `poller`; how many were polled and how many
     /// answered with an error.
     pub async fn poll_now(

@@ -98,6 +98,51 @@ impl Store {
         Ok(id)
     }
 
+    /// Changes a mailbox's settings (`id` names it). An empty password keeps the stored one.
+    /// `false` when there is no such mailbox.
+    pub async fn update_mailbox(&self, m: &Mailbox) -> anyhow::Result<bool> {
+        let _guard = self.write_guard().await?;
+        let sealed = (!m.password.is_empty())
+            .then(|| self.sealer().map(|s| s.seal(&m.password)))
+            .transpose()?;
+        let n = sqlx::query(
+            "update mailbox set name = $1, host = $2, port = $3, tls_mode = $4, username = $5,
+                 password = coalesce($6, password), folder = $7, archive_folder = $8,
+                 rejected_folder = $9, poll_seconds = $10, enabled = $11, auto_register = $12
+             where id = $13",
+        )
+        .bind(&m.name)
+        .bind(&m.host)
+        .bind(i64::from(m.port))
+        .bind(&m.tls_mode)
+        .bind(&m.username)
+        .bind(sealed)
+        .bind(&m.folder)
+        .bind(m.archive_folder.as_deref())
+        .bind(m.rejected_folder.as_deref())
+        .bind(m.poll_seconds)
+        .bind(i64::from(m.enabled))
+        .bind(i64::from(m.auto_register))
+        .bind(m.id)
+        .execute(self.pool())
+        .await
+        .map_err(|e| super::unique_violation(e, "a mailbox with this name exists"))?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Deletes a mailbox; `false` when there is none.
+    pub async fn delete_mailbox(&self, id: i64) -> anyhow::Result<bool> {
+        let _guard = self.write_guard().await?;
+        let n = sqlx::query("delete from mailbox where id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("deleting a mailbox")?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Every mailbox, by id.
     pub async fn mailboxes(&self) -> anyhow::Result<Vec<Mailbox>> {
         let rows = sqlx::query(&format!("select {COLUMNS} from mailbox order by id"))
