@@ -53,7 +53,7 @@ pub fn ChartTable(
                 <thead><tr><th>"Day"</th><th class="num">"Successful"</th><th class="num">"Failed"</th></tr></thead>
                 <tbody>
                     {points.into_iter().map(|p| view! {
-                        <tr><td>{p.day}</td><td class="num">{p.success}</td><td class="num">{p.failure}</td></tr>
+                        <tr><td>{p.day}</td><td class="num">{super::grouped(p.success)}</td><td class="num">{super::grouped(p.failure)}</td></tr>
                     }).collect_view()}
                 </tbody>
             </table>
