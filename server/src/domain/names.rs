@@ -27,7 +27,7 @@ pub fn normalize_mx_pattern(s: &str) -> Option<String> {
 #[serde(transparent)]
 pub struct DomainName(String);
 
-/// Why a string is not a domain name (or MX pattern); the message quotes it, shortened.
+/// Why a string is not a domain name; the message quotes it, shortened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a domain name")]
 pub struct NotADomain(String);
@@ -78,37 +78,6 @@ impl From<DomainName> for String {
     }
 }
 
-/// An MX host pattern of a policy (`mx.example.com` or `*.example.com`), normalized once.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct MxPattern(String);
-
-impl MxPattern {
-    /// `s` normalized, if it is a domain name or a `*.` wildcard over one.
-    pub fn parse(s: &str) -> Result<Self, NotADomain> {
-        normalize_mx_pattern(s)
-            .map(Self)
-            .ok_or_else(|| NotADomain::of(s))
-    }
-
-    /// The pattern.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// RFC 8461 §4.1: does the pattern match the MX host `host`? A wildcard replaces exactly
-    /// one left-most label.
-    pub fn matches(&self, host: &str) -> bool {
-        crate::check::records::mx_matches(&self.0, host)
-    }
-}
-
-impl std::fmt::Display for MxPattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 fn valid_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
@@ -128,9 +97,6 @@ mod tests {
         assert_eq!(d.as_str(), "example.com");
         let e = DomainName::parse("not a domain").unwrap_err();
         assert_eq!(e.to_string(), "\"not a domain\" is not a domain name");
-        let p = MxPattern::parse("*.MX.example.com").unwrap();
-        assert!(p.matches("a.mx.example.com") && !p.matches("a.b.mx.example.com"));
-        assert!(MxPattern::parse("mx.*.example.com").is_err());
     }
 
     #[test]

@@ -52,19 +52,18 @@ async fn group_commit(
                 Err(_) => break,
             }
         }
-        for policy in [DomainPolicy::KnownOnly, DomainPolicy::AutoRegister] {
-            let (batch, answers): (Vec<Prepared>, Vec<_>) = waiting
-                .iter_mut()
-                .filter(|w| w.1 == policy)
-                .map(|w| {
-                    let prepared = std::mem::replace(&mut w.0, empty_input());
-                    let (tx, _) = tokio::sync::oneshot::channel();
-                    (prepared, std::mem::replace(&mut w.2, tx))
-                })
-                .unzip();
-            if batch.is_empty() {
+        let (known, auto): (Vec<Waiting>, Vec<Waiting>) = waiting
+            .into_iter()
+            .partition(|w| w.1 == DomainPolicy::KnownOnly);
+        for (policy, group) in [
+            (DomainPolicy::KnownOnly, known),
+            (DomainPolicy::AutoRegister, auto),
+        ] {
+            if group.is_empty() {
                 continue;
             }
+            let (batch, answers): (Vec<Prepared>, Vec<_>) =
+                group.into_iter().map(|(p, _, tx)| (p, tx)).unzip();
             let n = batch.len();
             match ingest::commit(&store, batch, policy).await {
                 Ok(outcomes) => {
@@ -76,7 +75,7 @@ async fn group_commit(
                     }
                 }
                 Err(e) => {
-                    // The group is not written; each input gets its own answer.
+                    // Nothing of the group is written: every input in it is answered 503.
                     tracing::error!(error = %format!("{e:#}"), inputs = n, "storing a group of inputs failed");
                     for answer in answers {
                         let _ = answer.send(Err(ServiceError::Unavailable));
@@ -84,16 +83,6 @@ async fn group_commit(
                 }
             }
         }
-    }
-}
-
-fn empty_input() -> Prepared {
-    Prepared {
-        source: String::new(),
-        channel: "https",
-        reports: Vec::new(),
-        errors: Vec::new(),
-        raw_if_rejected: None,
     }
 }
 
