@@ -14,10 +14,12 @@ fi
 
 scripts/bootstrap.sh
 
-# Debian packages for the tests: Chromium (end-to-end), Dovecot (IMAP tests).
+# Debian packages for the tests: Chromium (end-to-end), Dovecot (IMAP tests), Pebble (the
+# ACME test server, for hosted policies' certificates).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+[ -x /usr/bin/pebble ] || need+=(pebble)
 command -v psql >/dev/null || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -28,6 +30,7 @@ fi
 # The PostgreSQL store tests must run here, not be skipped.
 export TLSWATCH_REQUIRE_POSTGRES=1
 export TLSWATCH_REQUIRE_DOVECOT=1
+export TLSWATCH_REQUIRE_PEBBLE=1
 export TLSWATCH_TEST_POSTGRES_URL="${TLSWATCH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! psql "$TLSWATCH_TEST_POSTGRES_URL" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "PostgreSQL at $TLSWATCH_TEST_POSTGRES_URL is not answering; trying to start the local cluster…"

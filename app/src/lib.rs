@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod components;
 pub mod health;
+pub mod hosting;
 pub mod pages;
 
 use leptos::prelude::*;

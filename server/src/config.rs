@@ -604,6 +604,57 @@ pub struct ServeArgs {
     /// Repeat a firing, unacknowledged alert this often, in minutes.
     #[arg(long, env = "TLSWATCH_ALERT_REPEAT_MINUTES", default_value_t = 240)]
     pub alert_repeat_minutes: i64,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub policy_host: PolicyHostArgs,
+}
+
+/// Hosted MTA-STS policies: the built-in TLS listener and ACME.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyHostArgs {
+    /// Serve the hosted policies over TLS on this address (usually `[::]:443`), with
+    /// certificates from the ACME CA below. Off by default: behind a TLS proxy the HTTP
+    /// listener answers for `mta-sts.<domain>` hosts.
+    #[arg(long, env = "TLSWATCH_POLICY_LISTEN")]
+    pub policy_listen: Option<SocketAddr>,
+    /// ACME directory URL to obtain the policy hosts' certificates from, e.g.
+    /// `https://acme-v02.api.letsencrypt.org/directory`. Off when unset.
+    #[arg(long, env = "TLSWATCH_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+    /// PEM root that signs the ACME server's own certificate (a private or test CA).
+    #[arg(long, env = "TLSWATCH_ACME_CA_FILE")]
+    pub acme_ca_file: Option<PathBuf>,
+    /// Contact e-mail for the ACME account.
+    #[arg(long, env = "TLSWATCH_ACME_CONTACT")]
+    pub acme_contact: Option<String>,
+    /// How the CA validates the policy hosts: `tls-alpn-01` on the policy listener (port 443),
+    /// or `http-01` on the HTTP listener (port 80 must reach it).
+    #[arg(long, env = "TLSWATCH_ACME_CHALLENGE", value_enum, default_value_t = crate::hosting::acme::Challenge::TlsAlpn01)]
+    pub acme_challenge: crate::hosting::acme::Challenge,
+    /// Renew a certificate this many days before it expires.
+    #[arg(long, env = "TLSWATCH_ACME_RENEW_DAYS", default_value_t = 30)]
+    pub acme_renew_days: u64,
+    /// Look for policy hosts needing a certificate this often, in seconds (also right after a
+    /// hosted policy changes).
+    #[arg(long, env = "TLSWATCH_ACME_INTERVAL_SECONDS", default_value_t = 3600)]
+    pub acme_interval_seconds: u64,
+}
+
+impl PolicyHostArgs {
+    /// The ACME settings, when a directory is set.
+    pub fn acme(&self) -> Option<crate::hosting::acme::AcmeSettings> {
+        self.acme_directory
+            .as_ref()
+            .map(|directory| crate::hosting::acme::AcmeSettings {
+                directory: directory.clone(),
+                ca_file: self.acme_ca_file.clone(),
+                contact: self.acme_contact.clone(),
+                challenge: self.acme_challenge,
+                renew_before: std::time::Duration::from_secs(self.acme_renew_days * 86_400),
+                interval: std::time::Duration::from_secs(self.acme_interval_seconds.max(1)),
+                order_timeout: std::time::Duration::from_secs(90),
+            })
+    }
 }
 
 /// Output format of `import`.

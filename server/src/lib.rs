@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod hosting;
 pub mod http;
 pub mod ingest;
 pub mod net;

@@ -324,6 +324,38 @@ fn routes() -> Vec<Case> {
             Admin,
             404,
         ),
+        rest(
+            "GET",
+            "/api/v1/domains/{domain}/policy",
+            &format!("{SEC}/policy"),
+            "",
+            Viewer,
+            200,
+        ),
+        rest(
+            "PUT",
+            "/api/v1/domains/{domain}/policy",
+            &format!("{SEC}/policy"),
+            r#"{"mode":"testing","mx":["mx.sec.example"],"max_age":86400}"#,
+            Editor,
+            200,
+        ),
+        rest(
+            "DELETE",
+            "/api/v1/domains/{domain}/policy",
+            "/api/v1/domains/unregistered.example/policy",
+            "",
+            Editor,
+            404,
+        ),
+        rest(
+            "POST",
+            "/api/v1/domains/{domain}/policy/rollback/{version}",
+            &format!("{SEC}/policy/rollback/999"),
+            "",
+            Editor,
+            404,
+        ),
         // Public: signing in, the first-run setup, the receiver for sending mail servers.
         // Last: signing out ends the sessions the other cases use.
         sfn::<Whoami>("", None, 200),

@@ -83,6 +83,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         );
     }
     let alert_wake: std::sync::Arc<tokio::sync::Notify> = std::sync::Arc::default();
+    let certificate_wake: std::sync::Arc<tokio::sync::Notify> = std::sync::Arc::default();
     let delivery = crate::alerts::channels::Delivery {
         tls: crate::net::tls::client_config(global.extra_ca_file.as_deref())?,
         extra_ca_pem: match &global.extra_ca_file {
@@ -120,6 +121,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         domain_policy: args.auto_register.domain_policy(),
         checks: Some(checks.clone()),
         alert_wake: alert_wake.clone(),
+        certificate_wake: certificate_wake.clone(),
         trusted_proxies: parse_networks(&args.trusted_proxies)?,
         receiver_max_in_flight: args.receiver_max_in_flight,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),
@@ -140,7 +142,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         stop_rx.clone(),
     ));
     let check_scheduler = (args.check_interval_minutes > 0).then(|| {
-        tokio::spawn(checks.run_scheduler(
+        tokio::spawn(checks.clone().run_scheduler(
             std::time::Duration::from_secs(args.check_interval_minutes * 60),
             std::time::Duration::from_secs(60),
             args.check_concurrency,
@@ -159,6 +161,28 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         .limits
         .retention_days
         .map(|days| tokio::spawn(ops::retention_loop(store.clone(), days, stop_rx.clone())));
+    let policy_listener = match args.policy_host.policy_listen {
+        Some(addr) => {
+            let policies = crate::service::policies::Policies::new(
+                store.clone(),
+                Some(checks.clone()),
+                certificate_wake.clone(),
+            );
+            let l =
+                crate::hosting::tls::PolicyListener::bind(addr, store.clone(), policies).await?;
+            Some(tokio::spawn(l.run(stop_rx.clone())))
+        }
+        None => None,
+    };
+    let certificates = args.policy_host.acme().map(|acme| {
+        tokio::spawn(crate::hosting::acme::run(
+            store.clone(),
+            acme,
+            certificate_wake.clone(),
+            stop_rx.clone(),
+            format!("{}-{}", std::process::id(), rand::random::<u32>()),
+        ))
+    });
     let result = app.run_until_stopped(shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
@@ -168,6 +192,9 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
     let _ = alert_loop.await;
     if let Some(r) = retention {
         let _ = r.await;
+    }
+    for task in [policy_listener, certificates].into_iter().flatten() {
+        let _ = task.await;
     }
     result
 }

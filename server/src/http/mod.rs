@@ -6,6 +6,8 @@ mod api;
 mod backend;
 mod mailboxes;
 mod metrics;
+mod policies;
+pub mod policy_host;
 pub mod receiver;
 mod routes;
 pub mod security;
@@ -89,6 +91,8 @@ pub struct HttpSettings {
     pub checks: Option<Arc<crate::check::run::CheckService>>,
     /// Wakes the alert loop (after an import, a rule change, a channel test).
     pub alert_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the certificate manager (after a hosted policy changes).
+    pub certificate_wake: Arc<tokio::sync::Notify>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Reports the open receiver prepares at once.
@@ -114,6 +118,7 @@ impl HttpSettings {
             domain_policy: crate::store::DomainPolicy::AutoRegister,
             checks: None,
             alert_wake: Arc::default(),
+            certificate_wake: Arc::default(),
             trusted_proxies: Vec::new(),
             receiver_max_in_flight: receiver::DEFAULT_IN_FLIGHT,
             request_timeout: Duration::from_secs(30),
@@ -150,6 +155,7 @@ impl Application {
             domain_policy,
             checks,
             alert_wake,
+            certificate_wake,
             trusted_proxies,
             receiver_max_in_flight,
             request_timeout,
@@ -198,6 +204,7 @@ impl Application {
                 domain_policy,
                 checks,
                 alert_wake,
+                certificate_wake,
             },
         );
         let state = AppState {
@@ -283,6 +290,7 @@ pub fn router(
         .merge(alerts::routes().into_router())
         .merge(metrics::routes().into_router())
         .merge(mailboxes::routes().into_router())
+        .merge(policies::routes().into_router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -320,6 +328,12 @@ pub fn router(
         ))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(security::headers))
+        // Policy hosts (`mta-sts.<domain>`) are answered before sessions, CSRF and sign-in:
+        // nothing of the dashboard is reachable under those names.
+        .layer(middleware::from_fn_with_state(
+            state.services.policies.clone(),
+            policy_host::intercept,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -355,6 +369,7 @@ pub fn endpoints() -> Vec<(Method, String)> {
         alerts::routes().list(),
         metrics::routes().list(),
         mailboxes::routes().list(),
+        policies::routes().list(),
         upload::routes().list(),
         receiver::routes().list(),
     ]

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod domains;
 pub mod intake;
 pub mod mailboxes;
+pub mod policies;
 pub mod quarantine;
 pub mod reports;
 pub mod stats;
@@ -188,6 +189,8 @@ pub struct Settings {
     pub checks: Option<Arc<crate::check::run::CheckService>>,
     /// Wakes the alert loop after imports and alerting changes.
     pub alert_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the certificate manager after a hosted policy changes.
+    pub certificate_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Default for Settings {
@@ -197,6 +200,7 @@ impl Default for Settings {
             domain_policy: crate::store::DomainPolicy::AutoRegister,
             checks: None,
             alert_wake: Arc::default(),
+            certificate_wake: Arc::default(),
         }
     }
 }
@@ -220,6 +224,8 @@ pub struct Services {
     pub intake: intake::Intake,
     /// Mailboxes polled for report mail.
     pub mailboxes: mailboxes::Mailboxes,
+    /// Hosted MTA-STS policies.
+    pub policies: policies::Policies,
     store: crate::store::Store,
 }
 
@@ -231,13 +237,15 @@ impl Services {
             domain_policy,
             checks,
             alert_wake,
+            certificate_wake,
         } = settings;
         Self {
             accounts: accounts::Accounts::new(store.clone()),
             alerts: alerts::Alerts::new(store.clone(), alert_wake.clone()),
             reports: reports::Reports::new(store.clone(), limits.max_decompressed),
             stats: stats::Stats::new(store.clone()),
-            domains: domains::Domains::new(store.clone(), checks),
+            domains: domains::Domains::new(store.clone(), checks.clone()),
+            policies: policies::Policies::new(store.clone(), checks, certificate_wake),
             quarantine: quarantine::Quarantine::new(store.clone(), limits, domain_policy)
                 .waking(alert_wake.clone()),
             intake: intake::Intake::new(store.clone(), limits, domain_policy, alert_wake),

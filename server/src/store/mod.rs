@@ -11,6 +11,7 @@ pub mod checks;
 mod domains;
 mod mailboxes;
 mod maintenance;
+pub mod policies;
 mod quarantine;
 mod reports;
 mod rows;

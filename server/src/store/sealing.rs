@@ -1,21 +1,28 @@
 //! Sealing the secrets stored in the database (see [`crate::secrets`]): mailbox passwords and
-//! alert channel settings.
+//! alert channel settings, policy hosts' private keys, pending ACME challenges and ACME
+//! accounts.
 
 use anyhow::Context;
 
 use super::Store;
 use crate::secrets::Sealer;
 
-/// Tables and columns holding sealed secrets.
-const SECRET_COLUMNS: [(&str, &str); 2] = [("mailbox", "password"), ("alert_channel", "config")];
+/// Tables, their key and the columns holding sealed secrets (an empty value is no secret).
+const SECRET_COLUMNS: [(&str, &str, &str); 5] = [
+    ("mailbox", "id", "password"),
+    ("alert_channel", "id", "config"),
+    ("tls_certificate", "host", "key_pem"),
+    ("acme_challenge", "host || '/' || kind", "value"),
+    ("acme_account", "directory", "credentials"),
+];
 
 impl Store {
     /// Seals secrets an earlier version stored in plain text; returns how many. Takes the
     /// write lock only when there is something to seal.
     pub async fn seal_plaintext_secrets(&self) -> anyhow::Result<usize> {
-        for (table, column) in SECRET_COLUMNS {
+        for (table, _, column) in SECRET_COLUMNS {
             let (plain,): (i64,) = sqlx::query_as(&format!(
-                "select count(*) from {table} where {column} not like 'v1:%'"
+                "select count(*) from {table} where {column} not like 'v1:%' and {column} <> ''"
             ))
             .fetch_one(self.pool())
             .await
@@ -36,7 +43,7 @@ impl Store {
     /// show nothing is stored in the clear).
     pub async fn debug_dump_secret_columns(&self) -> anyhow::Result<String> {
         let mut out = String::new();
-        for (table, column) in SECRET_COLUMNS {
+        for (table, _, column) in SECRET_COLUMNS {
             let rows: Vec<(String,)> = sqlx::query_as(&format!("select {column} from {table}"))
                 .fetch_all(self.pool())
                 .await
@@ -54,13 +61,14 @@ impl Store {
         let _guard = self.write_guard().await?;
         let mut tx = self.begin_write().await?;
         let mut n = 0;
-        for (table, column) in SECRET_COLUMNS {
+        for (table, key, column) in SECRET_COLUMNS {
             // Table and column names are constants above, never input.
-            let rows: Vec<(i64, String)> =
-                sqlx::query_as(&format!("select id, {column} from {table}"))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .with_context(|| format!("reading {table}"))?;
+            let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                "select cast({key} as text), {column} from {table} where {column} <> ''"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .with_context(|| format!("reading {table}"))?;
             for (id, value) in rows {
                 let sealed = Sealer::is_sealed(&value);
                 let replacement = match (new, sealed) {
@@ -73,12 +81,14 @@ impl Store {
                     ),
                     (Some(new), false) => new.seal(&value),
                 };
-                sqlx::query(&format!("update {table} set {column} = $1 where id = $2"))
-                    .bind(replacement)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(|| format!("sealing {table} {id}"))?;
+                sqlx::query(&format!(
+                    "update {table} set {column} = $1 where cast({key} as text) = $2"
+                ))
+                .bind(replacement)
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("sealing {table} {id}"))?;
                 n += 1;
             }
         }

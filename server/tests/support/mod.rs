@@ -318,3 +318,76 @@ pub fn tlswatch_cmd(data: &std::path::Path) -> std::process::Command {
         .env("TLSWATCH_CHECK_INTERVAL_MINUTES", "0");
     c
 }
+
+pub mod pebble;
+
+/// An HTTP/1.1 answer read over TLS.
+pub struct TlsAnswer {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+    /// The server's certificate (leaf), DER.
+    pub peer: Vec<u8>,
+}
+
+/// `GET path` over TLS to `addr` with SNI and `Host` `name`, trusting `roots`.
+pub async fn tls_fetch(
+    addr: std::net::SocketAddr,
+    name: &str,
+    path: &str,
+    roots: rustls::RootCertStore,
+) -> anyhow::Result<TlsAnswer> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_owned())?;
+    let mut tls = connector.connect(server_name, tcp).await?;
+    let peer = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            anyhow::anyhow!("no HTTP header end in {:?}", String::from_utf8_lossy(&raw))
+        })?;
+    let headers = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok(TlsAnswer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+        peer,
+    })
+}
+
+/// [`tls_fetch`]'s status and body.
+pub async fn tls_get(
+    addr: std::net::SocketAddr,
+    name: &str,
+    path: &str,
+    roots: rustls::RootCertStore,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let a = tls_fetch(addr, name, path, roots).await?;
+    Ok((a.status, a.body))
+}
