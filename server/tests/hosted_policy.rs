@@ -410,7 +410,21 @@ async fn pebble_certificate_two_instances_and_the_checks_pass_against_the_hosted
         z.clear(&format!("mta-sts.{D}"))
             .ip(&format!("mta-sts.{D}"), ip_b);
     });
-    let Some(pebble) = support::pebble::Pebble::start(lab.dns.addr, port, 1).await else {
+    // HTTP-01 goes to the HTTP listener (instance A's dashboard port) of a second domain.
+    let web = tlswatch::http::Application::build(
+        store_a.clone(),
+        tlswatch::http::HttpSettings::local("127.0.0.1:0".parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let web_port = web.local_addr().port();
+    tokio::spawn(web.run_until_stopped(std::future::pending()));
+    const D2: &str = "second.test";
+    lab.dns.edit(|z| {
+        z.ip(&format!("mta-sts.{D2}"), "127.0.0.1".parse().unwrap());
+    });
+    store_a.add_domain(D2, "manual", 0).await.unwrap();
+    let Some(pebble) = support::pebble::Pebble::start(lab.dns.addr, port, web_port).await else {
         return;
     };
 
@@ -532,6 +546,51 @@ async fn pebble_certificate_two_instances_and_the_checks_pass_against_the_hosted
         Some(published.id.as_str())
     );
     assert_eq!(outcome.snapshot.mode.as_deref(), Some("testing"));
+
+    // Renewal: a certificate within `renew_before` of its end is replaced; the other
+    // instance serves the new one once its cache (a minute) has passed.
+    let before = store_a.certificate(&host).await.unwrap().unwrap();
+    let renewing = AcmeSettings {
+        renew_before: std::time::Duration::from_secs(3650 * 86_400),
+        ..settings.clone()
+    };
+    assert_eq!(
+        acme::cycle(&store_b, &renewing, "instance-b")
+            .await
+            .unwrap(),
+        1
+    );
+    let after = store_a.certificate(&host).await.unwrap().unwrap();
+    assert_ne!(before.cert_pem, after.cert_pem);
+    assert!(after.updated_at >= before.updated_at);
+
+    // HTTP-01 for a second hosted domain, answered by the HTTP listener from the database.
+    policies_a
+        .change(
+            &Actor::operator(),
+            D2,
+            &PolicyChange {
+                mode: "testing".into(),
+                mx: vec![format!("mx.{D2}")],
+                max_age: 86_400,
+                comment: String::new(),
+                override_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    let http01 = AcmeSettings {
+        challenge: Challenge::Http01,
+        ..settings.clone()
+    };
+    let obtained = acme::cycle(&store_a, &http01, "instance-a").await.unwrap();
+    let (not_after, error) = store_a
+        .certificate_status(&format!("mta-sts.{D2}"))
+        .await
+        .unwrap();
+    assert_eq!(obtained, 1, "certificate error: {error:?}");
+    assert!(not_after.is_some());
+    assert!(error.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
