@@ -265,6 +265,29 @@ pub trait Backend: Send + Sync + 'static {
         by: &CurrentUser,
         domain: String,
     ) -> Result<Option<crate::health::HealthView>, String>;
+    /// A domain's hosted policy; `None` for an unknown domain.
+    async fn policy(&self, domain: String) -> Result<Option<crate::hosting::PolicyView>, String>;
+    /// Publishes a new version of a domain's hosted policy.
+    async fn publish_policy(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+        change: crate::hosting::PolicyChange,
+    ) -> Result<crate::hosting::Published, String>;
+    /// Publishes an earlier version's content again.
+    async fn rollback_policy(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+        version: i64,
+        override_reason: Option<String>,
+    ) -> Result<crate::hosting::Published, String>;
+    /// Stops hosting a domain's policy (phase-out).
+    async fn stop_policy(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+    ) -> Result<crate::hosting::Published, String>;
 }
 
 /// The handle server functions find in context.

@@ -137,3 +137,77 @@ pub struct Published {
     /// During a phase-out: Unix seconds when the host starts answering 404.
     pub phase_out_until: Option<i64>,
 }
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::auth::{require, Role};
+
+/// A domain's hosted policy (viewer); `None` for an unknown domain.
+#[server]
+pub async fn get_policy(domain: String) -> Result<Option<PolicyView>, ServerFnError> {
+    require(Role::Viewer)?;
+    crate::api::backend()?
+        .policy(domain)
+        .await
+        .map_err(crate::auth::failed)
+}
+
+/// Publishes a new version (editor). `mx` holds one pattern per line; a refusal by a guard
+/// comes back as an error naming the reasons, to be repeated with `override_reason`.
+#[server]
+pub async fn publish_policy(
+    domain: String,
+    mode: String,
+    mx: String,
+    max_age: i64,
+    comment: String,
+    override_reason: String,
+) -> Result<Published, ServerFnError> {
+    let by = require(Role::Editor)?;
+    let change = PolicyChange {
+        mode,
+        mx: mx
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        max_age,
+        comment,
+        override_reason: Some(override_reason).filter(|r| !r.trim().is_empty()),
+    };
+    crate::api::backend()?
+        .publish_policy(&by, domain, change)
+        .await
+        .map_err(crate::auth::failed)
+}
+
+/// Publishes an earlier version's content again (editor).
+#[server]
+pub async fn rollback_policy(
+    domain: String,
+    version: i64,
+    override_reason: String,
+) -> Result<Published, ServerFnError> {
+    let by = require(Role::Editor)?;
+    crate::api::backend()?
+        .rollback_policy(
+            &by,
+            domain,
+            version,
+            Some(override_reason).filter(|r| !r.trim().is_empty()),
+        )
+        .await
+        .map_err(crate::auth::failed)
+}
+
+/// Stops hosting: `mode: none` for `max_age`, then 404 (editor).
+#[server]
+pub async fn stop_policy(domain: String) -> Result<Published, ServerFnError> {
+    let by = require(Role::Editor)?;
+    crate::api::backend()?
+        .stop_policy(&by, domain)
+        .await
+        .map_err(crate::auth::failed)
+}

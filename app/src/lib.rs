@@ -134,6 +134,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
                     <Route path=path!("/account") view=pages::auth::AccountPage/>
                     <Route path=path!("/domains/:domain") view=pages::domain::DomainPage/>
+                    <Route path=path!("/domains/:domain/policy") view=pages::policy::PolicyPage/>
                     <Route path=path!("/reports") view=pages::reports::ReportsPage/>
                     <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
                     <Route path=path!("/reports/:id") view=pages::reports::ReportPage/>

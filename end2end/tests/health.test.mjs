@@ -3,6 +3,7 @@
 // verdict and the history appear without a reload; a viewer sees them but has no button; a
 // failure type in the reports links to the check that explains it.
 import { test, after, before } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import { addUser, browser, cli, dataDir, importReports, reportJson, signIn, startLab, startServer, utcDay, watchErrors } from './support.mjs';
 
@@ -72,5 +73,66 @@ test('a viewer sees the findings but gets no check button', async () => {
   await page.locator('#check-summary', { hasText: 'Latest check' }).waitFor();
   await page.locator('#findings').waitFor();
   assert.equal(await page.locator('#check-now').count(), 0);
+  await page.close();
+});
+
+/** GET `path` on the server with `Host: host` (what a sender fetching the policy sends). */
+function getWithHost(base, host, path) {
+  const url = new URL(base);
+  return new Promise((ok, fail) => {
+    const req = http.request({ host: url.hostname, port: url.port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => ok({ status: res.statusCode, type: res.headers['content-type'], body }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+test('an editor hosts the policy with the form: testing, enforce refused until overridden, rollback', async () => {
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await signIn(page, server.base, 'editor@e2e.example', `/domains/${DOMAIN}`);
+  await page.click('#policy-link');
+  await page.locator('#policy-state', { hasText: 'Not hosted yet' }).waitFor();
+
+  // Inline validation of max_age, without a round trip.
+  await page.fill('#policy-max-age-days', '400');
+  await page.locator('#policy-max-age-hint.error', { hasText: 'whole days from 0 to 365' }).waitFor();
+  await page.fill('#policy-max-age-days', '7');
+  await page.locator('#policy-max-age-hint', { hasText: '604800 seconds' }).waitFor();
+
+  await page.fill('#policy-mx', `mx1.${DOMAIN}\nmx2.${DOMAIN}`);
+  await page.fill('#policy-comment', 'first version');
+  await page.click('#policy-publish');
+  await page.locator('#policy-published', { hasText: 'Version 1 is served' }).waitFor();
+  await page.locator('#policy-text', { hasText: 'mode: testing' }).waitFor();
+  const txt = await page.locator('#txt-value').innerText();
+  assert.match(txt, /^"v=STSv1; id=[0-9]{14}[A-Za-z0-9]{8}"$/);
+  const served = await getWithHost(server.base, `mta-sts.${DOMAIN}`, '/.well-known/mta-sts.txt');
+  assert.equal(served.status, 200);
+  assert.equal(served.type, 'text/plain');
+  assert.equal(served.body, `version: STSv1\r\nmode: testing\r\nmx: mx1.${DOMAIN}\r\nmx: mx2.${DOMAIN}\r\nmax_age: 604800\r\n`);
+
+  // enforce before the domain is ready: refused with the reasons; the form keeps the input
+  // and asks for an override reason.
+  await page.selectOption('#policy-mode', 'enforce');
+  await page.fill('#policy-max-age-days', '14');
+  await page.click('#policy-publish');
+  await page.locator('#policy-error', { hasText: 'not ready for enforce' }).waitFor();
+  assert.equal(await page.locator('#policy-mode').inputValue(), 'enforce');
+  await page.fill('#policy-override', 'e2e: the reports are from a test sender');
+  await page.click('#policy-publish');
+  await page.locator('#policy-published', { hasText: 'Version 2 is served' }).waitFor();
+  await page.locator('#policy-published', { hasText: 'Overridden (audited)' }).waitFor();
+  await page.locator('#policy-text', { hasText: 'mode: enforce' }).waitFor();
+
+  // Roll back to version 1: a third version with its content.
+  await page.locator('#policy-history tbody tr').nth(1).locator('button.rollback').click();
+  await page.locator('#policy-published', { hasText: 'Version 3 is served' }).waitFor();
+  await page.locator('#policy-text', { hasText: 'mode: testing' }).waitFor();
+  assert.equal(await page.locator('#policy-history tbody tr').count(), 3);
+  assert.deepEqual(errors, []);
   await page.close();
 });

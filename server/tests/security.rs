@@ -124,6 +124,7 @@ fn routes() -> Vec<Case> {
     use app::alerting::*;
     use app::api::*;
     use app::health::*;
+    use app::hosting::*;
     use Role::{Admin, Editor, Viewer};
     const SEC: &str = "/api/v1/domains/sec.example";
     vec![
@@ -324,6 +325,18 @@ fn routes() -> Vec<Case> {
             Admin,
             404,
         ),
+        sfn::<GetPolicy>("domain=sec.example", Some(Viewer), 200),
+        sfn::<PublishPolicy>(
+            "domain=sec.example&mode=testing&mx=mx.sec.example&max_age=86400&comment=&override_reason=",
+            Some(Editor),
+            200,
+        ),
+        sfn::<RollbackPolicy>(
+            "domain=sec.example&version=999&override_reason=",
+            Some(Editor),
+            400,
+        ),
+        sfn::<StopPolicy>("domain=unregistered.example", Some(Editor), 400),
         rest(
             "GET",
             "/api/v1/domains/{domain}/policy",

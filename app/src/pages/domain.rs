@@ -64,8 +64,9 @@ fn DomainBody(v: DomainView) -> impl IntoView {
         "–".into()
     };
     let reports_link = format!("/reports?domain={}", v.domain);
+    let policy_link = format!("/domains/{}/policy", v.domain);
     view! {
-        <p class="range-label">{format!("{} to {} (UTC)", v.from, v.to)}" · "<a href=reports_link>"reports"</a></p>
+        <p class="range-label">{format!("{} to {} (UTC)", v.from, v.to)}" · "<a href=reports_link>"reports"</a>" · "<a id="policy-link" href=policy_link>"hosted policy"</a></p>
         <div class="cards">
             <div class="card"><span class="label">"Successful sessions"</span><span class="value">{grouped(v.success)}</span></div>
             <div class="card"><span class="label">"Failed sessions"</span><span class="value bad">{grouped(v.failure)}</span></div>

@@ -6,5 +6,6 @@ pub mod auth;
 pub mod domain;
 pub mod health;
 pub mod home;
+pub mod policy;
 pub mod reports;
 pub mod upload;

@@ -568,4 +568,47 @@ impl Backend for WebBackend {
                 .await,
         )
     }
+
+    async fn policy(&self, domain: String) -> Result<Option<app::hosting::PolicyView>, String> {
+        let by = actor::<Viewer>()?;
+        found(self.services.policies.view(&by, &domain).await)
+    }
+
+    async fn publish_policy(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+        change: app::hosting::PolicyChange,
+    ) -> Result<app::hosting::Published, String> {
+        let by = as_actor::<Editor>(by)?;
+        self.services
+            .policies
+            .change(&by, &domain, &change)
+            .await
+            .map_err(fail)
+    }
+
+    async fn rollback_policy(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+        version: i64,
+        override_reason: Option<String>,
+    ) -> Result<app::hosting::Published, String> {
+        let by = as_actor::<Editor>(by)?;
+        self.services
+            .policies
+            .rollback(&by, &domain, version, override_reason.as_deref())
+            .await
+            .map_err(fail)
+    }
+
+    async fn stop_policy(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+    ) -> Result<app::hosting::Published, String> {
+        let by = as_actor::<Editor>(by)?;
+        self.services.policies.stop(&by, &domain).await.map_err(fail)
+    }
 }
