@@ -66,6 +66,8 @@ impl ServeArgs {
 }
 
 /// Commands.
+// Parsed once at start: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web dashboard and the report receivers (the default).

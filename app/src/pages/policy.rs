@@ -9,7 +9,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::whoami;
 use crate::auth::Role;
 use crate::hosting::{
-    get_policy, PolicyView, Published, PublishPolicy, RollbackPolicy, StopPolicy,
+    get_policy, PolicyView, PublishPolicy, Published, RollbackPolicy, StopPolicy,
 };
 
 /// `YYYY-MM-DD HH:MM UTC` of Unix seconds.
@@ -144,10 +144,11 @@ fn PolicyBody(
     };
     let current = v.current.clone();
     let domain = StoredValue::new(v.domain.clone());
-    let (mode0, mx0, days0) = current.as_ref().map_or(
-        ("testing".to_owned(), String::new(), 7),
-        |c| (c.mode.clone(), c.mx.join("\n"), (c.max_age / 86_400).max(1)),
-    );
+    let (mode0, mx0, days0) = current
+        .as_ref()
+        .map_or(("testing".to_owned(), String::new(), 7), |c| {
+            (c.mode.clone(), c.mx.join("\n"), (c.max_age / 86_400).max(1))
+        });
     let (mode0, mx0) = (StoredValue::new(mode0), StoredValue::new(mx0));
     let can_stop = v.state == "active";
     let history = v.history.clone();

@@ -70,7 +70,10 @@ impl ResolvesServerCert for Fixed {
 
 /// Certificates by host, read from the database and kept for [`CACHE_FOR`].
 #[derive(Clone, Default)]
-struct Cache(Arc<Mutex<HashMap<String, (Arc<ServerConfig>, Instant)>>>);
+struct Cache(Arc<Mutex<HashMap<String, Cached>>>);
+
+/// A loaded configuration and when it was loaded.
+type Cached = (Arc<ServerConfig>, Instant);
 
 impl Cache {
     async fn config(&self, store: &Store, host: &str) -> anyhow::Result<Option<Arc<ServerConfig>>> {

@@ -609,6 +609,10 @@ impl Backend for WebBackend {
         domain: String,
     ) -> Result<app::hosting::Published, String> {
         let by = as_actor::<Editor>(by)?;
-        self.services.policies.stop(&by, &domain).await.map_err(fail)
+        self.services
+            .policies
+            .stop(&by, &domain)
+            .await
+            .map_err(fail)
     }
 }
