@@ -245,18 +245,28 @@ pub trait Backend: Send + Sync + 'static {
         params: String,
     ) -> Result<(), String>;
     /// Adds a channel.
-    async fn add_channel(
+    async fn save_channel(
+        &self,
+        by: &CurrentUser,
+        form: crate::alerting::ChannelForm,
+    ) -> Result<(), String>;
+    /// What a channel of `kind` sends for a sample alert.
+    async fn preview_channel(&self, kind: String) -> Result<String, String>;
+    /// Adds a rule.
+    async fn add_rule(
         &self,
         by: &CurrentUser,
         name: String,
         kind: String,
-        config: String,
-        domains: String,
+        domain: String,
+        params: String,
     ) -> Result<(), String>;
-    /// Queues a test message.
-    async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Sends a test message and waits a little for its delivery; the outcome in words.
+    async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
     /// Deletes a channel.
     async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Registers a domain; its normalized name.
+    async fn add_domain(&self, by: &CurrentUser, domain: String) -> Result<String, String>;
     /// Health checks, setup guide and readiness of a domain; `None` for an unknown domain.
     async fn health(&self, domain: String) -> Result<Option<crate::health::HealthView>, String>;
     /// Runs the checks of a domain now.
@@ -697,6 +707,16 @@ pub async fn reprocess_rejected(id: i64) -> Result<String, ServerFnError> {
     let by = require(Role::Admin)?;
     backend()?
         .reprocess(&by, id)
+        .await
+        .map_err(crate::auth::failed)
+}
+
+/// Registers a domain (editor); its normalized name.
+#[server]
+pub async fn add_domain(domain: String) -> Result<String, ServerFnError> {
+    let by = require(Role::Editor)?;
+    backend()?
+        .add_domain(&by, domain)
         .await
         .map_err(crate::auth::failed)
 }

@@ -125,8 +125,9 @@ pub fn App() -> impl IntoView {
     view! {
         <Title text="tlswatch"/>
         <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
             <TopBar/>
-            <main>
+            <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::home::HomePage/>
                     <Route path=path!("/login") view=pages::auth::LoginPage/>
@@ -155,15 +156,24 @@ fn TopBar() -> impl IntoView {
     let location = leptos_router::hooks::use_location();
     let me = Resource::new(move || location.pathname.get(), |_| api::whoami());
     let logout = ServerAction::<api::Logout>::new();
+    // On narrow screens the links fold behind a button; navigating folds them again.
+    let open = RwSignal::new(false);
+    Effect::new(move |_| {
+        location.pathname.track();
+        open.set(false);
+    });
     view! {
-        <header class="topbar">
+        <header class="topbar" class:menu-open=move || open.get()>
             <A href="/" attr:class="brand">"tlswatch"</A>
             <Transition fallback=|| ()>
                 {move || me.get().and_then(Result::ok).flatten().map(|u| {
                     let editor = u.can(auth::Role::Editor);
                     let admin = u.can(auth::Role::Admin);
                     view! {
-                        <nav>
+                        <button type="button" class="menu-toggle" aria-controls="main-nav"
+                            aria-expanded=move || open.get().to_string()
+                            on:click=move |_| open.update(|o| *o = !*o)>"Menu"</button>
+                        <nav id="main-nav" aria-label="Main">
                             <A href="/">"Overview"</A>
                             <A href="/reports">"Reports"</A>
                             <A href="/alerts">"Alerts"</A>

@@ -61,22 +61,35 @@ test('a spike shows on the alerts page with its reason, and an editor acknowledg
   await page.close();
 });
 
-test('an admin adds a webhook channel and its test message arrives', async () => {
+test('an admin adds a webhook channel with its form, sees the preview, tests it in place and edits it', async () => {
   const page = await ctx.newPage();
+  const errors = watchErrors(page);
   await signIn(page, server.base, 'admin@e2e.example', '/alerts');
-  await page.locator('#add-channel').waitFor();
+  await page.locator('#new-channel-form').waitFor();
+  // Invalid input is explained under its field, before anything is sent.
+  await page.fill('#new-channel-name', 'ops hook');
+  await page.fill('#new-channel-url', 'ftp://nowhere');
+  await page.click('#new-channel-save');
+  await page.locator('#new-channel-url-error', { hasText: 'http(s) URL' }).waitFor();
+  assert.equal(await page.locator('#channels tr', { hasText: 'ops hook' }).count(), 0);
+  // The preview is what the channel would send, rendered by the sending code.
+  await page.click('#new-channel-form details.preview summary');
+  await page.locator('#new-channel-preview', { hasText: '"status": "firing"' }).waitFor();
+  await page.selectOption('#new-channel-kind', 'slack');
+  await page.locator('#new-channel-preview', { hasText: '"text":"*tlswatch: 1 alert firing' }).waitFor();
+  await page.selectOption('#new-channel-kind', 'webhook');
+
   const url = `http://127.0.0.1:${hook.address().port}/hook`;
-  await page.fill('#add-channel input[name=name]', 'ops hook');
-  await page.selectOption('#add-channel select[name=kind]', 'webhook');
-  await page.fill('#add-channel textarea[name=config]', JSON.stringify({ url, secret: 'shh' }));
-  await page.click('#add-channel button[type=submit]');
-  const row = page.locator('#channels tr', { hasText: 'ops hook' });
+  await page.fill('#new-channel-url', url);
+  await page.fill('#new-channel-secret', 'shh');
+  await page.click('#new-channel-save');
+  const row = page.locator('#channels tbody tr', { hasText: 'ops hook' });
   await row.waitFor();
-  assert.doesNotMatch(await row.innerText(), /shh/, 'the secret is never shown');
+  assert.doesNotMatch(await row.innerText(), /shh|127\.0\.0\.1/, 'secrets and the URL are never shown');
+  assert.match(await row.innerText(), /url: set/);
+  // "Send test" answers in place once the message was delivered.
   await row.locator('button.send-test').click();
-  for (let i = 0; i < 40 && !received.some((r) => JSON.parse(r.body).status === 'test'); i++) {
-    await new Promise((ok) => setTimeout(ok, 250));
-  }
+  await row.locator('.test-result', { hasText: 'Delivered.' }).waitFor({ timeout: 20000 });
   const t = received.find((r) => JSON.parse(r.body).status === 'test');
   assert.ok(t, `test message received (${received.length} requests)`);
   assert.match(t.headers['x-tlswatch-signature'], /^sha256=[0-9a-f]{64}$/);
@@ -85,5 +98,61 @@ test('an admin adds a webhook channel and its test message arrives', async () =>
     await new Promise((ok) => setTimeout(ok, 250));
   }
   assert.ok(received.some((r) => JSON.parse(r.body).status === 'firing' && r.body.includes(DOMAIN)));
+
+  // Edit: a new name and a domain route; the URL and secret left empty are kept.
+  await row.locator('button.edit-channel').click();
+  const id = (await row.getAttribute('id')).replace('channel-', '');
+  await page.fill(`#channel-${id}-name`, 'ops hook (spike only)');
+  await page.fill(`#channel-${id}-domains`, DOMAIN);
+  await page.click(`#channel-${id}-save`);
+  const edited = page.locator('#channels tbody tr', { hasText: 'ops hook (spike only)' });
+  await edited.waitFor();
+  assert.match(await edited.innerText(), new RegExp(DOMAIN.replace('.', '\\.')));
+  const before = received.length;
+  await edited.locator('button.send-test').click();
+  await edited.locator('.test-result', { hasText: 'Delivered.' }).waitFor({ timeout: 20000 });
+  assert.ok(received.length > before, 'the kept URL still delivers');
+  assert.match(received.at(-1).headers['x-tlswatch-signature'], /^sha256=/, 'the kept secret still signs');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('an editor adds a rule and changes it with labelled fields; a wrong value is explained in place', async () => {
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await signIn(page, server.base, 'editor@e2e.example', '/alerts');
+  await page.locator('#add-rule').waitFor();
+  await page.fill('#new-rule-name', 'Certificates of spike.example');
+  await page.selectOption('#new-rule-kind', 'cert_expiry');
+  await page.fill('#new-rule-domain', DOMAIN);
+  await page.fill('#new-rule-days', '400');
+  await page.locator('#new-rule-days-error', { hasText: '1 to 365 days' }).waitFor();
+  assert.equal(await page.locator('#new-rule-days').getAttribute('aria-invalid'), 'true');
+  await page.click('#add-rule-submit');
+  await page.locator('#add-rule [role=alert]', { hasText: '1 to 365 days' }).waitFor();
+  await page.fill('#new-rule-days', '21');
+  await page.click('#add-rule-submit');
+  const row = page.locator('#rules tbody tr', { hasText: 'Certificates of spike.example' });
+  await row.waitFor();
+  assert.match(await row.innerText(), /ends within 21 days/);
+  assert.match(await row.innerText(), new RegExp(DOMAIN.replace('.', '\\.')));
+
+  // Edit the failure spike rule: the rate is a percentage in the form, a fraction stored.
+  const spike = page.locator('#rules tbody tr', { hasText: 'Failure spike' }).first();
+  await spike.locator('button.edit-rule').click();
+  const id = (await spike.getAttribute('id')).replace('rule-', '');
+  assert.equal(await page.locator(`#rule-${id}-absolute_rate`).inputValue(), '20');
+  await page.fill(`#rule-${id}-absolute_rate`, '150');
+  await page.locator(`#rule-${id}-absolute_rate-error`, { hasText: '0 to 100 % failures' }).waitFor();
+  await page.fill(`#rule-${id}-absolute_rate`, '35');
+  await page.fill(`#rule-${id}-baseline_days`, '21');
+  await page.click(`#rule-${id} ~ tr .save-rule`);
+  await page.locator(`#rule-${id} .rule-summary`, { hasText: 'Always fire above 35 % failures' }).waitFor();
+  assert.match(await page.locator(`#rule-${id} .rule-summary`).innerText(), /Baseline 21 days/);
+  const api = await page.evaluate(async () => (await fetch('/api/v1/rules')).json());
+  const stored = api.rules.find((r) => r.kind === 'failure_spike');
+  assert.equal(stored.params.absolute_rate, 0.35);
+  assert.equal(stored.params.baseline_days, 21);
+  assert.deepEqual(errors, []);
   await page.close();
 });

@@ -127,8 +127,9 @@ export async function startServer(dir, extraEnv = {}) {
 }
 
 /** Headless Debian Chromium with a fresh profile. */
-export async function browser() {
+export async function browser(options = {}) {
   return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'tlswatch-chromium-')), {
+    ...options,
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',

@@ -191,6 +191,19 @@ fn routes() -> Vec<Case> {
         sfn::<SilenceAlert>("id=999&minutes=60&comment=x", Some(Editor), 400),
         sfn::<EndSilence>("id=999", Some(Editor), 400),
         sfn::<SaveRule>("id=999&enabled=true&params=%7B%7D", Some(Editor), 400),
+        sfn::<AddRule>(
+            "name=x&kind=unknown_kind&domain=&params=%7B%7D",
+            Some(Editor),
+            400,
+        ),
+        rest(
+            "POST",
+            "/api/v1/rules",
+            "/api/v1/rules",
+            r#"{"name":"x","kind":"unknown_kind"}"#,
+            Editor,
+            400,
+        ),
         rest(
             "POST",
             "/api/v1/domains/{domain}/checks",
@@ -246,11 +259,12 @@ fn routes() -> Vec<Case> {
         sfn::<AuditLog>("", Some(Admin), 200),
         sfn::<ListRejected>("", Some(Admin), 200),
         sfn::<ReprocessRejected>("id=999", Some(Admin), 400),
-        sfn::<AddChannel>(
-            "name=x&kind=webhook&config=%7B%7D&domains=",
+        sfn::<SaveChannel>(
+            "form%5Bid%5D=999&form%5Bname%5D=x&form%5Bkind%5D=webhook&form%5Burl%5D=https%3A%2F%2Fx.example",
             Some(Admin),
             400,
         ),
+        sfn::<PreviewChannel>("kind=slack", Some(Admin), 200),
         sfn::<TestChannel>("id=999", Some(Admin), 400),
         sfn::<DeleteChannel>("id=999", Some(Admin), 400),
         rest(
@@ -326,6 +340,7 @@ fn routes() -> Vec<Case> {
             404,
         ),
         sfn::<GetPolicy>("domain=sec.example", Some(Viewer), 200),
+        sfn::<AddDomain>("domain=not+a+domain", Some(Editor), 400),
         sfn::<PublishPolicy>(
             "domain=sec.example&mode=testing&mx=mx.sec.example&max_age=86400&comment=&override_reason=",
             Some(Editor),
@@ -337,6 +352,14 @@ fn routes() -> Vec<Case> {
             400,
         ),
         sfn::<StopPolicy>("domain=unregistered.example", Some(Editor), 400),
+        rest(
+            "PUT",
+            "/api/v1/channels/{id}",
+            "/api/v1/channels/999",
+            r#"{"id":0,"name":"x","kind":"webhook","config":{"url":"https://x.example"},"domains":[],"enabled":true}"#,
+            Admin,
+            404,
+        ),
         rest(
             "GET",
             "/api/v1/domains/{domain}/policy",

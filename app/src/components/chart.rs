@@ -19,21 +19,24 @@ pub fn DailyChart(
     /// Logarithmic value axis (bars side by side instead of stacked).
     #[prop(optional, into)]
     log: Signal<bool>,
+    /// Failed sessions only (small failure counts are visible next to nothing).
+    #[prop(optional, into)]
+    failures_only: Signal<bool>,
 ) -> impl IntoView {
     Effect::new(move |_| {
-        let log = log.get();
+        let (log, failures_only) = (log.get(), failures_only.get());
         if let Some(points) = points.get() {
             #[cfg(feature = "hydrate")]
-            browser::draw(id, &points, log);
+            browser::draw(id, &points, log, failures_only);
             #[cfg(not(feature = "hydrate"))]
-            let _ = (points, log);
+            let _ = (points, log, failures_only);
         }
     });
     #[cfg(feature = "hydrate")]
     on_cleanup(move || browser::forget(id));
 
     view! {
-        <div id=id class="chart" role="img" aria-label="Daily successful and failed sessions; the table view below lists the same numbers"></div>
+        <div id=id class="chart" role="img" aria-label="Daily successful and failed sessions and the failure rate; the table view below lists the same numbers"></div>
     }
 }
 
@@ -50,10 +53,11 @@ pub fn ChartTable(
         <details class="table-view">
             <summary>"Table view"</summary>
             <table>
-                <thead><tr><th>"Day"</th><th class="num">"Successful"</th><th class="num">"Failed"</th></tr></thead>
+                <thead><tr><th>"Day (UTC)"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th></tr></thead>
                 <tbody>
                     {points.into_iter().map(|p| view! {
-                        <tr><td>{p.day}</td><td class="num">{super::grouped(p.success)}</td><td class="num">{super::grouped(p.failure)}</td></tr>
+                        <tr><td>{p.day.clone()}</td><td class="num">{super::grouped(p.success)}</td><td class="num">{super::grouped(p.failure)}</td>
+                            <td class="num">{super::rate(p.success, p.failure)}</td></tr>
                     }).collect_view()}
                 </tbody>
             </table>
@@ -69,7 +73,7 @@ mod browser {
     use charming::component::{Axis, Grid, Legend};
     use charming::element::{AxisType, ItemStyle, Tooltip, Trigger};
     use charming::renderer::{Echarts, WasmRenderer};
-    use charming::series::Bar;
+    use charming::series::{Bar, Line};
     use charming::theme::Theme;
     use charming::Chart;
 
@@ -92,11 +96,41 @@ mod browser {
             .is_some_and(|m| m.matches())
     }
 
-    pub fn draw(id: &'static str, points: &[DayPoint], log: bool) {
-        let days: Vec<String> = points.iter().map(|p| p.day.clone()).collect();
+    /// Today (UTC) as `YYYY-MM-DD`.
+    fn today() -> String {
+        String::from(js_sys::Date::new_0().to_iso_string())
+            .chars()
+            .take(10)
+            .collect()
+    }
+
+    pub fn draw(id: &'static str, points: &[DayPoint], log: bool, failures_only: bool) {
+        // The current day is still being reported: its label says so.
+        let today = today();
+        let days: Vec<String> = points
+            .iter()
+            .map(|p| {
+                if p.day == today {
+                    format!("{} (so far)", p.day)
+                } else {
+                    p.day.clone()
+                }
+            })
+            .collect();
         let success: Vec<i64> = points.iter().map(|p| p.success).collect();
         let failure: Vec<i64> = points.iter().map(|p| p.failure).collect();
-        let chart = Chart::new()
+        let rate: Vec<f64> = points
+            .iter()
+            .map(|p| {
+                let total = p.success + p.failure;
+                if total > 0 {
+                    (p.failure as f64 * 10_000.0 / total as f64).round() / 100.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut chart = Chart::new()
             .background_color("transparent")
             .tooltip(Tooltip::new().trigger(Trigger::Axis))
             .legend(Legend::new().top("0"))
@@ -113,8 +147,25 @@ mod browser {
                     .type_(if log { AxisType::Log } else { AxisType::Value })
                     .name(if log { "sessions (log)" } else { "sessions" }),
             )
-            .series(bar("Successful", "#2e7d32", log).data(success))
-            .series(bar("Failed", "#c62828", log).data(failure));
+            .y_axis(
+                Axis::new()
+                    .type_(AxisType::Value)
+                    .name("failure rate %")
+                    .position("right")
+                    .min(0),
+            );
+        if !failures_only {
+            chart = chart.series(bar("Successful", "#2e7d32", log).data(success));
+        }
+        chart = chart
+            .series(bar("Failed", "#c62828", log).data(failure))
+            .series(
+                Line::new()
+                    .name("Failure rate %")
+                    .y_axis_index(1)
+                    .item_style(ItemStyle::new().color("#e65100"))
+                    .data(rate),
+            );
         CHARTS.with(|charts| {
             let mut charts = charts.borrow_mut();
             if let Some(existing) = charts.get(id) {

@@ -25,12 +25,33 @@ pub fn grouped(n: impl std::fmt::Display) -> String {
     out
 }
 
+/// The failure rate of `success` and `failure` sessions with sensible precision: two decimals
+/// under 10 %, one above; `–` without sessions.
+pub fn rate(success: i64, failure: i64) -> String {
+    let total = success + failure;
+    if total <= 0 {
+        return "–".into();
+    }
+    let r = failure as f64 * 100.0 / total as f64;
+    if failure > 0 && r < 0.01 {
+        "< 0.01 %".into()
+    } else if r < 10.0 {
+        format!("{r:.2} %")
+    } else {
+        format!("{r:.1} %")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::grouped;
+    use super::{grouped, rate};
 
     #[test]
-    fn counts_are_grouped_by_three() {
+    fn counts_are_grouped_by_three_and_rates_rounded_sensibly() {
+        assert_eq!(rate(0, 0), "–");
+        assert_eq!(rate(999_999, 1), "< 0.01 %");
+        assert_eq!(rate(995, 5), "0.50 %");
+        assert_eq!(rate(80, 20), "20.0 %");
         assert_eq!(grouped(1953736), "1\u{202F}953\u{202F}736");
         assert_eq!(grouped(20915_u64), "20\u{202F}915");
         assert_eq!(grouped(-1234567_i64), "-1\u{202F}234\u{202F}567");

@@ -28,6 +28,7 @@ pub fn DomainPage() -> impl IntoView {
     let points =
         Signal::derive(move || data.get().and_then(Result::ok).flatten().map(|v| v.series));
     let log = RwSignal::new(false);
+    let failures_only = RwSignal::new(false);
     let details = Resource::new(
         move || (domain(), days()),
         |(d, n)| get_domain_details(d, n),
@@ -44,9 +45,12 @@ pub fn DomainPage() -> impl IntoView {
             </Transition>
             <div class="toolbar">
                 <h2>"Sessions per day"</h2>
-                <label class="check"><input id="log-scale" type="checkbox" on:change=move |ev| log.set(event_target_checked(&ev))/>" log scale"</label>
+                <div class="chart-options">
+                    <label class="check"><input id="failures-only" type="checkbox" on:change=move |ev| failures_only.set(event_target_checked(&ev))/>" failures only"</label>
+                    <label class="check"><input id="log-scale" type="checkbox" on:change=move |ev| log.set(event_target_checked(&ev))/>" log scale"</label>
+                </div>
             </div>
-            <DailyChart id="domain-chart" points log/>
+            <DailyChart id="domain-chart" points log failures_only/>
             <Transition fallback=|| ()>
                 {move || details.get().and_then(Result::ok).flatten().map(|d| view! { <Details d/> })}
             </Transition>
@@ -57,12 +61,7 @@ pub fn DomainPage() -> impl IntoView {
 
 #[component]
 fn DomainBody(v: DomainView) -> impl IntoView {
-    let total = v.success + v.failure;
-    let rate = if total > 0 {
-        format!("{:.2} %", v.failure as f64 * 100.0 / total as f64)
-    } else {
-        "–".into()
-    };
+    let rate = crate::components::rate(v.success, v.failure);
     let reports_link = format!("/reports?domain={}", v.domain);
     let policy_link = format!("/domains/{}/policy", v.domain);
     view! {

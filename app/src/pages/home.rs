@@ -53,6 +53,7 @@ pub fn HomePage() -> impl IntoView {
     );
     provide_context(trends);
     let points = Signal::derive(move || overview.get().and_then(Result::ok).map(|o| o.series));
+    let failures_only = RwSignal::new(false);
     let navigate = use_navigate();
     let on_range = move |ev| {
         let value = event_target_value(&ev);
@@ -93,8 +94,11 @@ pub fn HomePage() -> impl IntoView {
                     Err(e) => view! { <p class="error" role="alert">{format!("Could not load the overview: {e}")}</p> }.into_any(),
                 })}
             </Transition>
-            <h2>"Sessions per day"</h2>
-            <DailyChart id="daily-chart" points/>
+            <div class="toolbar">
+                <h2>"Sessions per day"</h2>
+                <label class="check"><input id="failures-only" type="checkbox" on:change=move |ev| failures_only.set(event_target_checked(&ev))/>" failures only"</label>
+            </div>
+            <DailyChart id="daily-chart" points failures_only/>
             <Transition fallback=|| ()>
                 {move || overview.get().and_then(Result::ok).map(|o| view! { <ChartTable points=o.series/> })}
             </Transition>
@@ -106,15 +110,7 @@ pub fn HomePage() -> impl IntoView {
 fn Summary(overview: Overview) -> impl IntoView {
     let range = format!("{} to {} (UTC)", overview.from, overview.to);
     if overview.domains.is_empty() {
-        return view! {
-            <div class="empty">
-                <p><strong>"No reports yet."</strong></p>
-                <p>"Import TLS-RPT reports you already have with " <code>"tlswatch import PATH…"</code>
-                   ", or publish a TLS-RPT record so senders mail their daily reports, for example:"</p>
-                <pre>"_smtp._tls.example.com. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@example.com\""</pre>
-            </div>
-        }
-        .into_any();
+        return view! { <FirstRun/> }.into_any();
     }
     let total_s: i64 = overview.domains.iter().map(|d| d.success).sum();
     let total_f: i64 = overview.domains.iter().map(|d| d.failure).sum();
@@ -134,12 +130,39 @@ fn Summary(overview: Overview) -> impl IntoView {
     .into_any()
 }
 
+/// No reports in the range: the steps to the first ones.
+#[component]
+fn FirstRun() -> impl IntoView {
+    let add = ServerAction::<crate::api::AddDomain>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(domain)) = add.value().get() {
+            navigate(&format!("/domains/{domain}"), NavigateOptions::default());
+        }
+    });
+    view! {
+        <div class="empty first-run" id="first-run">
+            <p><strong>"No reports in this range yet. Three steps to the first ones:"</strong></p>
+            <ol>
+                <li>
+                    <p>"Add your domain. Its page then shows the DNS records to publish (or lets tlswatch host the MTA-STS policy) and checks them."</p>
+                    <ActionForm action=add attr:class="inline-form" attr:id="add-domain">
+                        <label>"Domain " <input name="domain" id="add-domain-name" placeholder="example.com" required/></label>
+                        <button type="submit">"Add domain"</button>
+                    </ActionForm>
+                    {move || add.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{crate::pages::auth::clean(&e.to_string())}</p> })}
+                </li>
+                <li><p>"Import the reports you already have: " <a href="/upload">"upload files"</a> " (JSON, .gz, .zip, .eml, mbox) or run " <code>"tlswatch import PATH…"</code> "."</p></li>
+                <li><p>"Have new reports sent here: publish a TLS-RPT record whose " <code>"rua"</code> " names the mailbox tlswatch polls (" <code>"tlswatch mailbox add"</code> ") or its HTTPS receiver, for example:"</p>
+                    <pre>"_smtp._tls.example.com. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@example.com\""</pre></li>
+            </ol>
+        </div>
+    }
+}
+
 #[component]
 fn DomainLine(d: DomainRow) -> impl IntoView {
-    let rate = d
-        .failure_rate()
-        .map(|r| format!("{r:.2} %"))
-        .unwrap_or_else(|| "–".into());
+    let rate = crate::components::rate(d.success, d.failure);
     let bad = d.failure > 0;
     let health = d.health;
     let name = d.name.clone();

@@ -93,6 +93,49 @@ fn text_of(payload: &Value) -> (String, String) {
     (title, lines.join("\n"))
 }
 
+/// What a channel of `kind` sends for `payload`: the webhook's JSON, Slack's and Teams'
+/// message JSON, or the e-mail's subject and text. The same code sends it, so a preview is
+/// what arrives.
+pub fn rendered(kind: &str, payload: &Value) -> String {
+    let (title, text) = text_of(payload);
+    match kind {
+        "slack" => serde_json::json!({ "text": format!("*{title}*\n{text}") }).to_string(),
+        "teams" => serde_json::json!({
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": title,
+            "title": title,
+            "text": text.replace('\n', "\n\n"),
+        })
+        .to_string(),
+        "email" => format!("Subject: {title}\n\n{text}"),
+        _ => serde_json::to_string_pretty(payload).unwrap_or_default(),
+    }
+}
+
+/// A sample firing alert as the notifier sends it, for previews.
+pub fn sample_payload(public_url: Option<&str>) -> Value {
+    let url = format!(
+        "{}/domains/example.com",
+        public_url.unwrap_or("").trim_end_matches('/')
+    );
+    serde_json::json!({
+        "version": 1,
+        "status": "firing",
+        "group_key": "1:example.com",
+        "title": "tlswatch: 1 alert firing for example.com",
+        "text": "",
+        "alerts": [{
+            "id": 1, "state": "firing", "labels": {"rule": "failure_spike", "domain": "example.com"},
+            "domain": "example.com", "value": 0.124, "baseline": 0.004, "threshold": 0.05,
+            "reason": "failure rate 12.4 % on 2026-11-30 (baseline 0.4 %, threshold 5.0 %)",
+            "started_at": 1_764_460_800, "fired_at": 1_764_460_800, "resolved_at": null,
+            "acknowledged_by": null, "url": url,
+        }],
+        "sent_at": 1_764_460_800,
+    })
+}
+
 impl Delivery {
     /// Sends `payload` (the JSON built by the notifier) on `channel`.
     pub async fn send(&self, channel: &ChannelRow, payload: &Value) -> Result<(), String> {
@@ -114,21 +157,10 @@ impl Delivery {
                 }
                 self.post(url, body, &headers).await
             }
-            "slack" => {
+            "slack" | "teams" => {
                 let url = cfg["url"].as_str().ok_or("no url")?;
-                let body = serde_json::json!({ "text": format!("*{title}*\n{text}") });
-                self.post(url, body.to_string().into_bytes(), &[]).await
-            }
-            "teams" => {
-                let url = cfg["url"].as_str().ok_or("no url")?;
-                let body = serde_json::json!({
-                    "@type": "MessageCard",
-                    "@context": "https://schema.org/extensions",
-                    "summary": title,
-                    "title": title,
-                    "text": text.replace('\n', "\n\n"),
-                });
-                self.post(url, body.to_string().into_bytes(), &[]).await
+                self.post(url, rendered(&channel.kind, payload).into_bytes(), &[])
+                    .await
             }
             "email" => self.email(cfg, &title, &text).await,
             other => Err(format!("unknown channel kind {other:?}")),

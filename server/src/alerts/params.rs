@@ -262,6 +262,52 @@ pub fn validate(kind: &str, params: &Map<String, Value>) -> Result<Value, String
 mod tests {
     use super::*;
 
+    /// The form's limits (`app::alerting::rule_fields`) are the ones enforced here.
+    #[test]
+    fn the_forms_limits_are_the_servers() {
+        for (kind, _) in app::alerting::RULE_KINDS {
+            let fields = app::alerting::rule_fields(kind);
+            assert!(!fields.is_empty(), "{kind} has no form fields");
+            let defaults = validate(kind, &Map::new()).unwrap();
+            let keys: Vec<&String> = defaults.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys.len(),
+                fields.len(),
+                "{kind}: every parameter has a field"
+            );
+            for f in fields {
+                let stored = |shown: f64| if f.percent { shown / 100.0 } else { shown };
+                // Built as the form builds it.
+                let with = |v: f64| {
+                    let mut values = vec![(f.key, v)];
+                    // min_days_with_reports is at most baseline_days.
+                    if f.key == "min_days_with_reports" {
+                        values.push(("baseline_days", 365.0));
+                    }
+                    if kind == "no_reports" && f.key == "baseline_days" {
+                        values.push(("min_days_with_reports", 0.0));
+                    }
+                    let json: Value =
+                        serde_json::from_str(&app::alerting::params_json(&values)).unwrap();
+                    validate(kind, json.as_object().unwrap())
+                };
+                let step = if f.whole { 1.0 } else { 0.001 };
+                for ok in [f.min, f.max] {
+                    assert!(with(stored(ok)).is_ok(), "{kind}.{}: {ok} refused", f.key);
+                    assert_eq!(f.parse(&f.shown(stored(ok))).unwrap(), stored(ok));
+                }
+                for bad in [f.min - step, f.max + step] {
+                    assert!(
+                        with(stored(bad)).is_err(),
+                        "{kind}.{}: {bad} accepted",
+                        f.key
+                    );
+                    assert!(f.parse(&format!("{bad}")).is_err());
+                }
+            }
+        }
+    }
+
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }

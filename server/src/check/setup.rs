@@ -8,8 +8,9 @@ use super::run::ReportDestinations;
 use crate::store::checks::StoredRun;
 use crate::store::DomainStats;
 
-/// The state of a step judged by `ids`: the worst finding among them; `Fail` when the first id
-/// reports the thing missing (`info`/`warn` "not deployed"); `None` before any check.
+/// The state of a step judged by `ids`: the worst finding among them, with the severity the
+/// findings list gives it (a record that is missing is the same `warn` here as there); `None`
+/// before any check.
 fn step_state(run: Option<&StoredRun>, ids: &[&str]) -> Option<Severity> {
     let run = run?;
     let of: Vec<_> = run
@@ -17,12 +18,14 @@ fn step_state(run: Option<&StoredRun>, ids: &[&str]) -> Option<Severity> {
         .iter()
         .filter(|f| ids.contains(&f.id.as_str()))
         .collect();
-    let lookup_missing = ids[0].ends_with("-01")
-        && of
-            .iter()
-            .any(|f| f.id == ids[0] && matches!(f.severity, Severity::Info | Severity::Warn));
-    if lookup_missing {
-        return Some(Severity::Fail);
+    // The record is missing and the rest was skipped: the step is what the lookup says.
+    let first = of.iter().find(|f| f.id == ids[0]).map(|f| f.severity);
+    let rest_skipped = of
+        .iter()
+        .filter(|f| f.id != ids[0])
+        .all(|f| f.severity == Severity::Skip);
+    if let (Some(s @ (Severity::Info | Severity::Warn)), true) = (first, rest_skipped) {
+        return Some(s);
     }
     of.iter()
         .map(|f| f.severity)

@@ -23,9 +23,11 @@ pub fn routes() -> Routes {
         .post("/api/v1/silences", add_silence)
         .delete("/api/v1/silences/{id}", expire_silence)
         .get("/api/v1/rules", rules)
+        .post("/api/v1/rules", add_rule)
         .put("/api/v1/rules/{id}", update_rule)
         .get("/api/v1/channels", channels)
         .post("/api/v1/channels", add_channel)
+        .put("/api/v1/channels/{id}", update_channel)
         .delete("/api/v1/channels/{id}", delete_channel)
         .post("/api/v1/channels/{id}/test", test_channel)
 }
@@ -106,6 +108,44 @@ async fn update_rule(
 ) -> Result<StatusCode, ServiceError> {
     let by = Actor::<Editor>::authorize(&user)?;
     state.services.alerts.update_rule(&by, id, u).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new rule (`POST /api/v1/rules`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRule {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    params: serde_json::Map<String, serde_json::Value>,
+}
+
+async fn add_rule(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Json(r): Json<NewRule>,
+) -> Result<Response, ServiceError> {
+    let by = Actor::<Editor>::authorize(&user)?;
+    let id = state
+        .services
+        .alerts
+        .add_rule(&by, &r.name, &r.kind, r.domain.as_deref(), &r.params)
+        .await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
+}
+
+async fn update_channel(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Json(mut c): Json<ChannelRow>,
+) -> Result<StatusCode, ServiceError> {
+    let by = Actor::<Admin>::authorize(&user)?;
+    c.id = id;
+    state.services.alerts.update_channel(&by, c).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

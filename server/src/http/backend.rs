@@ -483,46 +483,80 @@ impl Backend for WebBackend {
             .map_err(fail)
     }
 
-    async fn add_channel(
+    async fn save_channel(
+        &self,
+        by: &CurrentUser,
+        form: app::alerting::ChannelForm,
+    ) -> Result<(), String> {
+        let by = as_actor::<Admin>(by)?;
+        if let Some((_, why)) = app::alerting::channel_problems(&form).into_iter().next() {
+            return Err(why);
+        }
+        let row = crate::service::alerts::channel_of_form(&form);
+        let done = if form.id == 0 {
+            self.services.alerts.add_channel(&by, row).await.map(|_| ())
+        } else {
+            self.services.alerts.update_channel(&by, row).await
+        };
+        done.map_err(fail)
+    }
+
+    async fn add_domain(&self, by: &CurrentUser, domain: String) -> Result<String, String> {
+        let by = as_actor::<Editor>(by)?;
+        self.services
+            .domains
+            .add(&by, &domain)
+            .await
+            .map(String::from)
+            .map_err(fail)
+    }
+
+    async fn preview_channel(&self, kind: String) -> Result<String, String> {
+        actor::<Admin>()?;
+        if !["webhook", "slack", "teams", "email"].contains(&kind.as_str()) {
+            return Err("kind must be email, slack, teams or webhook".into());
+        }
+        Ok(crate::alerts::channels::rendered(
+            &kind,
+            &crate::alerts::channels::sample_payload(None),
+        ))
+    }
+
+    async fn add_rule(
         &self,
         by: &CurrentUser,
         name: String,
         kind: String,
-        config: String,
-        domains: String,
+        domain: String,
+        params: String,
     ) -> Result<(), String> {
-        let by = as_actor::<Admin>(by)?;
-        let config: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| format!("settings are not JSON: {e}"))?;
-        let domains: Vec<String> = domains
-            .split(',')
-            .map(|d| d.trim().to_ascii_lowercase())
-            .filter(|d| !d.is_empty())
-            .collect();
-        let row = crate::store::alerts::ChannelRow {
-            id: 0,
-            name,
-            kind,
-            config,
-            domains,
-            enabled: true,
+        let by = as_actor::<Editor>(by)?;
+        let params = match serde_json::from_str::<serde_json::Value>(&params) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Err("parameters must be a JSON object".into()),
+            Err(e) => return Err(format!("parameters are not JSON: {e}")),
         };
         self.services
             .alerts
-            .add_channel(&by, row)
+            .add_rule(&by, &name, &kind, Some(domain.as_str()), &params)
             .await
             .map(|_| ())
             .map_err(fail)
     }
 
-    async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+    async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
         let by = as_actor::<Admin>(by)?;
-        self.services
+        let (status, error) = self
+            .services
             .alerts
-            .test_channel(&by, id)
+            .test_channel_and_wait(&by, id, std::time::Duration::from_secs(15))
             .await
-            .map(|_| ())
-            .map_err(fail)
+            .map_err(fail)?;
+        Ok(match (status.as_str(), error) {
+            ("sent", _) => "Delivered.".to_owned(),
+            (_, Some(e)) => format!("Not delivered: {e}"),
+            _ => "Queued; not delivered yet (the alert loop retries).".to_owned(),
+        })
     }
 
     async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String> {

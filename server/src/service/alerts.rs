@@ -189,6 +189,32 @@ impl Alerts {
                         name: c.name.clone(),
                         kind: c.kind.clone(),
                         config: shown["config"].to_string(),
+                        settings: ["host", "port", "tls", "username", "from", "to"]
+                            .iter()
+                            .filter_map(|k| {
+                                let v = c.config.get(*k)?;
+                                let text = match v {
+                                    serde_json::Value::String(s) => s.clone(),
+                                    serde_json::Value::Array(a) => a
+                                        .iter()
+                                        .filter_map(|x| x.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", "),
+                                    other => other.to_string(),
+                                };
+                                Some(((*k).to_owned(), text))
+                            })
+                            .collect(),
+                        secrets: ["url", "secret", "password"]
+                            .iter()
+                            .filter(|k| {
+                                c.config
+                                    .get(**k)
+                                    .and_then(|v| v.as_str())
+                                    .is_some_and(|v| !v.is_empty())
+                            })
+                            .map(|k| (*k).to_owned())
+                            .collect(),
                         domains: if c.domains.is_empty() {
                             "all".into()
                         } else {
@@ -254,6 +280,18 @@ impl Alerts {
             rules: rules
                 .into_iter()
                 .map(|r| RuleView {
+                    values: crate::alerts::params::validate(
+                        &r.kind,
+                        r.params.as_object().unwrap_or(&serde_json::Map::new()),
+                    )
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .map(|m| {
+                        m.into_iter()
+                            .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                     id: r.id,
                     name: r.name,
                     kind: r.kind,
@@ -263,6 +301,21 @@ impl Alerts {
                 })
                 .collect(),
             channels,
+            rule_defaults: app::alerting::RULE_KINDS
+                .iter()
+                .map(|(kind, _)| {
+                    let values = crate::alerts::params::validate(kind, &serde_json::Map::new())
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .map(|m| {
+                            m.into_iter()
+                                .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    ((*kind).to_owned(), values)
+                })
+                .collect(),
         })
     }
 
@@ -302,6 +355,42 @@ impl Alerts {
         .await;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Adds a rule of `kind` with typed parameters (defaults for what is not given), limited to
+    /// `domain` or for every domain; its id.
+    pub async fn add_rule(
+        &self,
+        by: &Actor<Editor>,
+        name: &str,
+        kind: &str,
+        domain: Option<&str>,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Outcome<i64> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ServiceError::Invalid(
+                "a name of 1 to 100 characters is required".into(),
+            ));
+        }
+        let params =
+            crate::alerts::params::validate(kind, params).map_err(ServiceError::Invalid)?;
+        let domain = match domain.map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(String::from(crate::domain::names::DomainName::parse(d)?)),
+        };
+        let id = self
+            .store
+            .add_rule(name, kind, domain.as_deref(), &params, true, now_unix())
+            .await?;
+        self.audit(
+            by,
+            "rule.add",
+            &format!("rule {id} {name} ({kind}): domain={domain:?} params={params}"),
+        )
+        .await;
+        self.wake.notify_one();
+        Ok(id)
     }
 
     /// Changes a rule's parameters and switch, keeping its domain (what the UI edits).
@@ -350,6 +439,87 @@ impl Alerts {
         Ok(id)
     }
 
+    /// Changes a channel. Secrets (`secret`, `password`, `url`) left empty or out keep their
+    /// stored value, so a form never has to show them.
+    pub async fn update_channel(&self, by: &Actor<Admin>, mut c: ChannelRow) -> Outcome<()> {
+        let stored = self
+            .store
+            .channels()
+            .await?
+            .into_iter()
+            .find(|s| s.id == c.id)
+            .ok_or_else(|| ServiceError::NotFound("no such channel".into()))?;
+        if stored.kind != c.kind {
+            return Err(ServiceError::Invalid(format!(
+                "a {} channel cannot become a {} channel; add a new one",
+                stored.kind, c.kind
+            )));
+        }
+        if let Some(config) = c.config.as_object_mut() {
+            for key in ["secret", "password", "url"] {
+                let empty = config
+                    .get(key)
+                    .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+                if empty {
+                    match stored.config.get(key) {
+                        Some(old) => {
+                            config.insert(key.to_owned(), old.clone());
+                        }
+                        None => {
+                            config.remove(key);
+                        }
+                    }
+                }
+            }
+        }
+        validate_channel(&c).map_err(ServiceError::Invalid)?;
+        if !self.store.update_channel(&c).await? {
+            return Err(ServiceError::NotFound("no such channel".into()));
+        }
+        self.audit(
+            by,
+            "channel.update",
+            &format!("channel {} {} ({})", c.id, c.name, c.kind),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The state of a notification (a channel test): `queued`, `sent` or `failed`, with the
+    /// last error.
+    pub async fn notification_state(
+        &self,
+        _: &Actor<Admin>,
+        id: i64,
+    ) -> Outcome<(String, Option<String>)> {
+        let n = self
+            .store
+            .notification(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("no such notification".into()))?;
+        Ok((n.status, n.last_error))
+    }
+
+    /// Queues a test message, wakes the alert loop and waits up to `wait` for the outcome:
+    /// the notification's status and last error.
+    pub async fn test_channel_and_wait(
+        &self,
+        by: &Actor<Admin>,
+        id: i64,
+        wait: std::time::Duration,
+    ) -> Outcome<(String, Option<String>)> {
+        let n = self.test_channel(by, id).await?;
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let state = self.notification_state(by, n).await?;
+            let settled = state.0 == "sent" || state.1.is_some();
+            if settled || std::time::Instant::now() >= until {
+                return Ok(state);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Deletes a channel.
     pub async fn delete_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
         if !self.store.delete_channel(id).await? {
@@ -371,6 +541,64 @@ impl Alerts {
             .await;
         self.wake.notify_one();
         Ok(n)
+    }
+}
+
+/// The channel a form describes: the kind's settings from the fields that apply.
+pub fn channel_of_form(f: &app::alerting::ChannelForm) -> ChannelRow {
+    let mut config = serde_json::Map::new();
+    let mut put = |k: &str, v: &str| {
+        config.insert(k.to_owned(), serde_json::Value::String(v.trim().to_owned()));
+    };
+    match f.kind.as_str() {
+        "webhook" => {
+            put("url", &f.url);
+            put("secret", &f.secret);
+        }
+        "slack" | "teams" => put("url", &f.url),
+        "email" => {
+            put("host", &f.host);
+            put("tls", if f.tls.is_empty() { "starttls" } else { &f.tls });
+            put("username", &f.username);
+            put("password", &f.password);
+            put("from", &f.from);
+            config.insert(
+                "port".into(),
+                serde_json::Value::from(f.port.trim().parse::<u16>().unwrap_or(587)),
+            );
+            config.insert(
+                "to".into(),
+                f.to.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| serde_json::Value::String(t.to_owned()))
+                    .collect(),
+            );
+        }
+        _ => {}
+    }
+    if config.get("username").is_some_and(|v| v == "") {
+        config.remove("username");
+    }
+    if f.id == 0 {
+        for key in ["secret", "password"] {
+            if config.get(key).is_some_and(|v| v == "") {
+                config.remove(key);
+            }
+        }
+    }
+    ChannelRow {
+        id: f.id,
+        name: f.name.trim().to_owned(),
+        kind: f.kind.clone(),
+        config: serde_json::Value::Object(config),
+        domains: f
+            .domains
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        enabled: true,
     }
 }
 

@@ -5,6 +5,7 @@
 //! sqlx's `Any` driver. Only the migrations differ per backend (`migrations/sqlite`,
 //! `migrations/postgres`), where the DDL must.
 
+mod alert_changes;
 pub mod alerts;
 mod auth;
 pub mod checks;
