@@ -236,7 +236,7 @@ fn sparkline(points: &[(i64, i64)]) -> impl IntoView {
     let fails = line(rates.iter().map(|r| r / max_rate).collect());
     let total_f: i64 = points.iter().map(|p| p.1).sum();
     let title = format!(
-        "sessions per period (green) and failure rate (red, peak {:.2} %); {total_f} failed in all",
+        "sessions per period up to yesterday (green) and failure rate (red, peak {:.2} %); {total_f} failed in all",
         max_rate * 100.0
     );
     let label = title.clone();

@@ -395,6 +395,13 @@ impl Backend for WebBackend {
         } else {
             day_range(from.as_deref(), to.as_deref(), days).map_err(fail)?
         };
+        // The current day is still being reported: a trend ending there would fall at its
+        // end. Trends cover the complete days of the same length instead.
+        let (from, to) = if to >= crate::service::views::today() && from < to {
+            (from - 1, to - 1)
+        } else {
+            (from, to)
+        };
         self.services
             .stats
             .trends(&actor::<Viewer>()?, from, to)
