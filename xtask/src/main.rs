@@ -36,7 +36,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn workspace_root() -> anyhow::Result<PathBuf> {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` sets CARGO_MANIFEST_DIR for the process: the checkout being built. The
+    // compile-time value is only a fallback; cargo reuses an xtask binary across checkouts
+    // that share a target directory (CI's cache), and it would name the checkout that built it.
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     Ok(here
         .parent()
         .context("xtask lives in the workspace")?
