@@ -125,7 +125,8 @@ pub fn App() -> impl IntoView {
     view! {
         <Title text="tlswatch"/>
         <Router>
-            <a class="skip-link" href="#main">"Skip to content"</a>
+            // rel="external": the browser follows it (focusing <main>), not the router.
+            <a class="skip-link" href="#main" rel="external">"Skip to content"</a>
             <TopBar/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>

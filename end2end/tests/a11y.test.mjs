@@ -47,7 +47,8 @@ async function axe(page) {
 
 async function settle(page) {
   await page.waitForLoadState('networkidle');
-  await page.locator('#me').waitFor();
+  // Signed in (at 390 px the account link sits in the folded menu: present, not visible).
+  await page.locator('#me').waitFor({ state: 'attached' });
   await page.locator('.loading').first().waitFor({ state: 'detached', timeout: 10000 }).catch(() => {});
 }
 
@@ -71,14 +72,27 @@ test('axe-core finds no serious or critical violation on any page, light and dar
 
 test('at 390 px no page scrolls sideways, and the folded navigation opens', async () => {
   const page = await ctx.newPage();
-  await page.setViewportSize({ width: 390, height: 844 });
   await signIn(page, server.base, 'admin@e2e.example', '/');
+  await page.setViewportSize({ width: 390, height: 844 });
   const wide = [];
   for (const path of PAGES) {
     await page.goto(`${server.base}${path}`);
-    await settle(page);
-    const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-    if (scroll > inner) wide.push(`${path}: ${scroll} > ${inner}`);
+    await settle(page).catch((e) => { throw new Error(`${path}: ${e.message}`); });
+    const [scroll, inner, culprits] = await page.evaluate(() => [
+      document.documentElement.scrollWidth, window.innerWidth,
+      // What sticks out, for the failure message.
+      [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .filter((e) => {
+          for (let a = e.parentElement; a; a = a.parentElement) {
+            if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return false;
+          }
+          return true;
+        })
+        .slice(0, 6)
+        .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} → ${Math.round(e.getBoundingClientRect().right)}`),
+    ]);
+    if (scroll > inner) wide.push(`${path}: ${scroll} > ${inner}: ${culprits.join(', ')}`);
   }
   assert.deepEqual(wide, []);
   // The links are behind "Menu", which the keyboard opens.
@@ -99,6 +113,7 @@ test('the skip link is the first stop of the keyboard and moves focus to the con
   const page = await ctx.newPage();
   await page.setViewportSize({ width: 1400, height: 900 });
   await signIn(page, server.base, 'admin@e2e.example', '/');
+  await page.goto(`${server.base}/alerts`);
   await settle(page);
   await page.keyboard.press('Tab');
   const first = await page.evaluate(() => [document.activeElement.className, document.activeElement.textContent]);

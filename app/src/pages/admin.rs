@@ -44,7 +44,7 @@ pub fn UsersPage() -> impl IntoView {
                                     <tr>
                                         <td>{u.email}</td>
                                         <td>
-                                            <select on:change=move |ev| {
+                                            <select aria-label="Role" on:change=move |ev| {
                                                 if let Some(r) = Role::ALL.iter().find(|r| format!("{r:?}") == event_target_value(&ev)) {
                                                     update.dispatch(UpdateUser { id, role: *r, disabled });
                                                 }
@@ -66,7 +66,7 @@ pub fn UsersPage() -> impl IntoView {
             <ActionForm action=add attr:class="inline-form">
                 <input type="email" name="email" placeholder="e-mail" required/>
                 <input type="password" name="password" placeholder="password (12+ characters)" minlength="12" required/>
-                <select name="role">{role_options(Role::Viewer)}</select>
+                <select name="role" aria-label="Role">{role_options(Role::Viewer)}</select>
                 <button type="submit">"Add"</button>
             </ActionForm>
             {move || add_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
@@ -89,7 +89,7 @@ pub fn TokensPage() -> impl IntoView {
             <p class="hint">"Send a token as " <code>"Authorization: Bearer TOKEN"</code> " to " <code>"/api/v1"</code> "."</p>
             <ActionForm action=create attr:class="inline-form">
                 <input name="name" placeholder="what uses it" required maxlength="100"/>
-                <select name="role">{role_options(Role::Viewer)}</select>
+                <select name="role" aria-label="Role">{role_options(Role::Viewer)}</select>
                 <button type="submit">"Create token"</button>
             </ActionForm>
             {move || create.value().get().map(|r| match r {
