@@ -119,15 +119,12 @@ mod browser {
             .collect();
         let success: Vec<i64> = points.iter().map(|p| p.success).collect();
         let failure: Vec<i64> = points.iter().map(|p| p.failure).collect();
-        let rate: Vec<f64> = points
+        // A day without sessions has no rate: a gap in the line, not a zero.
+        let rate: Vec<Option<f64>> = points
             .iter()
             .map(|p| {
                 let total = p.success + p.failure;
-                if total > 0 {
-                    (p.failure as f64 * 10_000.0 / total as f64).round() / 100.0
-                } else {
-                    0.0
-                }
+                (total > 0).then(|| (p.failure as f64 * 10_000.0 / total as f64).round() / 100.0)
             })
             .collect();
         let mut chart = Chart::new()
