@@ -65,6 +65,16 @@ test('axe-core finds no serious or critical violation on any page, light and dar
       for (const v of await axe(page)) found.push(`${scheme} ${path}: ${v}`);
     }
   }
+  // Signed out: the sign-in page, in a browser of its own.
+  const anon = await browser({ bypassCSP: true });
+  try {
+    const login = await anon.newPage();
+    await login.goto(`${server.base}/login`);
+    await login.waitForLoadState('networkidle');
+    for (const v of await axe(login)) found.push(`signed out /login: ${v}`);
+  } finally {
+    await anon.close();
+  }
   assert.deepEqual(found, []);
   assert.deepEqual(errors, []);
   await page.close();

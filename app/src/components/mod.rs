@@ -42,9 +42,59 @@ pub fn rate(success: i64, failure: i64) -> String {
     }
 }
 
+/// `YYYY-MM-DD HH:MM[:SS][ UTC]` (how the server writes UTC times) as RFC 3339, or `None`.
+pub fn utc_rfc3339(shown: &str) -> Option<String> {
+    let t = shown.trim().trim_end_matches(" UTC").trim();
+    let (date, time) = t.split_once(' ')?;
+    let time = if time.len() == 5 { format!("{time}:00") } else { time.to_owned() };
+    let ok = date.len() == 10
+        && time.len() == 8
+        && date.chars().all(|c| c.is_ascii_digit() || c == '-')
+        && time.chars().all(|c| c.is_ascii_digit() || c == ':');
+    ok.then(|| format!("{date}T{time}Z"))
+}
+
+/// A time the server wrote in UTC, shown in the browser's time zone once the page runs, with
+/// the UTC time on hover (and in `datetime`). Rendered in UTC on the server, so hydration
+/// matches; the local time replaces it afterwards.
+#[leptos::component]
+pub fn LocalTime(
+    /// `YYYY-MM-DD HH:MM[:SS][ UTC]`.
+    #[prop(into)]
+    utc: String,
+) -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    let iso = utc_rfc3339(&utc);
+    let label = if utc.ends_with("UTC") { utc.clone() } else { format!("{utc} UTC") };
+    let text = RwSignal::new(label.clone());
+    #[cfg(feature = "hydrate")]
+    {
+        let iso = iso.clone();
+        Effect::new(move |_| {
+            if let Some(iso) = &iso {
+                let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(iso));
+                if !d.get_time().is_nan() {
+                    let local: String = d
+                        .to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
+                        .into();
+                    text.set(local);
+                }
+            }
+        });
+    }
+    view! { <time datetime=iso.unwrap_or_default() title=label>{move || text.get()}</time> }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{grouped, rate};
+
+    #[test]
+    fn utc_times_become_rfc3339() {
+        assert_eq!(super::utc_rfc3339("2026-12-01 10:05 UTC").as_deref(), Some("2026-12-01T10:05:00Z"));
+        assert_eq!(super::utc_rfc3339("2026-12-01 10:05:07").as_deref(), Some("2026-12-01T10:05:07Z"));
+        assert_eq!(super::utc_rfc3339("soon"), None);
+    }
 
     #[test]
     fn counts_are_grouped_by_three_and_rates_rounded_sensibly() {

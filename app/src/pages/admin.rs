@@ -141,7 +141,7 @@ pub fn AuditPage() -> impl IntoView {
                         <table id="audit">
                             <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Details"</th><th>"From"</th></tr></thead>
                             <tbody>{list.into_iter().map(|a| view! {
-                                <tr><td>{a.at}</td><td>{a.actor}</td><td>{a.action}</td><td>{a.detail}</td><td>{a.ip.unwrap_or_default()}</td></tr>
+                                <tr><td><crate::components::LocalTime utc=a.at/></td><td>{a.actor}</td><td>{a.action}</td><td>{a.detail}</td><td>{a.ip.unwrap_or_default()}</td></tr>
                             }).collect_view()}</tbody>
                         </table>
                     }.into_any(),

@@ -108,7 +108,7 @@ fn AlertsBody(
                         {a.baseline.map(|b| format!(" · baseline {b:.4}"))}
                         {a.threshold.map(|t| format!(" · threshold {t:.4}"))}</div>
                 </td>
-                <td>{a.started.clone()}{a.resolved.clone().map(|r| view! { <div class="hint">"resolved " {r}</div> })}</td>
+                <td><crate::components::LocalTime utc=a.started.clone()/>{a.resolved.clone().map(|r| view! { <div class="hint">"resolved " <crate::components::LocalTime utc=r/></div> })}</td>
                 <td>{(live && editor).then(|| view! {
                     <button class="ack" type="button" disabled=a.acknowledged_by.is_some() on:click=move |_| { ack.dispatch(AckAlert { id }); }>"Acknowledge"</button>
                     <button class="silence" type="button" on:click=move |_| { silence.dispatch(SilenceAlert { id, minutes: 24 * 60, comment: "silenced from the alerts page".into() }); }>"Silence 24 h"</button>
@@ -121,7 +121,7 @@ fn AlertsBody(
         <h2>"Current"</h2>
         {active_empty.then(|| view! { <p class="empty" id="no-alerts">"No alert is firing."</p> })}
         <table id="current-alerts">
-            <thead><tr><th>"State"</th><th>"Domain and labels"</th><th>"Why"</th><th>"Since (UTC)"</th><th></th></tr></thead>
+            <thead><tr><th>"State"</th><th>"Domain and labels"</th><th>"Why"</th><th>"Since"</th><th></th></tr></thead>
             <tbody>{active.into_iter().map(|a| row(a, true)).collect_view()}</tbody>
         </table>
         <h2>"Silences"</h2>
@@ -137,7 +137,7 @@ fn AlertsBody(
         </table>
         <h2>"History"</h2>
         <table id="alert-history">
-            <thead><tr><th>"State"</th><th>"Domain and labels"</th><th>"Why"</th><th>"Since (UTC)"</th><th></th></tr></thead>
+            <thead><tr><th>"State"</th><th>"Domain and labels"</th><th>"Why"</th><th>"Since"</th><th></th></tr></thead>
             <tbody>{history.into_iter().map(|a| row(a, false)).collect_view()}</tbody>
         </table>
         <Rules rules=v.rules defaults=v.rule_defaults editor rule add_rule/>

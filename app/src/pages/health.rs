@@ -90,7 +90,7 @@ fn HealthBody(h: HealthView) -> impl IntoView {
         None => view! { <p id="check-summary" class="empty">"No check has run yet. Checks run every few hours; an editor can run them now."</p> }.into_any(),
         Some(l) => view! {
             <p id="check-summary">
-                "Latest check: " {l.started.clone()} " UTC (" {l.trigger.clone()} ", " {l.millis} " ms): " {badge(l.worst)}
+                "Latest check: " <crate::components::LocalTime utc=l.started.clone()/> " (" {l.trigger.clone()} ", " {l.millis} " ms): " {badge(l.worst)}
                 " · " {l.fails} " failing, " {l.warns} " warnings"
                 {l.mode.clone().map(|m| view! { " · policy mode " <strong class="mode">{m}</strong> })}
             </p>
@@ -144,9 +144,9 @@ fn HealthBody(h: HealthView) -> impl IntoView {
         </details>
         <h3>"History"</h3>
         <table id="check-history">
-            <thead><tr><th>"Started (UTC)"</th><th>"Trigger"</th><th>"Result"</th><th class="num">"Failing"</th><th class="num">"Warnings"</th><th>"Mode"</th><th class="num">"ms"</th></tr></thead>
+            <thead><tr><th>"Started"</th><th>"Trigger"</th><th>"Result"</th><th class="num">"Failing"</th><th class="num">"Warnings"</th><th>"Mode"</th><th class="num">"ms"</th></tr></thead>
             <tbody>{history.into_iter().map(|r| view! {
-                <tr><td>{r.started}</td><td>{r.trigger}</td><td>{badge(r.worst)}</td><td class="num">{r.fails}</td><td class="num">{r.warns}</td><td>{r.mode.unwrap_or_default()}</td><td class="num">{r.millis}</td></tr>
+                <tr><td><crate::components::LocalTime utc=r.started/></td><td>{r.trigger}</td><td>{badge(r.worst)}</td><td class="num">{r.fails}</td><td class="num">{r.warns}</td><td>{r.mode.unwrap_or_default()}</td><td class="num">{r.millis}</td></tr>
             }).collect_view()}</tbody>
         </table>
     }

@@ -224,7 +224,7 @@ fn PolicyBody(
                 view! {
                     <tr>
                         <td class="num">{h.version}</td><td><code>{h.id}</code></td><td>{h.mode}</td>
-                        <td>{h.mx.join(", ")}</td><td>{age(h.max_age)}</td><td>{h.author}</td><td>{utc(h.created_at)}</td>
+                        <td>{h.mx.join(", ")}</td><td>{age(h.max_age)}</td><td>{h.author}</td><td><crate::components::LocalTime utc=utc(h.created_at)/></td>
                         <td>{h.comment}{h.override_reason.map(|r| view! { <div class="hint">"Override: " {r}</div> })}</td>
                         <td><Show when=move || editor.get()>
                             <button type="button" class="link rollback" title=format!("Publish version {version}'s content again")
