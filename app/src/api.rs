@@ -265,6 +265,20 @@ pub trait Backend: Send + Sync + 'static {
     async fn test_channel(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
     /// Deletes a channel.
     async fn delete_channel(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Every mailbox, as the admin page shows it.
+    async fn mailboxes(&self) -> Result<Vec<crate::mailboxes::MailboxView>, String>;
+    /// Adds or changes a mailbox.
+    async fn save_mailbox(
+        &self,
+        by: &CurrentUser,
+        form: crate::mailboxes::MailboxForm,
+    ) -> Result<(), String>;
+    /// Deletes a mailbox.
+    async fn remove_mailbox(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
+    /// Signs in to a mailbox without importing; the outcome in words.
+    async fn test_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
+    /// Polls a mailbox now; the outcome in words.
+    async fn poll_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
     /// Registers a domain; its normalized name.
     async fn add_domain(&self, by: &CurrentUser, domain: String) -> Result<String, String>;
     /// Health checks, setup guide and readiness of a domain; `None` for an unknown domain.

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod components;
 pub mod health;
 pub mod hosting;
+pub mod mailboxes;
 pub mod pages;
 
 use leptos::prelude::*;
@@ -144,6 +145,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/tokens") view=pages::admin::TokensPage/>
                     <Route path=path!("/admin/audit") view=pages::admin::AuditPage/>
                     <Route path=path!("/admin/quarantine") view=pages::admin::QuarantinePage/>
+                    <Route path=path!("/admin/mailboxes") view=pages::mailboxes::MailboxesPage/>
                 </Routes>
             </main>
         </Router>
@@ -179,7 +181,7 @@ fn TopBar() -> impl IntoView {
                             <A href="/reports">"Reports"</A>
                             <A href="/alerts">"Alerts"</A>
                             {editor.then(|| view! { <A href="/upload">"Upload"</A> })}
-                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/quarantine">"Quarantine"</A> })}
+                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/quarantine">"Quarantine"</A> <A href="/admin/mailboxes">"Mailboxes"</A> })}
                         </nav>
                         <div class="me">
                             <A href="/account" attr:id="me">{u.email.clone()}" ("{u.role.as_str()}")"</A>

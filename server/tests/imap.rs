@@ -230,3 +230,74 @@ async fn imap_reports_for_unknown_domains_wait_in_the_quarantine() {
     assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
     assert_eq!(db.store.report_count().await.unwrap(), 1);
 }
+
+/// The mailboxes page's operations against Dovecot, through the use cases the page calls:
+/// "test connection" signs in and imports nothing, "poll now" imports and records the totals
+/// and the last success, a wrong password turns the mailbox to failing with the server's
+/// answer, and the view never carries the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_page_tests_polls_and_shows_state() {
+    use tlswatch::service::mailboxes::Mailboxes;
+    use tlswatch::service::Actor;
+    let Some(d) = Dovecot::start().await else {
+        return;
+    };
+    let db = sqlite().await;
+    d.deliver("r1", &report_mail("imap.example", "page-1", 10));
+    d.deliver("spam", NOT_A_REPORT);
+    let service = Mailboxes::new(db.store.clone()).with_poller(Some(poller(&d)));
+    let admin = Actor::operator();
+    let id = service
+        .add(&admin, mailbox(&d, "implicit", Some("Archive"), None))
+        .await
+        .unwrap();
+
+    let tested = service.test(&admin, id).await.unwrap().unwrap();
+    assert_eq!(tested, "Signed in; 2 message(s) in INBOX.");
+    assert_eq!(
+        db.store.report_count().await.unwrap(),
+        0,
+        "a test imports nothing"
+    );
+    let v = &service.view(&admin).await.unwrap()[0];
+    assert_eq!(v.state, "not polled yet");
+
+    let polled = service.poll_one(&admin, id).await.unwrap().unwrap();
+    assert_eq!(
+        polled,
+        "Polled: 1 imported, 0 already imported, 1 rejected."
+    );
+    let v = &service.view(&admin).await.unwrap()[0];
+    assert_eq!(
+        (v.state.as_str(), v.imported, v.duplicates, v.rejected),
+        ("ok", 1, 0, 1)
+    );
+    assert!(v.last_success.is_some() && v.last_poll.is_some());
+    assert!(v.password_set);
+    assert!(!format!("{v:?}").contains(&d.password));
+    let stats = tlswatch::service::stats::Stats::new(db.store.clone());
+    let viewer = Actor::<tlswatch::service::Viewer>::operator();
+    let m = &stats.metrics(&viewer).await.unwrap().mailboxes[0];
+    assert_eq!((m.2, m.3, m.4, m.5), (false, 1, 0, 1));
+    assert!(m.1.is_some());
+
+    // A wrong password: the test says why, the poll records it, the state is failing and the
+    // last success stays.
+    let mut wrong = service.list(&admin).await.unwrap().remove(0);
+    wrong.password = "not the password".into();
+    service.update(&admin, wrong).await.unwrap();
+    let failed = service.test(&admin, id).await.unwrap().unwrap_err();
+    assert!(failed.contains("login"), "{failed}");
+    assert!(service.poll_one(&admin, id).await.unwrap().is_err());
+    let v = &service.view(&admin).await.unwrap()[0];
+    assert_eq!(v.state, "failing");
+    assert!(v.last_error.as_deref().unwrap_or("").contains("login"));
+    assert!(v.last_success.is_some());
+    assert!(
+        stats.metrics(&viewer).await.unwrap().mailboxes[0].2,
+        "failing in /metrics"
+    );
+    // Without a poller (a server that does not poll) the page says so.
+    let none = Mailboxes::new(db.store.clone());
+    assert!(none.test(&admin, id).await.is_err());
+}

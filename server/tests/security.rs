@@ -266,6 +266,15 @@ fn routes() -> Vec<Case> {
         ),
         sfn::<PreviewChannel>("kind=slack", Some(Admin), 200),
         sfn::<TestChannel>("id=999", Some(Admin), 400),
+        sfn::<app::mailboxes::ListMailboxes>("", Some(Admin), 200),
+        sfn::<app::mailboxes::SaveMailbox>(
+            "form%5Bid%5D=999&form%5Bname%5D=m&form%5Bhost%5D=imap.sec.example&form%5Bport%5D=993&form%5Btls%5D=implicit&form%5Busername%5D=u&form%5Bfolder%5D=INBOX&form%5Bpoll_minutes%5D=5",
+            Some(Admin),
+            400,
+        ),
+        sfn::<app::mailboxes::RemoveMailbox>("id=999", Some(Admin), 400),
+        sfn::<app::mailboxes::TestMailbox>("id=999", Some(Admin), 400),
+        sfn::<app::mailboxes::PollMailbox>("id=999", Some(Admin), 400),
         sfn::<DeleteChannel>("id=999", Some(Admin), 400),
         rest(
             "GET",

@@ -46,7 +46,11 @@ pub fn rate(success: i64, failure: i64) -> String {
 pub fn utc_rfc3339(shown: &str) -> Option<String> {
     let t = shown.trim().trim_end_matches(" UTC").trim();
     let (date, time) = t.split_once(' ')?;
-    let time = if time.len() == 5 { format!("{time}:00") } else { time.to_owned() };
+    let time = if time.len() == 5 {
+        format!("{time}:00")
+    } else {
+        time.to_owned()
+    };
     let ok = date.len() == 10
         && time.len() == 8
         && date.chars().all(|c| c.is_ascii_digit() || c == '-')
@@ -65,7 +69,11 @@ pub fn LocalTime(
 ) -> impl leptos::IntoView {
     use leptos::prelude::*;
     let iso = utc_rfc3339(&utc);
-    let label = if utc.ends_with("UTC") { utc.clone() } else { format!("{utc} UTC") };
+    let label = if utc.ends_with("UTC") {
+        utc.clone()
+    } else {
+        format!("{utc} UTC")
+    };
     let text = RwSignal::new(label.clone());
     #[cfg(feature = "hydrate")]
     {
@@ -91,8 +99,14 @@ mod tests {
 
     #[test]
     fn utc_times_become_rfc3339() {
-        assert_eq!(super::utc_rfc3339("2026-12-01 10:05 UTC").as_deref(), Some("2026-12-01T10:05:00Z"));
-        assert_eq!(super::utc_rfc3339("2026-12-01 10:05:07").as_deref(), Some("2026-12-01T10:05:07Z"));
+        assert_eq!(
+            super::utc_rfc3339("2026-12-01 10:05 UTC").as_deref(),
+            Some("2026-12-01T10:05:00Z")
+        );
+        assert_eq!(
+            super::utc_rfc3339("2026-12-01 10:05:07").as_deref(),
+            Some("2026-12-01T10:05:07Z")
+        );
         assert_eq!(super::utc_rfc3339("soon"), None);
     }
 

@@ -97,9 +97,9 @@ fn form_of(c: &ChannelView) -> ChannelForm {
     }
 }
 
-/// One text field of the form, with its problem under it once the user tried to save.
+/// One text field of a form, with its problem under it once the user tried to save.
 #[component]
-fn Field(
+pub(crate) fn Field(
     label: &'static str,
     key: &'static str,
     prefix: String,

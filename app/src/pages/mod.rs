@@ -7,6 +7,7 @@ pub mod channels;
 pub mod domain;
 pub mod health;
 pub mod home;
+pub mod mailboxes;
 pub mod policy;
 pub mod reports;
 pub mod upload;

@@ -109,6 +109,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
             receiver_secret: args.receiver_secret.clone(),
         },
     ));
+    let poller = global.imap_poller(&args.limits)?;
     let settings = HttpSettings {
         listen: args.listen,
         site_root: args.site_root.map(|p| p.display().to_string()),
@@ -122,6 +123,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         checks: Some(checks.clone()),
         alert_wake: alert_wake.clone(),
         certificate_wake: certificate_wake.clone(),
+        imap: Some(poller.clone()),
         trusted_proxies: parse_networks(&args.trusted_proxies)?,
         receiver_max_in_flight: args.receiver_max_in_flight,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),
@@ -133,7 +135,6 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
     }
     let app = Application::build(store.clone(), settings).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let poller = global.imap_poller(&args.limits)?;
     let every = std::time::Duration::from_secs(args.mailbox_scheduler_seconds.max(1));
     let scheduler = tokio::spawn(crate::ingest::imap::run_scheduler(
         store.clone(),

@@ -508,6 +508,71 @@ impl Backend for WebBackend {
         done.map_err(fail)
     }
 
+    async fn mailboxes(&self) -> Result<Vec<app::mailboxes::MailboxView>, String> {
+        let by = actor::<Admin>()?;
+        self.services.mailboxes.view(&by).await.map_err(fail)
+    }
+
+    async fn save_mailbox(
+        &self,
+        by: &CurrentUser,
+        f: app::mailboxes::MailboxForm,
+    ) -> Result<(), String> {
+        let by = as_actor::<Admin>(by)?;
+        if let Some((_, why)) = app::mailboxes::mailbox_problems(&f).into_iter().next() {
+            return Err(why);
+        }
+        let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let m = crate::store::Mailbox {
+            id: f.id,
+            name: f.name.trim().to_owned(),
+            host: f.host.trim().to_owned(),
+            port: f.port.trim().parse().unwrap_or(993),
+            tls_mode: f.tls.clone(),
+            username: f.username.trim().to_owned(),
+            password: f.password.clone(),
+            folder: f.folder.trim().to_owned(),
+            archive_folder: optional(&f.archive_folder),
+            rejected_folder: optional(&f.rejected_folder),
+            poll_seconds: f.poll_minutes.trim().parse::<i64>().unwrap_or(5) * 60,
+            enabled: f.enabled,
+            last_poll_at: None,
+            last_error: None,
+            auto_register: f.auto_register,
+        };
+        let done = if f.id == 0 {
+            self.services.mailboxes.add(&by, m).await.map(|_| ())
+        } else {
+            self.services.mailboxes.update(&by, m).await
+        };
+        done.map_err(fail)
+    }
+
+    async fn remove_mailbox(&self, by: &CurrentUser, id: i64) -> Result<(), String> {
+        let by = as_actor::<Admin>(by)?;
+        self.services.mailboxes.delete(&by, id).await.map_err(fail)
+    }
+
+    async fn test_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
+        let by = as_actor::<Admin>(by)?;
+        self.services
+            .mailboxes
+            .test(&by, id)
+            .await
+            .map_err(fail)?
+            .or_else(|e| Ok(format!("Failed: {e}")))
+    }
+
+    async fn poll_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
+        let by = as_actor::<Admin>(by)?;
+        self.services
+            .mailboxes
+            .poll_one(&by, id)
+            .await
+            .map_err(fail)?
+            .or_else(|e| Ok(format!("Failed: {e}")))
+    }
+
     async fn add_domain(&self, by: &CurrentUser, domain: String) -> Result<String, String> {
         let by = as_actor::<Editor>(by)?;
         self.services

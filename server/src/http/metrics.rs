@@ -31,6 +31,7 @@ async fn metrics(
         totals,
         alerts,
         quarantine,
+        mailboxes: snapshot_mailboxes,
     } = state.services.stats.metrics(&by).await?;
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str| {
@@ -115,6 +116,36 @@ async fn metrics(
             "tlswatch_notifications{{status=\"{}\"}} {n}\n",
             esc(s)
         ));
+    }
+    rest.push_str("# HELP tlswatch_mailbox_last_success_timestamp_seconds When the mailbox was last polled without error.\n# TYPE tlswatch_mailbox_last_success_timestamp_seconds gauge\n");
+    for (name, success, ..) in &snapshot_mailboxes {
+        if let Some(t) = success {
+            rest.push_str(&format!(
+                "tlswatch_mailbox_last_success_timestamp_seconds{{mailbox=\"{}\"}} {t}\n",
+                esc(name)
+            ));
+        }
+    }
+    rest.push_str("# HELP tlswatch_mailbox_failing 1 when the mailbox's last poll failed.\n# TYPE tlswatch_mailbox_failing gauge\n");
+    for (name, _, failing, ..) in &snapshot_mailboxes {
+        rest.push_str(&format!(
+            "tlswatch_mailbox_failing{{mailbox=\"{}\"}} {}\n",
+            esc(name),
+            i64::from(*failing)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_mailbox_mails_total Mails a mailbox's polls handled, by outcome.\n# TYPE tlswatch_mailbox_mails_total counter\n");
+    for (name, _, _, imported, duplicates, rejected) in &snapshot_mailboxes {
+        for (outcome, n) in [
+            ("imported", imported),
+            ("duplicate", duplicates),
+            ("rejected", rejected),
+        ] {
+            rest.push_str(&format!(
+                "tlswatch_mailbox_mails_total{{mailbox=\"{}\",outcome=\"{outcome}\"}} {n}\n",
+                esc(name)
+            ));
+        }
     }
     rest.push_str("# HELP tlswatch_alerts_firing Alert instances firing, by rule and domain.\n# TYPE tlswatch_alerts_firing gauge\n");
     let mut firing: std::collections::BTreeMap<(String, String), i64> =

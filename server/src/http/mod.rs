@@ -93,6 +93,8 @@ pub struct HttpSettings {
     pub alert_wake: Arc<tokio::sync::Notify>,
     /// Wakes the certificate manager (after a hosted policy changes).
     pub certificate_wake: Arc<tokio::sync::Notify>,
+    /// Tests and polls mailboxes from the admin page (`None`: not offered).
+    pub imap: Option<crate::ingest::imap::ImapPoller>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Reports the open receiver prepares at once.
@@ -119,6 +121,7 @@ impl HttpSettings {
             checks: None,
             alert_wake: Arc::default(),
             certificate_wake: Arc::default(),
+            imap: None,
             trusted_proxies: Vec::new(),
             receiver_max_in_flight: receiver::DEFAULT_IN_FLIGHT,
             request_timeout: Duration::from_secs(30),
@@ -156,6 +159,7 @@ impl Application {
             checks,
             alert_wake,
             certificate_wake,
+            imap,
             trusted_proxies,
             receiver_max_in_flight,
             request_timeout,
@@ -205,6 +209,7 @@ impl Application {
                 checks,
                 alert_wake,
                 certificate_wake,
+                imap,
             },
         );
         let state = AppState {

@@ -53,8 +53,9 @@ async fn step<T>(what: &str, f: impl std::future::Future<Output = T>) -> anyhow:
 }
 
 impl ImapPoller {
-    /// Connects, logs in and selects the mailbox's folder.
-    async fn open(&self, m: &Mailbox) -> anyhow::Result<ImapSession> {
+    /// Connects, logs in and selects the mailbox's folder; the session and the number of
+    /// messages in the folder.
+    async fn open(&self, m: &Mailbox) -> anyhow::Result<(ImapSession, u32)> {
         let tcp = step("connect", TcpStream::connect((m.host.as_str(), m.port)))
             .await?
             .with_context(|| format!("connecting to {}:{}", m.host, m.port))?;
@@ -96,16 +97,24 @@ impl ImapPoller {
         let mut session = step("login", client.login(&m.username, &m.password))
             .await?
             .map_err(|(e, _)| anyhow::anyhow!("login as {} failed: {e}", m.username))?;
-        step("select", session.select(&m.folder))
+        let selected = step("select", session.select(&m.folder))
             .await?
             .with_context(|| format!("selecting folder {}", m.folder))?;
-        Ok(session)
+        Ok((session, selected.exists))
+    }
+
+    /// Signs in and selects the folder without importing anything; the number of messages in
+    /// it ("test connection").
+    pub async fn test(&self, m: &Mailbox) -> anyhow::Result<u32> {
+        let (mut session, exists) = self.open(m).await?;
+        let _ = step("logout", session.logout()).await;
+        Ok(exists)
     }
 
     /// Polls one mailbox once.
     #[tracing::instrument(skip_all, fields(mailbox = %m.name))]
     pub async fn poll_once(&self, store: &Store, m: &Mailbox) -> anyhow::Result<PollOutcome> {
-        let mut session = self.open(m).await?;
+        let (mut session, _) = self.open(m).await?;
         let result = self.process(store, m, &mut session).await;
         let _ = step("logout", session.logout()).await;
         result
@@ -263,6 +272,49 @@ impl ImapPoller {
     }
 }
 
+/// Polls mailbox `id` now, whatever its interval (unless another poll holds it), and records
+/// the poll like a scheduled one; `None` when another poll is running.
+pub async fn poll_now(
+    store: &Store,
+    poller: &ImapPoller,
+    id: i64,
+) -> anyhow::Result<Option<Result<PollOutcome, String>>> {
+    let Some(m) = store.lease_mailbox(id, now_unix(), 600, false).await? else {
+        return Ok(None);
+    };
+    Ok(Some(record(store, poller, &m).await?))
+}
+
+/// Polls `m` (leased) and records the outcome.
+async fn record(
+    store: &Store,
+    poller: &ImapPoller,
+    m: &Mailbox,
+) -> anyhow::Result<Result<PollOutcome, String>> {
+    match poller.poll_once(store, m).await {
+        Ok(o) => {
+            tracing::info!(mailbox = %m.name, imported = o.imported, duplicates = o.duplicates, rejected = o.rejected, "mailbox polled");
+            store
+                .finish_poll(
+                    m.id,
+                    now_unix(),
+                    None,
+                    (o.imported as i64, o.duplicates as i64, o.rejected as i64),
+                )
+                .await?;
+            Ok(Ok(o))
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            tracing::warn!(mailbox = ?m.name, error = ?msg, "mailbox poll failed");
+            store
+                .finish_poll(m.id, now_unix(), Some(&msg), (0, 0, 0))
+                .await?;
+            Ok(Err(msg))
+        }
+    }
+}
+
 /// Polls every due mailbox once (taking its lease, so several instances never poll the same
 /// mailbox at the same time). Returns how many mailboxes were polled.
 pub async fn try_execute_once(store: &Store, poller: &ImapPoller) -> anyhow::Result<usize> {
@@ -273,21 +325,8 @@ pub async fn try_execute_once(store: &Store, poller: &ImapPoller) -> anyhow::Res
             continue;
         };
         polled += 1;
-        match poller.poll_once(store, &m).await {
-            Ok(o) => {
-                tracing::info!(mailbox = %m.name, imported = o.imported, duplicates = o.duplicates, rejected = o.rejected, "mailbox polled");
-                store
-                    .finish_poll(m.id, now_unix(), None, o.imported as i64, o.rejected as i64)
-                    .await?;
-            }
-            Err(e) => {
-                let msg = format!("{e:#}");
-                tracing::warn!(mailbox = ?m.name, error = ?msg, "mailbox poll failed");
-                store
-                    .finish_poll(m.id, now_unix(), Some(&msg), 0, 0)
-                    .await?;
-            }
-        }
+        // The outcome is recorded on the mailbox (and logged) by `record`.
+        let _outcome = record(store, poller, &m).await?;
     }
     Ok(polled)
 }

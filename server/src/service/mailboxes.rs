@@ -7,12 +7,126 @@ use crate::store::{Mailbox, Store};
 #[derive(Clone)]
 pub struct Mailboxes {
     store: Store,
+    poller: Option<crate::ingest::imap::ImapPoller>,
 }
 
 impl Mailboxes {
     /// Mailboxes of `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            poller: None,
+        }
+    }
+
+    /// The same, testing and polling with `poller` (the web's "test connection" and "poll now").
+    pub fn with_poller(mut self, poller: Option<crate::ingest::imap::ImapPoller>) -> Self {
+        self.poller = poller;
+        self
+    }
+
+    fn poller(&self) -> Outcome<&crate::ingest::imap::ImapPoller> {
+        self.poller
+            .as_ref()
+            .ok_or_else(|| ServiceError::NotFound("this server does not poll mailboxes".into()))
+    }
+
+    async fn one(&self, id: i64) -> Outcome<Mailbox> {
+        self.store
+            .mailboxes()
+            .await?
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| ServiceError::NotFound("no such mailbox".into()))
+    }
+
+    /// Signs in and selects the folder without importing; what happened, in words.
+    pub async fn test(&self, by: &Actor<Admin>, id: i64) -> Outcome<Result<String, String>> {
+        let m = self.one(id).await?;
+        let result = match self.poller()?.test(&m).await {
+            Ok(n) => Ok(format!("Signed in; {n} message(s) in {}.", m.folder)),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        super::audit(
+            &self.store,
+            by,
+            "mailbox.test",
+            &format!(
+                "mailbox {id}: {}",
+                if result.is_ok() { "ok" } else { "failed" }
+            ),
+        )
+        .await;
+        Ok(result)
+    }
+
+    /// Polls one mailbox now and records it like a scheduled poll; what happened, in words.
+    pub async fn poll_one(&self, by: &Actor<Admin>, id: i64) -> Outcome<Result<String, String>> {
+        self.one(id).await?;
+        let result = match crate::ingest::imap::poll_now(&self.store, self.poller()?, id).await? {
+            None => Err("a poll of this mailbox is running; try again in a moment".into()),
+            Some(Ok(o)) => Ok(format!(
+                "Polled: {} imported, {} already imported, {} rejected.",
+                o.imported, o.duplicates, o.rejected
+            )),
+            Some(Err(e)) => Err(e),
+        };
+        super::audit(
+            &self.store,
+            by,
+            "mailbox.poll",
+            &format!(
+                "mailbox {id}: {}",
+                if result.is_ok() { "ok" } else { "failed" }
+            ),
+        )
+        .await;
+        Ok(result)
+    }
+
+    /// Every mailbox as the admin page shows it (no password).
+    pub async fn view(&self, by: &Actor<Admin>) -> Outcome<Vec<app::mailboxes::MailboxView>> {
+        let totals = self.store.mailbox_totals().await?;
+        Ok(self
+            .list(by)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let t = totals
+                    .iter()
+                    .find(|t| t.0 == m.id)
+                    .copied()
+                    .unwrap_or_default();
+                let state = match (&m.last_error, m.last_poll_at, m.enabled) {
+                    (_, _, false) => "off",
+                    (Some(_), _, true) => "failing",
+                    (None, None, true) => "not polled yet",
+                    (None, Some(_), true) => "ok",
+                };
+                app::mailboxes::MailboxView {
+                    id: m.id,
+                    name: m.name,
+                    host: m.host,
+                    port: m.port,
+                    tls: m.tls_mode,
+                    username: m.username,
+                    password_set: !m.password.is_empty(),
+                    folder: m.folder,
+                    archive_folder: m.archive_folder.unwrap_or_default(),
+                    rejected_folder: m.rejected_folder.unwrap_or_default(),
+                    poll_seconds: m.poll_seconds,
+                    enabled: m.enabled,
+                    auto_register: m.auto_register,
+                    last_poll: m.last_poll_at.map(super::views::utc),
+                    last_success: t.1.map(super::views::utc),
+                    last_error: m.last_error,
+                    state: state.into(),
+                    imported: t.2,
+                    duplicates: t.3,
+                    rejected: t.4,
+                }
+            })
+            .collect())
     }
 
     /// Every mailbox (passwords included: adapters never show them).

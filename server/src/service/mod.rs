@@ -191,6 +191,8 @@ pub struct Settings {
     pub alert_wake: Arc<tokio::sync::Notify>,
     /// Wakes the certificate manager after a hosted policy changes.
     pub certificate_wake: Arc<tokio::sync::Notify>,
+    /// Tests and polls mailboxes on request (`None`: the server does not poll).
+    pub imap: Option<crate::ingest::imap::ImapPoller>,
 }
 
 impl Default for Settings {
@@ -201,6 +203,7 @@ impl Default for Settings {
             checks: None,
             alert_wake: Arc::default(),
             certificate_wake: Arc::default(),
+            imap: None,
         }
     }
 }
@@ -238,6 +241,7 @@ impl Services {
             checks,
             alert_wake,
             certificate_wake,
+            imap,
         } = settings;
         Self {
             accounts: accounts::Accounts::new(store.clone()),
@@ -249,7 +253,7 @@ impl Services {
             quarantine: quarantine::Quarantine::new(store.clone(), limits, domain_policy)
                 .waking(alert_wake.clone()),
             intake: intake::Intake::new(store.clone(), limits, domain_policy, alert_wake),
-            mailboxes: mailboxes::Mailboxes::new(store.clone()),
+            mailboxes: mailboxes::Mailboxes::new(store.clone()).with_poller(imap),
             store,
         }
     }

@@ -28,6 +28,8 @@ pub struct MetricsSnapshot {
     pub alerts: Vec<AlertRow>,
     /// `(entries, bytes)` in the quarantine and its quota, when they could be read.
     pub quarantine: Option<((i64, i64), QuarantineQuota)>,
+    /// Per mailbox: `(name, last success, failing, imported, duplicates, rejected)`.
+    pub mailboxes: Vec<(String, Option<i64>, bool, i64, i64, i64)>,
 }
 
 /// Per-domain trend: `(success, failure)` per bucket of days.
@@ -197,10 +199,33 @@ impl Stats {
                 None
             }
         };
+        let totals_by_id = self.store.mailbox_totals().await?;
+        let mailboxes = self
+            .store
+            .mailboxes()
+            .await?
+            .into_iter()
+            .map(|m| {
+                let t = totals_by_id
+                    .iter()
+                    .find(|t| t.0 == m.id)
+                    .copied()
+                    .unwrap_or_default();
+                (
+                    m.name,
+                    t.1,
+                    m.enabled && m.last_error.is_some(),
+                    t.2,
+                    t.3,
+                    t.4,
+                )
+            })
+            .collect();
         Ok(MetricsSnapshot {
             totals,
             alerts,
             quarantine,
+            mailboxes,
         })
     }
 }

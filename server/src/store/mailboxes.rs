@@ -160,15 +160,28 @@ impl Store {
         now: i64,
         lease_seconds: i64,
     ) -> anyhow::Result<Option<Mailbox>> {
+        self.lease_mailbox(id, now, lease_seconds, true).await
+    }
+
+    /// Takes the poll lease of a mailbox (`due`: only when enabled and its interval has
+    /// passed; otherwise whenever no other poll holds it, for "poll now").
+    pub async fn lease_mailbox(
+        &self,
+        id: i64,
+        now: i64,
+        lease_seconds: i64,
+        due: bool,
+    ) -> anyhow::Result<Option<Mailbox>> {
         let _guard = self.write_guard().await?;
         let taken = sqlx::query(
             "update mailbox set lease_until = $1
-             where id = $2 and enabled = 1 and (lease_until is null or lease_until < $3)
-               and (last_poll_at is null or last_poll_at + poll_seconds <= $3)",
+             where id = $2 and (lease_until is null or lease_until < $3)
+               and ($4 = 0 or (enabled = 1 and (last_poll_at is null or last_poll_at + poll_seconds <= $3)))",
         )
         .bind(now + lease_seconds)
         .bind(id)
         .bind(now)
+        .bind(i64::from(due))
         .execute(self.pool())
         .await
         .context("leasing mailbox")?
@@ -183,25 +196,40 @@ impl Store {
         from_row(self, &row).map(Some)
     }
 
-    /// Records the end of a poll and releases the lease.
+    /// Per mailbox: `(id, last_success_at, imported, duplicates, rejected)` since it was added.
+    pub async fn mailbox_totals(&self) -> anyhow::Result<Vec<(i64, Option<i64>, i64, i64, i64)>> {
+        sqlx::query_as(
+            "select id, last_success_at, imported_total, duplicate_total, rejected_total from mailbox order by id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading mailbox totals")
+    }
+
+    /// Records the end of a poll (`outcome`: mails imported, duplicates, rejected) and
+    /// releases the lease.
     pub async fn finish_poll(
         &self,
         id: i64,
         now: i64,
         error: Option<&str>,
-        imported: i64,
-        rejected: i64,
+        outcome: (i64, i64, i64),
     ) -> anyhow::Result<()> {
+        let (imported, duplicates, rejected) = outcome;
         let _guard = self.write_guard().await?;
         sqlx::query(
             "update mailbox set lease_until = null, last_poll_at = $1, last_error = $2,
-                 imported_total = imported_total + $3, rejected_total = rejected_total + $4
-             where id = $5",
+                 imported_total = imported_total + $3, rejected_total = rejected_total + $4,
+                 duplicate_total = duplicate_total + $5,
+                 last_success_at = case when $6 = 1 then $1 else last_success_at end
+             where id = $7",
         )
         .bind(now)
         .bind(error)
         .bind(imported)
         .bind(rejected)
+        .bind(duplicates)
+        .bind(i64::from(error.is_none()))
         .bind(id)
         .execute(self.pool())
         .await
