@@ -42,7 +42,7 @@ test('an admin adds a mailbox with the form, tests it in place and edits it', as
   const row = page.locator('#mailboxes tbody tr', { hasText: 'reports' }).first();
   await row.waitFor();
   assert.doesNotMatch(await page.content(), /imap secret 123/, 'the password is never sent back');
-  assert.match(await row.innerText(), /not polled yet/);
+  assert.match(await row.innerText(), /not polled yet/i);
   await row.locator('button.test-mailbox').click();
   await row.locator('.mailbox-result', { hasText: 'Failed:' }).waitFor({ timeout: 20000 });
   assert.match(await row.locator('.mailbox-result').innerText(), new RegExp(`127\\.0\\.0\\.1:${closed}`));
