@@ -351,7 +351,7 @@ const FOR_MINUTES: ParamField = int(
 );
 
 /// Rule kinds with what they watch.
-pub const RULE_KINDS: [(&str, &str); 5] = [
+pub const RULE_KINDS: [(&str, &str); 6] = [
     (
         "failure_spike",
         "Failure spike: a day's failure rate far above its baseline",
@@ -369,6 +369,10 @@ pub const RULE_KINDS: [(&str, &str); 5] = [
         "Certificate expiring: an MX or policy host certificate ends soon",
     ),
     ("no_reports", "No reports: reporters went quiet"),
+    (
+        "mailbox_failing",
+        "Mailbox failing: a mailbox cannot be polled",
+    ),
 ];
 
 /// The form fields of a rule kind, with the limits the server enforces (`server/src/alerts/
@@ -428,7 +432,12 @@ pub fn rule_fields(kind: &str) -> &'static [ParamField] {
         ),
         FOR_MINUTES,
     ];
+    const MAILBOX: [ParamField; 2] = [
+        int("hours", "Fire after failing for", "hours", 1.0, 168.0),
+        FOR_MINUTES,
+    ];
     match kind {
+        "mailbox_failing" => &MAILBOX,
         "failure_spike" => &SPIKE,
         "new_failure_type" => &NEW_TYPE,
         "config_regression" => &REGRESSION,

@@ -172,6 +172,83 @@ on_both_databases! {
     a_silence_suppresses_and_expires => a_silence_suppresses_and_expires;
     repeat_interval_and_acknowledgement => repeat_interval_and_acknowledgement;
     failed_deliveries_are_retried_with_backoff => failed_deliveries_are_retried_with_backoff;
+    a_failing_mailbox_fires_after_its_threshold => a_failing_mailbox_fires_after_its_threshold;
+}
+
+/// `mailbox_failing` (seeded, 1 hour): a mailbox whose polls fail fires once it has gone an
+/// hour without a successful poll, names the mailbox and the server's answer, links to the
+/// mailboxes page, and resolves after a successful poll.
+async fn a_failing_mailbox_fires_after_its_threshold(store: &Store) {
+    let hook = Hook::start(0).await;
+    webhook(store, &hook).await;
+    let id = store
+        .add_mailbox(&tlswatch::store::Mailbox {
+            id: 0,
+            name: "reports".into(),
+            host: "imap.alerts.example".into(),
+            port: 993,
+            tls_mode: "implicit".into(),
+            username: "u".into(),
+            password: "p".into(),
+            folder: "INBOX".into(),
+            archive_folder: None,
+            rejected_folder: None,
+            poll_seconds: 300,
+            enabled: true,
+            last_poll_at: None,
+            last_error: None,
+            auto_register: false,
+        })
+        .await
+        .unwrap();
+    let t0 = noon(today());
+    store.finish_poll(id, t0, None, (1, 0, 0)).await.unwrap();
+    store
+        .finish_poll(
+            id,
+            t0 + 600,
+            Some("login as u failed: NO [AUTHENTICATIONFAILED]"),
+            (0, 0, 0),
+        )
+        .await
+        .unwrap();
+    // Failing for 10 minutes: not yet.
+    let fired = |active: &[tlswatch::store::alerts::Active]| {
+        active
+            .iter()
+            .any(|a| a.labels.get("mailbox").map(String::as_str) == Some("reports"))
+    };
+    assert!(!fired(
+        &tlswatch::alerts::evaluate(store, t0 + 700).await.unwrap()
+    ));
+    // An hour without success: fires, with the reason.
+    let active = tlswatch::alerts::evaluate(store, t0 + 3_700).await.unwrap();
+    let a = active
+        .iter()
+        .find(|a| a.labels.get("mailbox").map(String::as_str) == Some("reports"))
+        .expect("mailbox_failing fired");
+    assert!(a.reason.contains("AUTHENTICATIONFAILED"), "{}", a.reason);
+    assert_eq!(a.domain, "");
+    cycle(store, &delivery(), &timing(), "test", t0 + 3_700)
+        .await
+        .unwrap();
+    let got = hook.got.lock().unwrap().clone();
+    let body: Value = serde_json::from_slice(&got.last().expect("notified").2).unwrap();
+    assert!(
+        body["alerts"][0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/admin/mailboxes"),
+        "{body}"
+    );
+    // A successful poll resolves it.
+    store
+        .finish_poll(id, t0 + 3_800, None, (0, 0, 0))
+        .await
+        .unwrap();
+    assert!(!fired(
+        &tlswatch::alerts::evaluate(store, t0 + 3_900).await.unwrap()
+    ));
 }
 
 async fn a_spike_fires_once_and_resolves(store: &Store) {
@@ -776,7 +853,7 @@ async fn alerting_api_and_metrics_follow_the_roles() {
         .json()
         .await
         .unwrap();
-    assert_eq!(rules["rules"].as_array().unwrap().len(), 5);
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 6);
     let put = |role: Role, body: Value| {
         http.put(format!("{}/api/v1/rules/1", s.base))
             .bearer_auth(&tokens[&role])

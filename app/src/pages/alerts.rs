@@ -102,7 +102,11 @@ fn AlertsBody(
                     {a.silenced.then(|| view! { <span class="badge">" silenced"</span> })}
                     {a.acknowledged_by.clone().map(|b| view! { <div class="hint">"acknowledged by " {b}</div> })}
                 </td>
-                <td><a href=format!("/domains/{}", a.domain)>{a.domain.clone()}</a><div class="hint"><code>{labels}</code></div></td>
+                <td>{if a.domain.is_empty() {
+                        view! { <a href="/admin/mailboxes">"mailboxes"</a> }.into_any()
+                    } else {
+                        view! { <a href=format!("/domains/{}", a.domain)>{a.domain.clone()}</a> }.into_any()
+                    }}<div class="hint"><code>{labels}</code></div></td>
                 <td>{a.reason.clone()}
                     <div class="hint">{format!("value {:.4}", a.value)}
                         {a.baseline.map(|b| format!(" · baseline {b:.4}"))}

@@ -126,6 +126,19 @@ pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
             }
         };
         let for_secs = params.for_minutes() * 60;
+        if let RuleParams::MailboxFailing(p) = &params {
+            // About mailboxes, not domains: evaluated once.
+            active.extend(
+                mailbox_failing(store, rule, p, now)
+                    .await?
+                    .into_iter()
+                    .map(|mut a| {
+                        a.for_secs = for_secs;
+                        a
+                    }),
+            );
+            continue;
+        }
         for domain in domains
             .iter()
             .filter(|d| rule.domain.as_ref().is_none_or(|r| r == *d))
@@ -138,6 +151,7 @@ pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
                 RuleParams::ConfigRegression(_) => from_checks(store, rule, None, domain).await?,
                 RuleParams::CertExpiry(p) => from_checks(store, rule, Some(p), domain).await?,
                 RuleParams::NoReports(p) => no_reports(store, rule, p, domain, today).await?,
+                RuleParams::MailboxFailing(_) => Vec::new(),
             };
             active.extend(found.into_iter().map(|mut a| {
                 a.for_secs = for_secs;
@@ -328,6 +342,50 @@ async fn from_checks(
             }
             _ => {}
         }
+    }
+    Ok(out)
+}
+
+/// Enabled mailboxes whose last poll failed and that have not been polled successfully for
+/// `hours` (or never). The alert's domain is empty: it is about a mailbox.
+async fn mailbox_failing(
+    store: &Store,
+    rule: &RuleRow,
+    p: &crate::alerts::params::MailboxFailing,
+    now: i64,
+) -> anyhow::Result<Vec<Active>> {
+    let totals = store.mailbox_totals().await?;
+    let mut out = Vec::new();
+    for m in store.mailboxes().await? {
+        let Some(error) = m.last_error.as_ref().filter(|_| m.enabled) else {
+            continue;
+        };
+        let last_success = totals.iter().find(|t| t.0 == m.id).and_then(|t| t.1);
+        let quiet = last_success.map_or(i64::MAX, |t| now - t);
+        if quiet < p.hours * 3600 {
+            continue;
+        }
+        let since = match last_success {
+            Some(t) => format!("no successful poll for {} h", (now - t) / 3600),
+            None => "never polled successfully".to_owned(),
+        };
+        let labels = BTreeMap::from([
+            ("rule".to_owned(), rule.kind.clone()),
+            ("mailbox".to_owned(), m.name.clone()),
+        ]);
+        out.push(active(
+            rule,
+            "",
+            labels,
+            quiet.min(i64::from(i32::MAX)) as f64 / 3600.0,
+            None,
+            Some(p.hours as f64),
+            format!(
+                "mailbox {} is failing ({since}): {}",
+                m.name,
+                crate::domain::report::truncate(error, 300)
+            ),
+        ));
     }
     Ok(out)
 }

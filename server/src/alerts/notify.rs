@@ -41,7 +41,12 @@ impl Default for Timing {
 }
 
 fn alert_json(a: &AlertRow, timing: &Timing) -> Value {
-    let path = format!("/domains/{}", a.domain);
+    // Mailbox alerts have no domain: they link to the mailboxes page.
+    let path = if a.domain.is_empty() {
+        "/admin/mailboxes".to_owned()
+    } else {
+        format!("/domains/{}", a.domain)
+    };
     json!({
         "id": a.id,
         "state": a.state,

@@ -116,6 +116,25 @@ impl Default for NoReports {
     }
 }
 
+/// `mailbox_failing`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxFailing {
+    /// Fire when a mailbox has not been polled successfully for this many hours.
+    pub hours: i64,
+    /// Pending this long before firing.
+    pub for_minutes: i64,
+}
+
+impl Default for MailboxFailing {
+    fn default() -> Self {
+        Self {
+            hours: 1,
+            for_minutes: 0,
+        }
+    }
+}
+
 fn range_i(name: &str, v: i64, lo: i64, hi: i64, unit: &str) -> Result<(), String> {
     if (lo..=hi).contains(&v) {
         Ok(())
@@ -164,6 +183,8 @@ pub enum RuleParams {
     CertExpiry(CertExpiry),
     /// `no_reports`.
     NoReports(NoReports),
+    /// `mailbox_failing`.
+    MailboxFailing(MailboxFailing),
 }
 
 impl RuleParams {
@@ -215,6 +236,12 @@ impl RuleParams {
                 range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
                 Self::NoReports(p)
             }
+            "mailbox_failing" => {
+                let p: MailboxFailing = parse(kind, params)?;
+                range_i("hours", p.hours, 1, 168, "hours")?;
+                range_i("for_minutes", p.for_minutes, 0, FOR_MAX, "minutes")?;
+                Self::MailboxFailing(p)
+            }
             other => return Err(format!("unknown rule kind {other:?}")),
         })
     }
@@ -236,6 +263,7 @@ impl RuleParams {
             Self::ConfigRegression(p) => p.for_minutes,
             Self::CertExpiry(p) => p.for_minutes,
             Self::NoReports(p) => p.for_minutes,
+            Self::MailboxFailing(p) => p.for_minutes,
         }
     }
 
@@ -247,6 +275,7 @@ impl RuleParams {
             Self::ConfigRegression(p) => serde_json::to_value(p),
             Self::CertExpiry(p) => serde_json::to_value(p),
             Self::NoReports(p) => serde_json::to_value(p),
+            Self::MailboxFailing(p) => serde_json::to_value(p),
         };
         v.unwrap_or(Value::Null)
     }
