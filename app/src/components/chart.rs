@@ -56,7 +56,7 @@ pub fn ChartTable(
                 <thead><tr><th>"Day (UTC)"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th></tr></thead>
                 <tbody>
                     {points.into_iter().map(|p| view! {
-                        <tr><td>{p.day.clone()}</td><td class="num">{super::grouped(p.success)}</td><td class="num">{super::grouped(p.failure)}</td>
+                        <tr><td>{p.day.clone()}</td><td class="num"><crate::components::Count n=p.success/></td><td class="num"><crate::components::Count n=p.failure/></td>
                             <td class="num">{super::rate(p.success, p.failure)}</td></tr>
                     }).collect_view()}
                 </tbody>

@@ -3,8 +3,8 @@
 pub mod chart;
 
 /// A count with its digits grouped by three (`1 953 736`), separated by a narrow no-break
-/// space: readable in every language, never mistaken for a decimal point, and the same on the
-/// server and in the browser (hydration renders identical text).
+/// space: readable in every language, never mistaken for a decimal point. What the server
+/// renders; [`Count`] then shows the browser's locale.
 pub fn grouped(n: impl std::fmt::Display) -> String {
     let s = n.to_string();
     let (sign, digits) = match s.strip_prefix('-') {
@@ -40,6 +40,26 @@ pub fn rate(success: i64, failure: i64) -> String {
     } else {
         format!("{r:.1} %")
     }
+}
+
+/// A count: grouped by three on the server (so hydration matches), then formatted in the
+/// browser's locale once the page runs (`1,953,736`, `1.953.736`, `1 953 736`).
+#[leptos::component]
+pub fn Count(
+    /// The number.
+    #[prop(into)]
+    n: i64,
+) -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    let text = RwSignal::new(grouped(n));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let local: String = js_sys::Number::from(n as f64)
+            .to_locale_string("default")
+            .into();
+        text.set(local);
+    });
+    view! { <span class="count">{move || text.get()}</span> }
 }
 
 /// `YYYY-MM-DD HH:MM[:SS][ UTC]` (how the server writes UTC times) as RFC 3339, or `None`.

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-use crate::components::grouped;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{explain_result_type, get_domain, get_domain_details, DomainDetails, DomainView};
@@ -67,8 +66,8 @@ fn DomainBody(v: DomainView) -> impl IntoView {
     view! {
         <p class="range-label">{format!("{} to {} (UTC)", v.from, v.to)}" · "<a href=reports_link>"reports"</a>" · "<a id="policy-link" href=policy_link>"hosted policy"</a></p>
         <div class="cards">
-            <div class="card"><span class="label">"Successful sessions"</span><span class="value">{grouped(v.success)}</span></div>
-            <div class="card"><span class="label">"Failed sessions"</span><span class="value bad">{grouped(v.failure)}</span></div>
+            <div class="card"><span class="label">"Successful sessions"</span><span class="value"><crate::components::Count n=v.success/></span></div>
+            <div class="card"><span class="label">"Failed sessions"</span><span class="value bad"><crate::components::Count n=v.failure/></span></div>
             <div class="card"><span class="label">"Failure rate"</span><span class="value">{rate}</span></div>
         </div>
         <ChartTable points=v.series.clone()/>
@@ -77,7 +76,7 @@ fn DomainBody(v: DomainView) -> impl IntoView {
         <table id="by-mx">
             <thead><tr><th>"Receiving MX"</th><th class="num">"Failed sessions"</th></tr></thead>
             <tbody>{v.by_mx.into_iter().map(|(mx, n)| view! {
-                <tr><td>{if mx.is_empty() { "(not named by the report)".to_owned() } else { mx }}</td><td class="num">{grouped(n)}</td></tr>
+                <tr><td>{if mx.is_empty() { "(not named by the report)".to_owned() } else { mx }}</td><td class="num"><crate::components::Count n=n/></td></tr>
             }).collect_view()}</tbody>
         </table>
         <h2>"Failures by result type"</h2>
@@ -87,7 +86,7 @@ fn DomainBody(v: DomainView) -> impl IntoView {
                 let (cause, fix) = explain_result_type(&r.result_type);
                 let checks = checks_for_result_type(&r.result_type);
                 view! { <tr>
-                    <td><code>{r.result_type}</code></td><td class="num">{grouped(r.failure)}</td><td>{cause}</td><td>{fix}</td>
+                    <td><code>{r.result_type}</code></td><td class="num"><crate::components::Count n=r.failure/></td><td>{cause}</td><td>{fix}</td>
                     <td class="explained-by">{checks.iter().map(|c| view! { <a href=format!("#check-{c}")>{*c}</a>" " }).collect_view()}</td>
                 </tr> }
             }).collect_view()}</tbody>
@@ -97,7 +96,7 @@ fn DomainBody(v: DomainView) -> impl IntoView {
             <thead><tr><th>"Organization"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Reports"</th><th>"Last report"</th></tr></thead>
             <tbody>{v.reporters.into_iter().map(|r| view! {
                 <tr>
-                    <td>{r.organization}</td><td class="num">{grouped(r.success)}</td><td class="num">{grouped(r.failure)}</td><td class="num">{grouped(r.reports)}</td>
+                    <td>{r.organization}</td><td class="num"><crate::components::Count n=r.success/></td><td class="num"><crate::components::Count n=r.failure/></td><td class="num"><crate::components::Count n=r.reports/></td>
                     <td>{r.last_day}{r.silent.then(|| view! { <span class="badge" title="no report in the last 3 days of the range">" silent"</span> })}</td>
                 </tr>
             }).collect_view()}</tbody>
@@ -113,7 +112,7 @@ fn Details(d: DomainDetails) -> impl IntoView {
         <table id="top-mtas">
             <thead><tr><th>"Sending MTA address"</th><th class="num">"Failed sessions"</th><th class="num">"Reporters"</th></tr></thead>
             <tbody>{d.top_mtas.into_iter().map(|m| view! {
-                <tr><td><code>{if m.ip.is_empty() { "(not named)".to_owned() } else { m.ip }}</code></td><td class="num">{grouped(m.failure)}</td><td class="num">{grouped(m.reporters)}</td></tr>
+                <tr><td><code>{if m.ip.is_empty() { "(not named)".to_owned() } else { m.ip }}</code></td><td class="num"><crate::components::Count n=m.failure/></td><td class="num"><crate::components::Count n=m.reporters/></td></tr>
             }).collect_view()}</tbody>
         </table>
         <h2>"Policy as reporters saw it"</h2>
@@ -123,7 +122,7 @@ fn Details(d: DomainDetails) -> impl IntoView {
             <tbody>{d.policies.into_iter().map(|p| view! {
                 <tr>
                     <td><code>{p.policy_type}</code></td><td>{p.mode.unwrap_or_else(|| "–".into())}</td><td>{p.mx}</td>
-                    <td>{p.first_day}</td><td>{p.last_day}</td><td class="num">{grouped(p.reports)}</td><td class="num">{grouped(p.reporters)}</td>
+                    <td>{p.first_day}</td><td>{p.last_day}</td><td class="num"><crate::components::Count n=p.reports/></td><td class="num"><crate::components::Count n=p.reporters/></td>
                 </tr>
             }).collect_view()}</tbody>
         </table>

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-use crate::components::grouped;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
@@ -117,8 +116,8 @@ fn Summary(overview: Overview) -> impl IntoView {
     view! {
         <p class="range-label">{range}</p>
         <div class="cards">
-            <div class="card"><span class="label">"Successful sessions"</span><span id="total-success" class="value">{grouped(total_s)}</span></div>
-            <div class="card"><span class="label">"Failed sessions"</span><span id="total-failure" class="value bad">{grouped(total_f)}</span></div>
+            <div class="card"><span class="label">"Successful sessions"</span><span id="total-success" class="value"><crate::components::Count n=total_s/></span></div>
+            <div class="card"><span class="label">"Failed sessions"</span><span id="total-failure" class="value bad"><crate::components::Count n=total_f/></span></div>
         </div>
         <table class="domains" id="domains">
             <thead><tr><th>"Domain"</th><th>"Trend"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th class="num">"Failure rate"</th><th class="num">"Reports"</th><th>"MTA-STS"</th><th>"Health"</th><th class="num">"Alerts"</th></tr></thead>
@@ -185,10 +184,10 @@ fn DomainLine(d: DomainRow) -> impl IntoView {
                     }
                 </Transition>
             </td>
-            <td class="num">{grouped(d.success)}</td>
-            <td class="num" class:bad=bad>{grouped(d.failure)}</td>
+            <td class="num"><crate::components::Count n=d.success/></td>
+            <td class="num" class:bad=bad><crate::components::Count n=d.failure/></td>
             <td class="num" class:bad=bad>{rate}</td>
-            <td class="num">{grouped(d.reports)}</td>
+            <td class="num"><crate::components::Count n=d.reports/></td>
             <td class="mode">{d.mode.unwrap_or_else(|| "–".into())}</td>
             <td class="health">{match health {
                 Some(s) => view! { <a href=format!("/domains/{}#health", d.name)><span class=format!("sev sev-{}", s.as_str())>{s.as_str()}</span></a> }.into_any(),

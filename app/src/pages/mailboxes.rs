@@ -95,9 +95,9 @@ fn MailboxTable(
                             {m.last_error.clone().map(|e| view! { <div class="hint mailbox-error">{e}</div> })}</td>
                         <td>{m.last_poll.clone().map(|t| view! { <LocalTime utc=t/> })}
                             {m.last_success.clone().map(|t| view! { <div class="hint">"last success " <LocalTime utc=t/></div> })}</td>
-                        <td class="num">{crate::components::grouped(m.imported)}</td>
-                        <td class="num">{crate::components::grouped(m.duplicates)}</td>
-                        <td class="num">{crate::components::grouped(m.rejected)}</td>
+                        <td class="num"><crate::components::Count n=m.imported/></td>
+                        <td class="num"><crate::components::Count n=m.duplicates/></td>
+                        <td class="num"><crate::components::Count n=m.rejected/></td>
                         <td class="actions">
                             <button type="button" class="test-mailbox" disabled=move || test.pending().get()
                                 on:click=move |_| { answered.set(Some((id, "test"))); test.dispatch(TestMailbox { id }); }>"Test connection"</button>

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-use crate::components::grouped;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 #[cfg(feature = "hydrate")]
 use leptos_router::NavigateOptions;
@@ -77,7 +76,7 @@ pub fn ReportsPage() -> impl IntoView {
                             <thead><tr><th>"Start (UTC)"</th><th>"Reporter"</th><th>"Domain"</th><th class="num">"Successful"</th><th class="num">"Failed"</th><th>"Channel"</th><th class="num">"Warnings"</th></tr></thead>
                             <tbody>{rows.into_iter().map(|r| {
                                 let href = format!("/reports/{}", r.id);
-                                view! { <tr><td><a href=href>{r.start}</a></td><td>{r.organization}</td><td>{r.domain}</td><td class="num">{grouped(r.success)}</td><td class="num">{grouped(r.failure)}</td><td>{r.channel}</td><td class="num">{r.warnings}</td></tr> }
+                                view! { <tr><td><a href=href>{r.start}</a></td><td>{r.organization}</td><td>{r.domain}</td><td class="num"><crate::components::Count n=r.success/></td><td class="num"><crate::components::Count n=r.failure/></td><td>{r.channel}</td><td class="num">{r.warnings}</td></tr> }
                             }).collect_view()}</tbody>
                         </table>
                     }.into_any(),
@@ -137,7 +136,7 @@ fn ReportDetail(v: ReportView) -> impl IntoView {
                 <table class="failures">
                     <thead><tr><th>"result-type"</th><th class="num">"sessions"</th><th>"sending-mta-ip"</th><th>"receiving-mx-hostname"</th><th>"receiving-mx-helo"</th><th>"receiving-ip"</th><th>"failure-reason-code"</th><th>"additional-information"</th></tr></thead>
                     <tbody>{p.failures.into_iter().map(|f| view! {
-                        <tr><td>{f.result_type}</td><td class="num">{grouped(f.failed_session_count)}</td><td>{f.sending_mta_ip}</td><td>{f.receiving_mx_hostname}</td>
+                        <tr><td>{f.result_type}</td><td class="num"><crate::components::Count n=i64::try_from(f.failed_session_count).unwrap_or(i64::MAX)/></td><td>{f.sending_mta_ip}</td><td>{f.receiving_mx_hostname}</td>
                             <td>{f.receiving_mx_helo}</td><td>{f.receiving_ip}</td><td>{f.failure_reason_code}</td><td>{f.additional_information}</td></tr>
                     }).collect_view()}</tbody>
                 </table>
