@@ -57,6 +57,11 @@ test('axe-core finds no serious or critical violation on any page, light and dar
   const page = await ctx.newPage();
   const errors = watchErrors(page);
   await signIn(page, server.base, 'admin@e2e.example', '/');
+  // Counts are shown in the browser's locale once the page runs.
+  const total = 20 * 123456 + 210;
+  await settle(page);
+  const local = await page.evaluate((n) => n.toLocaleString(), total);
+  await page.locator('#total-success', { hasText: local }).waitFor();
   const found = [];
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
