@@ -201,7 +201,7 @@ async fn connection(
         let host = host.clone();
         async move {
             let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-            let target = policy_host::request_host(&req.map(axum::body::Body::new))
+            let target = policy_host::request_host(req.headers(), req.uri())
                 .filter(|h| policy_host::is_policy_host(h))
                 .unwrap_or(host);
             Ok::<_, std::convert::Infallible>(

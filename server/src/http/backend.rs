@@ -53,6 +53,15 @@ fn fail(e: ServiceError) -> String {
     e.to_string()
 }
 
+/// A rule's parameters as the forms send them: a JSON object.
+fn params_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("parameters must be a JSON object".into()),
+        Err(e) => Err(format!("parameters are not JSON: {e}")),
+    }
+}
+
 /// `Some` of a found thing, `None` for [`ServiceError::NotFound`] (the page says "not found").
 fn found<T>(r: Result<T, ServiceError>) -> Result<Option<T>, String> {
     match r {
@@ -477,11 +486,7 @@ impl Backend for WebBackend {
         params: String,
     ) -> Result<(), String> {
         let by = as_actor::<Editor>(by)?;
-        let params = match serde_json::from_str::<serde_json::Value>(&params) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) => return Err("parameters must be a JSON object".into()),
-            Err(e) => return Err(format!("parameters are not JSON: {e}")),
-        };
+        let params = params_object(&params)?;
         // The UI edits parameters and the switch; the rule keeps its domain.
         self.services
             .alerts
@@ -603,11 +608,7 @@ impl Backend for WebBackend {
         params: String,
     ) -> Result<(), String> {
         let by = as_actor::<Editor>(by)?;
-        let params = match serde_json::from_str::<serde_json::Value>(&params) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) => return Err("parameters must be a JSON object".into()),
-            Err(e) => return Err(format!("parameters are not JSON: {e}")),
-        };
+        let params = params_object(&params)?;
         self.services
             .alerts
             .add_rule(&by, &name, &kind, Some(domain.as_str()), &params)

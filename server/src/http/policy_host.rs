@@ -12,13 +12,12 @@ use axum::response::{IntoResponse, Response};
 use crate::service::policies::{Policies, Served};
 
 /// The lower-case host a request is for, without the port.
-pub fn request_host(req: &Request) -> Option<String> {
-    let raw = req
-        .headers()
+pub fn request_host(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Option<String> {
+    let raw = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| req.uri().host().map(str::to_owned))?;
+        .or_else(|| uri.host().map(str::to_owned))?;
     let host = strip_port(&raw);
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
@@ -38,7 +37,7 @@ pub fn is_policy_host(host: &str) -> bool {
 
 /// Layer: requests for a policy host are answered here, everything else goes on.
 pub async fn intercept(State(policies): State<Policies>, req: Request, next: Next) -> Response {
-    match request_host(&req) {
+    match request_host(req.headers(), req.uri()) {
         Some(host) if is_policy_host(&host) => {
             let (method, path) = (req.method().clone(), req.uri().path().to_owned());
             answer(&policies, &host, &method, &path).await
@@ -90,17 +89,24 @@ mod tests {
             .unwrap()
     }
 
+    fn request_host_of(r: &Request) -> Option<String> {
+        request_host(r.headers(), r.uri())
+    }
+
     #[test]
     fn host_is_read_without_port_and_case() {
         assert_eq!(
-            request_host(&req("MTA-STS.Example.COM:8443")).as_deref(),
+            request_host_of(&req("MTA-STS.Example.COM:8443")).as_deref(),
             Some("mta-sts.example.com")
         );
         assert_eq!(
-            request_host(&req("mta-sts.example.com.")).as_deref(),
+            request_host_of(&req("mta-sts.example.com.")).as_deref(),
             Some("mta-sts.example.com")
         );
-        assert_eq!(request_host(&req("[::1]:3000")).as_deref(), Some("[::1]"));
+        assert_eq!(
+            request_host_of(&req("[::1]:3000")).as_deref(),
+            Some("[::1]")
+        );
         assert!(is_policy_host("mta-sts.example.com"));
         assert!(!is_policy_host("tlswatch.example.com"));
     }

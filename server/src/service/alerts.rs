@@ -280,18 +280,10 @@ impl Alerts {
             rules: rules
                 .into_iter()
                 .map(|r| RuleView {
-                    values: crate::alerts::params::validate(
+                    values: form_values(
                         &r.kind,
                         r.params.as_object().unwrap_or(&serde_json::Map::new()),
-                    )
-                    .ok()
-                    .and_then(|v| v.as_object().cloned())
-                    .map(|m| {
-                        m.into_iter()
-                            .filter_map(|(k, v)| Some((k, v.as_f64()?)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                    ),
                     id: r.id,
                     name: r.name,
                     kind: r.kind,
@@ -304,16 +296,10 @@ impl Alerts {
             rule_defaults: app::alerting::RULE_KINDS
                 .iter()
                 .map(|(kind, _)| {
-                    let values = crate::alerts::params::validate(kind, &serde_json::Map::new())
-                        .ok()
-                        .and_then(|v| v.as_object().cloned())
-                        .map(|m| {
-                            m.into_iter()
-                                .filter_map(|(k, v)| Some((k, v.as_f64()?)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    ((*kind).to_owned(), values)
+                    (
+                        (*kind).to_owned(),
+                        form_values(kind, &serde_json::Map::new()),
+                    )
                 })
                 .collect(),
         })
@@ -542,6 +528,22 @@ impl Alerts {
         self.wake.notify_one();
         Ok(n)
     }
+}
+
+/// Every parameter of a rule of `kind` with its value, defaults filled in, for the forms.
+fn form_values(
+    kind: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<(String, f64)> {
+    crate::alerts::params::validate(kind, params)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The channel a form describes: the kind's settings from the fields that apply.

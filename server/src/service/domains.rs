@@ -48,21 +48,6 @@ impl Domains {
         Ok(name)
     }
 
-    /// `domain` normalized, when it is registered.
-    async fn registered(&self, domain: &str) -> Outcome<DomainName> {
-        let name = DomainName::parse(domain)?;
-        if !self
-            .store
-            .domain_names()
-            .await?
-            .iter()
-            .any(|d| d == name.as_str())
-        {
-            return Err(ServiceError::NotFound("domain not registered".into()));
-        }
-        Ok(name)
-    }
-
     /// The latest findings, history, setup guide and readiness of a registered domain.
     pub async fn health(&self, _: &Actor<Viewer>, domain: &str) -> Outcome<HealthView> {
         let checks = self.checks.as_ref().ok_or_else(checks_off)?;
@@ -82,7 +67,7 @@ impl Domains {
         trigger: &str,
     ) -> Outcome<(i64, CheckOutcome)> {
         let checks = self.checks.as_ref().ok_or_else(checks_off)?;
-        let name = self.registered(domain).await?;
+        let name = super::registered(&self.store, domain).await?;
         let (id, outcome) = checks.run(&name, trigger).await?;
         super::audit(
             &self.store,

@@ -178,6 +178,23 @@ pub(crate) async fn audit_as(
     }
 }
 
+/// `domain` normalized, when it is registered; [`ServiceError::NotFound`] otherwise.
+pub(crate) async fn registered(
+    store: &crate::store::Store,
+    domain: &str,
+) -> Outcome<crate::domain::names::DomainName> {
+    let name = crate::domain::names::DomainName::parse(domain)?;
+    if !store
+        .domain_names()
+        .await?
+        .iter()
+        .any(|d| d == name.as_str())
+    {
+        return Err(ServiceError::NotFound("domain not registered".into()));
+    }
+    Ok(name)
+}
+
 /// What the use cases need from the running server.
 #[derive(Clone)]
 pub struct Settings {
