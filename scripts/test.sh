@@ -31,6 +31,7 @@ fi
 export TLSWATCH_REQUIRE_POSTGRES=1
 export TLSWATCH_REQUIRE_DOVECOT=1
 export TLSWATCH_REQUIRE_PEBBLE=1
+export TLSWATCH_REQUIRE_OIDC=1
 export TLSWATCH_TEST_POSTGRES_URL="${TLSWATCH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! psql "$TLSWATCH_TEST_POSTGRES_URL" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "PostgreSQL at $TLSWATCH_TEST_POSTGRES_URL is not answering; trying to start the local cluster…"

@@ -277,6 +277,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn remove_mailbox(&self, by: &CurrentUser, id: i64) -> Result<(), String>;
     /// Signs in to a mailbox without importing; the outcome in words.
     async fn test_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
+    /// What retention would delete from a mailbox's archive; the list in words.
+    async fn mailbox_retention(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
     /// Polls a mailbox now; the outcome in words.
     async fn poll_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
     /// Registers a domain; its normalized name.

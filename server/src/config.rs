@@ -188,8 +188,33 @@ pub enum TokenCommand {
 /// `tlswatch mailbox …`.
 #[derive(Debug, Subcommand)]
 pub enum MailboxCommand {
-    /// Add a mailbox. The password is read from standard input (one line).
-    Add(MailboxAddArgs),
+    /// Add a mailbox (IMAP or Microsoft Graph; password or OAuth 2.0). The secret is read from
+    /// standard input.
+    #[command(
+        long_about = "Add a mailbox tlswatch polls for report mail. The secret of the \
+sign-in method is read from standard input: the password (one line), the client secret (one \
+line), or the whole JSON key file of a Google service account.\n\n\
+Kinds (--kind):\n\
+  imap   an IMAP server (--host, --port, --tls)\n\
+  graph  Microsoft Graph, for Microsoft 365 tenants without IMAP (--host is the Graph base URL, \
+default https://graph.microsoft.com; national clouds: https://graph.microsoft.us, \
+https://dod-graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn). --user is the user or \
+shared mailbox address.\n\n\
+Sign-in methods (--auth):\n\
+  password            IMAP LOGIN with a user name and password.\n\
+  client-credentials  Microsoft 365 app-only (OAuth 2.0 client credentials): --client-id, \
+--tenant (or --token-url), client secret on stdin; scope \
+https://outlook.office365.com/.default for IMAP, <graph base>/.default for Graph; --authority \
+for national clouds (e.g. https://login.microsoftonline.us). Limit the app to this mailbox with \
+Exchange application RBAC (see the README).\n\
+  service-account     Google Workspace service account with domain-wide delegation: the key \
+file on stdin, --user is the mailbox the account acts for; scope https://mail.google.com/.\n\
+  authorization-code  Someone signs in once from the mailboxes page (\"Sign in\", PKCE); \
+tlswatch keeps the refresh token. --client-id, --authorize-url, --token-url (or --tenant), \
+client secret on stdin (an empty line for a public client).\n\n\
+IMAP with OAuth signs in with SASL XOAUTH2 (default) or OAUTHBEARER (--sasl)."
+    )]
+    Add(Box<MailboxAddArgs>),
     /// List mailboxes with their last poll.
     List,
     /// Poll every enabled mailbox now, once.
@@ -202,19 +227,52 @@ pub struct MailboxAddArgs {
     /// A name for people.
     #[arg(long)]
     pub name: String,
-    /// IMAP server host name.
+    /// `imap` or `graph` (Microsoft Graph).
+    #[arg(long, default_value = "imap", value_parser = ["imap", "graph"])]
+    pub kind: String,
+    /// How tlswatch signs in.
+    #[arg(long, default_value = "password", value_parser = ["password", "client-credentials", "service-account", "authorization-code"])]
+    pub auth: String,
+    /// IMAP server host name; for `graph` the Graph base URL (default
+    /// https://graph.microsoft.com).
     #[arg(long)]
-    pub host: String,
+    pub host: Option<String>,
+    /// Microsoft Entra tenant (directory id or domain).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Microsoft identity platform base URL for national clouds (default
+    /// https://login.microsoftonline.com).
+    #[arg(long)]
+    pub authority: Option<String>,
+    /// OAuth token endpoint (default: from the tenant, or from the service account key).
+    #[arg(long)]
+    pub token_url: Option<String>,
+    /// OAuth authorization endpoint (authorization-code).
+    #[arg(long)]
+    pub authorize_url: Option<String>,
+    /// OAuth client (application) id.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Scopes, space-separated (default: the usual one for the kind and method).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// SASL mechanism for IMAP with OAuth.
+    #[arg(long, value_parser = ["xoauth2", "oauthbearer"])]
+    pub sasl: Option<String>,
+    /// Delete archived report mails older than this many days (needs --archive-folder).
+    #[arg(long)]
+    pub retention_days: Option<i64>,
     /// Port (default 993 for implicit TLS, 143 for STARTTLS).
     #[arg(long)]
     pub port: Option<u16>,
     /// `implicit` (TLS from the first byte) or `starttls`.
     #[arg(long, default_value = "implicit", value_parser = ["implicit", "starttls"])]
     pub tls: String,
-    /// Login user name.
+    /// Login user name; the mailbox's address for OAuth and Graph.
     #[arg(long)]
     pub user: String,
-    /// Folder to read.
+    /// Folder to read (Graph: a well-known name such as `inbox`, or display names separated by
+    /// `/`).
     #[arg(long, default_value = "INBOX")]
     pub folder: String,
     /// Move imported mails here (default: mark them seen and leave them).
@@ -326,6 +384,9 @@ pub struct GlobalArgs {
     /// servers, alert channels, checked hosts on a private CA).
     #[arg(long, env = "TLSWATCH_EXTRA_CA_FILE", global = true)]
     pub extra_ca_file: Option<PathBuf>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub mailbox_private: MailboxPrivate,
     /// Database connection pool size.
     #[arg(
         long,
@@ -506,8 +567,14 @@ impl GlobalArgs {
         &self,
         limits: &LimitArgs,
     ) -> anyhow::Result<crate::ingest::imap::ImapPoller> {
+        let tls = crate::net::tls::client_config(self.extra_ca_file.as_deref())?;
         Ok(crate::ingest::imap::ImapPoller {
-            tls: crate::net::tls::client_config(self.extra_ca_file.as_deref())?,
+            tokens: crate::ingest::oauth::Tokens::new(
+                tls.clone(),
+                self.mailbox_private.get(),
+                std::time::Duration::from_secs(30),
+            )?,
+            tls,
             limits: limits.limits(),
         })
     }
@@ -690,6 +757,14 @@ switch! {
     /// or through a TLS-terminating proxy).
     SecureCookies { secure_cookies, no_secure_cookies, "secure-cookies", "no-secure-cookies",
                     "TLSWATCH_SECURE_COOKIES", "false" }
+}
+
+switch! {
+    /// Let mailboxes' OAuth token endpoints and Microsoft Graph base URLs be on loopback,
+    /// private and other non-public addresses (an internal identity provider, tests). Off by
+    /// default. IMAP servers are always reachable wherever they are: the admin names them.
+    MailboxPrivate { mailbox_allow_private, no_mailbox_allow_private, "mailbox-allow-private",
+                     "no-mailbox-allow-private", "TLSWATCH_MAILBOX_ALLOW_PRIVATE", "false" }
 }
 
 switch! {

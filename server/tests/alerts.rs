@@ -195,9 +195,10 @@ async fn a_failing_mailbox_fires_after_its_threshold(store: &Store) {
             rejected_folder: None,
             poll_seconds: 300,
             enabled: true,
-            last_poll_at: None,
-            last_error: None,
             auto_register: false,
+            kind: "imap".into(),
+            auth: "password".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -207,7 +208,10 @@ async fn a_failing_mailbox_fires_after_its_threshold(store: &Store) {
         .finish_poll(
             id,
             t0 + 600,
-            Some("login as u failed: NO [AUTHENTICATIONFAILED]"),
+            Some((
+                tlswatch::store::PollErrorKind::Auth,
+                "login as u failed: NO [AUTHENTICATIONFAILED]",
+            )),
             (0, 0, 0),
         )
         .await

@@ -205,9 +205,10 @@ async fn secrets_are_sealed_at_rest(store: &Store) {
         rejected_folder: None,
         poll_seconds: 300,
         enabled: true,
-        last_poll_at: None,
-        last_error: None,
         auto_register: false,
+        kind: "imap".into(),
+        auth: "password".into(),
+        ..Default::default()
     };
     store.add_mailbox(&m).await.unwrap();
     store

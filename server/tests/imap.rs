@@ -5,6 +5,7 @@ mod support;
 
 use base64::Engine;
 use tlswatch::ingest::imap::{try_execute_once, ImapPoller, PollOutcome};
+use tlswatch::ingest::oauth::Tokens;
 use tlswatch::ingest::Limits;
 use tlswatch::net::tls::client_config;
 use tlswatch::store::{DomainPolicy, Mailbox};
@@ -52,15 +53,18 @@ fn mailbox(d: &Dovecot, tls_mode: &str, archive: Option<&str>, rejected: Option<
         rejected_folder: rejected.map(str::to_owned),
         poll_seconds: 60,
         enabled: true,
-        last_poll_at: None,
-        last_error: None,
         auto_register: true,
+        kind: "imap".into(),
+        auth: "password".into(),
+        ..Default::default()
     }
 }
 
 fn poller(d: &Dovecot) -> ImapPoller {
+    let tls = client_config(Some(&d.ca_file)).unwrap();
     ImapPoller {
-        tls: client_config(Some(&d.ca_file)).unwrap(),
+        tokens: Tokens::new(tls.clone(), true, std::time::Duration::from_secs(10)).unwrap(),
+        tls,
         limits: Limits::default(),
     }
 }
@@ -140,8 +144,10 @@ async fn imap_refuses_a_server_certificate_from_an_unknown_ca() {
         return;
     };
     let db = sqlite().await;
+    let tls = client_config(None).unwrap();
     let p = ImapPoller {
-        tls: client_config(None).unwrap(),
+        tokens: Tokens::new(tls.clone(), true, std::time::Duration::from_secs(10)).unwrap(),
+        tls,
         limits: Limits::default(),
     };
     let err = p
@@ -278,8 +284,16 @@ async fn mailbox_page_tests_polls_and_shows_state() {
     let stats = tlswatch::service::stats::Stats::new(db.store.clone());
     let viewer = Actor::<tlswatch::service::Viewer>::operator();
     let m = &stats.metrics(&viewer).await.unwrap().mailboxes[0];
-    assert_eq!((m.2, m.3, m.4, m.5), (false, 1, 0, 1));
-    assert!(m.1.is_some());
+    assert_eq!(
+        (
+            m.failing,
+            m.totals.imported,
+            m.totals.duplicates,
+            m.totals.rejected
+        ),
+        (false, 1, 0, 1)
+    );
+    assert!(m.totals.last_success_at.is_some());
 
     // A wrong password: the test says why, the poll records it, the state is failing and the
     // last success stays.
@@ -294,7 +308,7 @@ async fn mailbox_page_tests_polls_and_shows_state() {
     assert!(v.last_error.as_deref().unwrap_or("").contains("login"));
     assert!(v.last_success.is_some());
     assert!(
-        stats.metrics(&viewer).await.unwrap().mailboxes[0].2,
+        stats.metrics(&viewer).await.unwrap().mailboxes[0].failing,
         "failing in /metrics"
     );
     // Without a poller (a server that does not poll) the page says so.

@@ -360,7 +360,10 @@ async fn mailbox_failing(
         let Some(error) = m.last_error.as_ref().filter(|_| m.enabled) else {
             continue;
         };
-        let last_success = totals.iter().find(|t| t.0 == m.id).and_then(|t| t.1);
+        let last_success = totals
+            .iter()
+            .find(|t| t.id == m.id)
+            .and_then(|t| t.last_success_at);
         let quiet = last_success.map_or(i64::MAX, |t| now - t);
         if quiet < p.hours * 3600 {
             continue;
@@ -381,8 +384,13 @@ async fn mailbox_failing(
             None,
             Some(p.hours as f64),
             format!(
-                "mailbox {} is failing ({since}): {}",
+                "mailbox {} {} ({since}): {}",
                 m.name,
+                if m.auth_required {
+                    "needs authorization"
+                } else {
+                    "is failing"
+                },
                 crate::domain::report::truncate(error, 300)
             ),
         ));

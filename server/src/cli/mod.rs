@@ -124,6 +124,7 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         alert_wake: alert_wake.clone(),
         certificate_wake: certificate_wake.clone(),
         imap: Some(poller.clone()),
+        public_url: args.public_url.clone(),
         trusted_proxies: parse_networks(&args.trusted_proxies)?,
         receiver_max_in_flight: args.receiver_max_in_flight,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),

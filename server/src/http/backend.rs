@@ -528,12 +528,21 @@ impl Backend for WebBackend {
             return Err(why);
         }
         let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let graph = f.kind == "graph";
         let m = crate::store::Mailbox {
             id: f.id,
             name: f.name.trim().to_owned(),
-            host: f.host.trim().to_owned(),
-            port: f.port.trim().parse().unwrap_or(993),
-            tls_mode: f.tls.clone(),
+            host: f.host.trim().trim_end_matches('/').to_owned() + if graph { "/" } else { "" },
+            port: if graph {
+                443
+            } else {
+                f.port.trim().parse().unwrap_or(993)
+            },
+            tls_mode: if graph {
+                "implicit".into()
+            } else {
+                f.tls.clone()
+            },
             username: f.username.trim().to_owned(),
             password: f.password.clone(),
             folder: f.folder.trim().to_owned(),
@@ -541,9 +550,24 @@ impl Backend for WebBackend {
             rejected_folder: optional(&f.rejected_folder),
             poll_seconds: f.poll_minutes.trim().parse::<i64>().unwrap_or(5) * 60,
             enabled: f.enabled,
-            last_poll_at: None,
-            last_error: None,
             auto_register: f.auto_register,
+            kind: if graph { "graph".into() } else { "imap".into() },
+            auth: if f.auth.is_empty() {
+                "password".into()
+            } else {
+                f.auth.clone()
+            },
+            oauth: crate::store::MailboxOAuth {
+                tenant: f.tenant.trim().to_owned(),
+                authority: f.authority.trim().to_owned(),
+                token_url: f.token_url.trim().to_owned(),
+                authorize_url: f.authorize_url.trim().to_owned(),
+                client_id: f.client_id.trim().to_owned(),
+                scope: f.scope.trim().to_owned(),
+                sasl: f.sasl.clone(),
+            },
+            retention_days: f.retention_days.trim().parse().ok(),
+            ..crate::store::Mailbox::default()
         };
         let done = if f.id == 0 {
             self.services.mailboxes.add(&by, m).await.map(|_| ())
@@ -566,6 +590,29 @@ impl Backend for WebBackend {
             .await
             .map_err(fail)?
             .or_else(|e| Ok(format!("Failed: {e}")))
+    }
+
+    async fn mailbox_retention(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
+        let by = as_actor::<Admin>(by)?;
+        let listed = self
+            .services
+            .mailboxes
+            .retention_preview(&by, id)
+            .await
+            .map_err(fail)?;
+        Ok(match listed {
+            Err(e) => format!("Failed: {e}"),
+            Ok(l) if l.is_empty() => "Nothing is old enough to be deleted.".to_owned(),
+            Ok(l) => format!(
+                "{} archived mail(s) would be deleted: {}",
+                l.len(),
+                l.iter()
+                    .take(20)
+                    .map(|(d, s)| format!("{d} {s}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        })
     }
 
     async fn poll_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String> {

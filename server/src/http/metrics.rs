@@ -118,32 +118,50 @@ async fn metrics(
         ));
     }
     rest.push_str("# HELP tlswatch_mailbox_last_success_timestamp_seconds When the mailbox was last polled without error.\n# TYPE tlswatch_mailbox_last_success_timestamp_seconds gauge\n");
-    for (name, success, ..) in &snapshot_mailboxes {
-        if let Some(t) = success {
+    for m in &snapshot_mailboxes {
+        if let Some(t) = m.totals.last_success_at {
             rest.push_str(&format!(
                 "tlswatch_mailbox_last_success_timestamp_seconds{{mailbox=\"{}\"}} {t}\n",
-                esc(name)
+                esc(&m.name)
             ));
         }
     }
     rest.push_str("# HELP tlswatch_mailbox_failing 1 when the mailbox's last poll failed.\n# TYPE tlswatch_mailbox_failing gauge\n");
-    for (name, _, failing, ..) in &snapshot_mailboxes {
+    for m in &snapshot_mailboxes {
         rest.push_str(&format!(
             "tlswatch_mailbox_failing{{mailbox=\"{}\"}} {}\n",
-            esc(name),
-            i64::from(*failing)
+            esc(&m.name),
+            i64::from(m.failing)
         ));
     }
+    rest.push_str("# HELP tlswatch_mailbox_auth_required 1 when the identity provider refused the mailbox's grant (sign in again or fix the credentials).\n# TYPE tlswatch_mailbox_auth_required gauge\n");
+    for m in &snapshot_mailboxes {
+        rest.push_str(&format!(
+            "tlswatch_mailbox_auth_required{{mailbox=\"{}\"}} {}\n",
+            esc(&m.name),
+            i64::from(m.auth_required)
+        ));
+    }
+    rest.push_str("# HELP tlswatch_mailbox_poll_errors_total Failed polls of a mailbox, by kind (auth, network, server).\n# TYPE tlswatch_mailbox_poll_errors_total counter\n");
+    for m in &snapshot_mailboxes {
+        for (kind, n) in &m.totals.errors {
+            rest.push_str(&format!(
+                "tlswatch_mailbox_poll_errors_total{{mailbox=\"{}\",kind=\"{}\"}} {n}\n",
+                esc(&m.name),
+                kind.label()
+            ));
+        }
+    }
     rest.push_str("# HELP tlswatch_mailbox_mails_total Mails a mailbox's polls handled, by outcome.\n# TYPE tlswatch_mailbox_mails_total counter\n");
-    for (name, _, _, imported, duplicates, rejected) in &snapshot_mailboxes {
+    for m in &snapshot_mailboxes {
         for (outcome, n) in [
-            ("imported", imported),
-            ("duplicate", duplicates),
-            ("rejected", rejected),
+            ("imported", m.totals.imported),
+            ("duplicate", m.totals.duplicates),
+            ("rejected", m.totals.rejected),
         ] {
             rest.push_str(&format!(
                 "tlswatch_mailbox_mails_total{{mailbox=\"{}\",outcome=\"{outcome}\"}} {n}\n",
-                esc(name)
+                esc(&m.name)
             ));
         }
     }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub auth: AuthState,
     /// Whether the site is served from a directory (`TLSWATCH_SITE_ROOT`) instead of the binary.
     pub site_from_directory: bool,
+    /// `TLSWATCH_PUBLIC_URL`: where users reach tlswatch (OAuth redirect URIs).
+    pub public_url: Option<String>,
 }
 
 /// Sign-in state shared by handlers.
@@ -95,6 +97,8 @@ pub struct HttpSettings {
     pub certificate_wake: Arc<tokio::sync::Notify>,
     /// Tests and polls mailboxes from the admin page (`None`: not offered).
     pub imap: Option<crate::ingest::imap::ImapPoller>,
+    /// Where users reach tlswatch (`None`: the address the browser used).
+    pub public_url: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Reports the open receiver prepares at once.
@@ -122,6 +126,7 @@ impl HttpSettings {
             alert_wake: Arc::default(),
             certificate_wake: Arc::default(),
             imap: None,
+            public_url: None,
             trusted_proxies: Vec::new(),
             receiver_max_in_flight: receiver::DEFAULT_IN_FLIGHT,
             request_timeout: Duration::from_secs(30),
@@ -160,6 +165,7 @@ impl Application {
             alert_wake,
             certificate_wake,
             imap,
+            public_url,
             trusted_proxies,
             receiver_max_in_flight,
             request_timeout,
@@ -219,6 +225,7 @@ impl Application {
             receiver,
             auth,
             site_from_directory: site::from_directory(site_root_override.as_deref()),
+            public_url,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))

@@ -5,7 +5,9 @@
 //! was rejected, so nothing is ever dropped silently.
 
 pub mod extract;
+pub mod graph;
 pub mod imap;
+pub mod oauth;
 
 use std::io::Write;
 

@@ -43,9 +43,19 @@ impl Mailboxes {
     /// Signs in and selects the folder without importing; what happened, in words.
     pub async fn test(&self, by: &Actor<Admin>, id: i64) -> Outcome<Result<String, String>> {
         let m = self.one(id).await?;
-        let result = match self.poller()?.test(&m).await {
-            Ok(n) => Ok(format!("Signed in; {n} message(s) in {}.", m.folder)),
-            Err(e) => Err(format!("{e:#}")),
+        let result = match self.poller()?.test(&self.store, &m).await {
+            Ok(n) => {
+                if m.auth_required {
+                    self.store.set_mailbox_auth_required(id, false).await?;
+                }
+                Ok(format!("Signed in; {n} message(s) in {}.", m.folder))
+            }
+            Err(e) => {
+                if e.authorization_needed {
+                    self.store.set_mailbox_auth_required(id, true).await?;
+                }
+                Err(e.to_string())
+            }
         };
         super::audit(
             &self.store,
@@ -69,7 +79,7 @@ impl Mailboxes {
                 "Polled: {} imported, {} already imported, {} rejected.",
                 o.imported, o.duplicates, o.rejected
             )),
-            Some(Err(e)) => Err(e),
+            Some(Err(e)) => Err(e.to_string()),
         };
         super::audit(
             &self.store,
@@ -92,18 +102,20 @@ impl Mailboxes {
             .await?
             .into_iter()
             .map(|m| {
-                let t = totals
-                    .iter()
-                    .find(|t| t.0 == m.id)
-                    .copied()
-                    .unwrap_or_default();
-                let state = match (&m.last_error, m.last_poll_at, m.enabled) {
-                    (_, _, false) => "off",
-                    (Some(_), _, true) => "failing",
-                    (None, None, true) => "not polled yet",
-                    (None, Some(_), true) => "ok",
-                };
+                let t = totals.iter().find(|t| t.id == m.id);
+                let state = state(&m);
                 app::mailboxes::MailboxView {
+                    kind: m.kind,
+                    auth: m.auth,
+                    tenant: m.oauth.tenant,
+                    authority: m.oauth.authority,
+                    token_url: m.oauth.token_url,
+                    authorize_url: m.oauth.authorize_url,
+                    client_id: m.oauth.client_id,
+                    scope: m.oauth.scope,
+                    sasl: m.oauth.sasl,
+                    signed_in: !m.refresh_token.is_empty(),
+                    retention_days: m.retention_days,
                     id: m.id,
                     name: m.name,
                     host: m.host,
@@ -118,15 +130,98 @@ impl Mailboxes {
                     enabled: m.enabled,
                     auto_register: m.auto_register,
                     last_poll: m.last_poll_at.map(super::views::utc),
-                    last_success: t.1.map(super::views::utc),
+                    last_success: t.and_then(|t| t.last_success_at).map(super::views::utc),
                     last_error: m.last_error,
                     state: state.into(),
-                    imported: t.2,
-                    duplicates: t.3,
-                    rejected: t.4,
+                    imported: t.map_or(0, |t| t.imported),
+                    duplicates: t.map_or(0, |t| t.duplicates),
+                    rejected: t.map_or(0, |t| t.rejected),
                 }
             })
             .collect())
+    }
+
+    /// Starts "sign in" for an authorization-code mailbox: the provider's URL to send the
+    /// browser to; the browser comes back to `redirect` (see [`Self::finish_sign_in`]).
+    pub async fn start_sign_in(
+        &self,
+        by: &Actor<Admin>,
+        id: i64,
+        redirect: &str,
+    ) -> Outcome<String> {
+        let m = self.one(id).await?;
+        if m.auth != "authorization_code" {
+            return Err(ServiceError::Invalid(
+                "only mailboxes with the sign-in method (authorization code) are signed in".into(),
+            ));
+        }
+        let a = self
+            .poller()?
+            .tokens
+            .authorize(&m, redirect)
+            .map_err(ServiceError::Invalid)?;
+        self.store
+            .start_mailbox_authorization(&a.state, id, &a.verifier, crate::ingest::now_unix())
+            .await?;
+        super::audit(
+            &self.store,
+            by,
+            "mailbox.sign_in.start",
+            &format!("mailbox {id}"),
+        )
+        .await;
+        Ok(a.url)
+    }
+
+    /// Finishes a sign-in: the code traded for a refresh token, kept sealed; the mailbox id.
+    /// An unknown or expired `state` is refused (it is the CSRF guard of the flow).
+    pub async fn finish_sign_in(
+        &self,
+        by: &Actor<Admin>,
+        state: &str,
+        code: &str,
+        redirect: &str,
+    ) -> Outcome<i64> {
+        let Some((id, verifier)) = self
+            .store
+            .take_mailbox_authorization(state, crate::ingest::now_unix())
+            .await?
+        else {
+            return Err(ServiceError::Invalid(
+                "this sign-in is unknown or older than an hour: start it again from the mailboxes page".into(),
+            ));
+        };
+        let m = self.one(id).await?;
+        let refresh = self
+            .poller()?
+            .tokens
+            .finish(&m, code, &verifier, redirect)
+            .await
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        self.store.set_mailbox_refresh_token(id, &refresh).await?;
+        super::audit(
+            &self.store,
+            by,
+            "mailbox.sign_in",
+            &format!("mailbox {id} {}", m.name),
+        )
+        .await;
+        Ok(id)
+    }
+
+    /// What opt-in retention would delete from a mailbox's archive now (date, subject), deleting
+    /// nothing.
+    pub async fn retention_preview(
+        &self,
+        _: &Actor<Admin>,
+        id: i64,
+    ) -> Outcome<Result<Vec<(String, String)>, String>> {
+        let m = self.one(id).await?;
+        Ok(self
+            .poller()?
+            .retention_preview(&self.store, &m)
+            .await
+            .map_err(|e| e.to_string()))
     }
 
     /// Every mailbox (passwords included: adapters never show them).
@@ -153,9 +248,10 @@ impl Mailboxes {
 
     /// Changes a mailbox (an empty password keeps the stored one; audited).
     pub async fn update(&self, by: &Actor<Admin>, m: Mailbox) -> Outcome<()> {
+        let stored = self.one(m.id).await?;
         let check = Mailbox {
             password: if m.password.is_empty() {
-                "(kept)".into()
+                stored.password
             } else {
                 m.password.clone()
             },
@@ -222,22 +318,121 @@ impl Mailboxes {
     }
 }
 
-/// Checks a mailbox's settings.
+/// The state people see: `off`, `authorization needed`, `failing`, `not polled yet`, `ok`.
+pub fn state(m: &Mailbox) -> &'static str {
+    match (m.enabled, m.auth_required, &m.last_error, m.last_poll_at) {
+        (false, ..) => "off",
+        (true, true, ..) => "authorization needed",
+        (true, false, Some(_), _) => "failing",
+        (true, false, None, None) => "not polled yet",
+        (true, false, None, Some(_)) => "ok",
+    }
+}
+
+/// Checks a mailbox's settings (the secret as it will be stored).
 pub fn validate(m: &Mailbox) -> Result<(), String> {
     if m.name.trim().is_empty() || m.name.len() > 100 {
         return Err("a name of 1 to 100 characters is required".into());
     }
-    if m.host.trim().is_empty() || m.host.len() > 253 || m.host.contains(['/', ' ', '@']) {
-        return Err("the IMAP host must be a host name or address".into());
+    match m.kind.as_str() {
+        "imap" => {
+            if m.host.trim().is_empty() || m.host.len() > 253 || m.host.contains(['/', ' ', '@']) {
+                return Err("the IMAP host must be a host name or address".into());
+            }
+            if m.port == 0 {
+                return Err("the port must be 1 to 65535".into());
+            }
+            if !matches!(m.tls_mode.as_str(), "implicit" | "starttls") {
+                return Err("tls must be implicit or starttls".into());
+            }
+        }
+        "graph" => {
+            let ok = url::Url::parse(&m.host).is_ok_and(|u| {
+                matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.path() == "/"
+            });
+            if !ok {
+                return Err("the Graph base URL must be like https://graph.microsoft.com (national clouds: https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)".into());
+            }
+            if !matches!(m.auth.as_str(), "client_credentials" | "authorization_code") {
+                return Err("Microsoft Graph mailboxes sign in with client credentials (app-only) or by signing in once".into());
+            }
+        }
+        _ => return Err("kind must be imap or graph".into()),
     }
-    if m.port == 0 {
-        return Err("the port must be 1 to 65535".into());
+    if m.username.trim().is_empty() || m.username.len() > 320 {
+        return Err("the user name (the mailbox's address) is required".into());
     }
-    if !matches!(m.tls_mode.as_str(), "implicit" | "starttls") {
-        return Err("tls must be implicit or starttls".into());
+    let o = &m.oauth;
+    let url_ok = |u: &str| {
+        u.is_empty() || url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+    };
+    for (what, u) in [
+        ("token URL", &o.token_url),
+        ("authorization URL", &o.authorize_url),
+        ("authority", &o.authority),
+    ] {
+        if !url_ok(u) || u.len() > 500 {
+            return Err(format!("the {what} must be an https:// URL"));
+        }
     }
-    if m.username.is_empty() || m.password.is_empty() {
-        return Err("a user name and a password are required".into());
+    if o.tenant.len() > 100 || o.tenant.contains(['/', ' ', '?', '#']) {
+        return Err("the tenant is a directory id or a domain (no spaces or slashes)".into());
+    }
+    if o.client_id.len() > 200 || o.scope.len() > 1000 {
+        return Err("the client id or the scopes are too long".into());
+    }
+    if !matches!(o.sasl.as_str(), "" | "xoauth2" | "oauthbearer") {
+        return Err("the SASL mechanism must be xoauth2 or oauthbearer".into());
+    }
+    match m.auth.as_str() {
+        "password" => {
+            if m.kind == "graph" || m.password.is_empty() {
+                return Err("a user name and a password are required".into());
+            }
+        }
+        "client_credentials" => {
+            if o.client_id.trim().is_empty() || m.password.is_empty() {
+                return Err(
+                    "client credentials need the application (client) id and a client secret"
+                        .into(),
+                );
+            }
+            if o.tenant.is_empty() && o.token_url.is_empty() {
+                return Err(
+                    "client credentials need the tenant (Microsoft 365) or a token URL".into(),
+                );
+            }
+        }
+        "service_account" => {
+            if m.kind != "imap" {
+                return Err("Google service accounts read Gmail over IMAP".into());
+            }
+            crate::ingest::oauth::service_account_key(&m.password)?;
+        }
+        "authorization_code" => {
+            if o.client_id.trim().is_empty() || o.authorize_url.is_empty() {
+                return Err("signing in needs the client id and the authorization URL".into());
+            }
+            if o.tenant.is_empty() && o.token_url.is_empty() {
+                return Err(
+                    "signing in needs the token URL (or, for Microsoft, the tenant)".into(),
+                );
+            }
+        }
+        _ => {
+            return Err(
+                "auth must be password, client_credentials, service_account or authorization_code"
+                    .into(),
+            )
+        }
+    }
+    if let Some(days) = m.retention_days {
+        if !(1..=3650).contains(&days) {
+            return Err("retention must be 1 to 3650 days".into());
+        }
+        if m.archive_folder.is_none() {
+            return Err("retention deletes archived mails: set an archive folder first".into());
+        }
     }
     for (what, f) in [
         ("folder", Some(&m.folder)),

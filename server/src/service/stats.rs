@@ -29,7 +29,20 @@ pub struct MetricsSnapshot {
     /// `(entries, bytes)` in the quarantine and its quota, when they could be read.
     pub quarantine: Option<((i64, i64), QuarantineQuota)>,
     /// Per mailbox: `(name, last success, failing, imported, duplicates, rejected)`.
-    pub mailboxes: Vec<(String, Option<i64>, bool, i64, i64, i64)>,
+    pub mailboxes: Vec<MailboxMetrics>,
+}
+
+/// One mailbox in `/metrics`.
+#[derive(Debug, Clone)]
+pub struct MailboxMetrics {
+    /// Its name (the label).
+    pub name: String,
+    /// Enabled and its last poll failed.
+    pub failing: bool,
+    /// The identity provider refused the grant.
+    pub auth_required: bool,
+    /// Counts since it was added.
+    pub totals: crate::store::MailboxTotals,
 }
 
 /// Per-domain trend: `(success, failure)` per bucket of days.
@@ -205,20 +218,14 @@ impl Stats {
             .mailboxes()
             .await?
             .into_iter()
-            .map(|m| {
-                let t = totals_by_id
-                    .iter()
-                    .find(|t| t.0 == m.id)
-                    .copied()
-                    .unwrap_or_default();
-                (
-                    m.name,
-                    t.1,
-                    m.enabled && m.last_error.is_some(),
-                    t.2,
-                    t.3,
-                    t.4,
-                )
+            .filter_map(|m| {
+                let totals = totals_by_id.iter().find(|t| t.id == m.id)?.clone();
+                Some(MailboxMetrics {
+                    failing: m.enabled && m.last_error.is_some(),
+                    auth_required: m.auth_required,
+                    name: m.name,
+                    totals,
+                })
             })
             .collect();
         Ok(MetricsSnapshot {

@@ -30,7 +30,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use auth::{AuditEntry, DbSessionStore, Token, User};
-pub use mailboxes::Mailbox;
+pub use mailboxes::{Mailbox, MailboxOAuth, MailboxTotals, PollErrorKind};
 pub use quarantine::{NewRejected, QuarantineQuota, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
 pub use stats::{DailyTotals, DomainStats, DomainTotals, PolicySeen, ReportFilter, ReportSummary};

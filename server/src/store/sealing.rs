@@ -1,4 +1,5 @@
-//! Sealing the secrets stored in the database (see [`crate::secrets`]): mailbox passwords and
+//! Sealing the secrets stored in the database (see [`crate::secrets`]): mailbox passwords, client
+//! secrets, service account keys and refresh tokens,
 //! alert channel settings, policy hosts' private keys, pending ACME challenges and ACME
 //! accounts.
 
@@ -8,8 +9,10 @@ use super::Store;
 use crate::secrets::Sealer;
 
 /// Tables, their key and the columns holding sealed secrets (an empty value is no secret).
-const SECRET_COLUMNS: [(&str, &str, &str); 5] = [
+const SECRET_COLUMNS: [(&str, &str, &str); 7] = [
     ("mailbox", "id", "password"),
+    ("mailbox", "id", "refresh_token"),
+    ("mailbox_authorization", "state", "verifier"),
     ("alert_channel", "id", "config"),
     ("tls_certificate", "host", "key_pem"),
     ("acme_challenge", "host || '/' || kind", "value"),

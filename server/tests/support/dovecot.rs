@@ -46,6 +46,13 @@ impl Dovecot {
     // The child is waited for in `Drop`, or killed and waited for before the panic below.
     #[allow(clippy::zombie_processes)]
     pub async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// The same, also accepting OAuth 2.0 bearer tokens (SASL XOAUTH2 and OAUTHBEARER) checked
+    /// by RFC 7662 introspection at `introspection_url` (Dovecot's `oauth2` passdb).
+    #[allow(clippy::zombie_processes)]
+    pub async fn start_with(introspection_url: Option<&str>) -> Option<Self> {
         if !Path::new(BINARY).exists() {
             if std::env::var("TLSWATCH_REQUIRE_DOVECOT").is_ok_and(|v| v == "1") {
                 panic!("Dovecot required (TLSWATCH_REQUIRE_DOVECOT=1) but {BINARY} is missing: apt-get install dovecot-imapd");
@@ -70,10 +77,27 @@ impl Dovecot {
         }
         let (port, tls_port) = (free_port(), free_port());
         let p = d.display();
+        let (mechanisms, oauth_passdb) = match introspection_url {
+            Some(url) => {
+                std::fs::write(
+                    d.join("dovecot-oauth2.conf.ext"),
+                    format!(
+                        "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n\
+                         active_attribute = active\nactive_value = true\nforce_introspection = yes\n"
+                    ),
+                )
+                .unwrap();
+                (
+                    "plain login xoauth2 oauthbearer",
+                    format!("passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {p}/dovecot-oauth2.conf.ext\n}}\n"),
+                )
+            }
+            None => ("plain login", String::new()),
+        };
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {p}/run\nstate_dir = {p}/state\nlog_path = {p}/dovecot.log\n\
-             ssl = yes\nssl_cert = <{p}/cert.pem\nssl_key = <{p}/key.pem\ndisable_plaintext_auth = yes\nauth_mechanisms = plain login\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {p}/users\n}}\n\
+             ssl = yes\nssl_cert = <{p}/cert.pem\nssl_key = <{p}/key.pem\ndisable_plaintext_auth = yes\nauth_mechanisms = {mechanisms}\n{oauth_passdb}\
+             passdb {{\n  driver = passwd-file\n  mechanisms = plain login\n  args = scheme=PLAIN username_format=%u {p}/users\n}}\n\
              userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={p}/home/%u\n}}\n\
              mail_location = maildir:~/Maildir\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n\
              default_internal_user = dovecot\ndefault_login_user = dovenull\n\

@@ -260,6 +260,8 @@ pub async fn server_with(db: TestDb, mut settings: tlswatch::http::HttpSettings)
 }
 
 pub mod dovecot;
+pub mod graph;
+pub mod oidc;
 pub mod pki;
 
 /// Posts a report JSON to the open receiver of `base`; status and body.
