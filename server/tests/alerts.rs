@@ -232,7 +232,17 @@ async fn a_failing_mailbox_fires_after_its_threshold(store: &Store) {
         .find(|a| a.labels.get("mailbox").map(String::as_str) == Some("reports"))
         .expect("mailbox_failing fired");
     assert!(a.reason.contains("AUTHENTICATIONFAILED"), "{}", a.reason);
+    assert!(a.reason.contains("is failing"), "{}", a.reason);
     assert_eq!(a.domain, "");
+    // A refused grant says so.
+    store.set_mailbox_auth_required(id, true).await.unwrap();
+    let active = tlswatch::alerts::evaluate(store, t0 + 3_700).await.unwrap();
+    let a = active
+        .iter()
+        .find(|a| a.labels.get("mailbox").map(String::as_str) == Some("reports"))
+        .expect("mailbox_failing fired");
+    assert!(a.reason.contains("needs authorization"), "{}", a.reason);
+    store.set_mailbox_auth_required(id, false).await.unwrap();
     cycle(store, &delivery(), &timing(), "test", t0 + 3_700)
         .await
         .unwrap();

@@ -545,3 +545,113 @@ pub async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Vec
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(kind: &str, auth: &str) -> Mailbox {
+        Mailbox {
+            kind: kind.into(),
+            auth: auth.into(),
+            host: "https://graph.microsoft.us/".into(),
+            ..Mailbox::default()
+        }
+    }
+
+    #[test]
+    fn microsoft_token_urls_come_from_tenant_and_authority() {
+        let mut m = mailbox("imap", "client_credentials");
+        assert!(token_url(&m).is_err(), "neither tenant nor URL");
+        m.oauth.tenant = "contoso.onmicrosoft.com".into();
+        assert_eq!(
+            token_url(&m).unwrap(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        m.oauth.authority = "https://login.microsoftonline.us/".into();
+        assert_eq!(
+            token_url(&m).unwrap(),
+            "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        m.oauth.token_url = "https://idp.example/token".into();
+        assert_eq!(token_url(&m).unwrap(), "https://idp.example/token");
+    }
+
+    #[test]
+    fn default_scopes_follow_kind_and_method() {
+        assert_eq!(
+            scopes(&mailbox("imap", "client_credentials")),
+            ["https://outlook.office365.com/.default"]
+        );
+        assert_eq!(
+            scopes(&mailbox("graph", "client_credentials")),
+            ["https://graph.microsoft.us/.default"]
+        );
+        assert_eq!(
+            scopes(&mailbox("imap", "service_account")),
+            ["https://mail.google.com/"]
+        );
+        let mut m = mailbox("imap", "authorization_code");
+        m.oauth.scope = " offline_access  https://outlook.office.com/IMAP.AccessAsUser.All ".into();
+        assert_eq!(
+            scopes(&m),
+            [
+                "offline_access",
+                "https://outlook.office.com/IMAP.AccessAsUser.All"
+            ]
+        );
+    }
+
+    #[test]
+    fn urls_admins_type_are_checked() {
+        assert!(check_url("https://login.microsoftonline.com/x", false).is_ok());
+        assert!(
+            check_url("http://login.example/x", false).is_err(),
+            "http only when private endpoints are allowed"
+        );
+        assert!(check_url("https://127.0.0.1/token", false).is_err());
+        assert!(check_url("https://[::1]/token", false).is_err());
+        assert!(check_url("https://10.0.0.5/token", false).is_err());
+        assert!(check_url("https://127.0.0.1/token", true).is_ok());
+        assert!(check_url("ftp://x.example/", true).is_err());
+        assert!(check_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn provider_words_are_cleaned_and_bounded() {
+        assert_eq!(clean("a\nb\u{1b}[31m"), "a b [31m");
+        let long = "x".repeat(400);
+        assert_eq!(clean(&long).chars().count(), 301);
+    }
+
+    #[test]
+    fn a_refused_grant_needs_authorization_and_other_errors_do_not() {
+        let refused: BasicErrorResponse = serde_json::from_str(
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+        )
+        .unwrap();
+        let e = request_error::<std::io::Error>(RequestTokenError::ServerResponse(refused));
+        assert_eq!(
+            e,
+            TokenError::AuthorizationNeeded(
+                "identity provider: invalid_client: AADSTS7000215: Invalid client secret provided."
+                    .into()
+            )
+        );
+        let busy: BasicErrorResponse =
+            serde_json::from_str(r#"{"error":"temporarily_unavailable"}"#).unwrap();
+        assert!(matches!(
+            request_error::<std::io::Error>(RequestTokenError::ServerResponse(busy)),
+            TokenError::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn service_account_keys_are_read_or_explained() {
+        assert!(service_account_key("{}")
+            .unwrap_err()
+            .contains("JSON key file"));
+        let not_rsa = r#"{"client_email":"a@b","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}"#;
+        assert!(service_account_key(not_rsa).unwrap_err().contains("RSA"));
+    }
+}

@@ -449,3 +449,86 @@ pub fn validate(m: &Mailbox) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Mailbox {
+        Mailbox {
+            name: "m".into(),
+            host: "imap.example".into(),
+            port: 993,
+            tls_mode: "implicit".into(),
+            username: "u".into(),
+            password: "p".into(),
+            folder: "INBOX".into(),
+            kind: "imap".into(),
+            auth: "password".into(),
+            ..Mailbox::default()
+        }
+    }
+
+    #[test]
+    fn each_method_needs_its_settings() {
+        assert_eq!(validate(&ok()), Ok(()));
+        let cc = Mailbox {
+            auth: "client_credentials".into(),
+            ..ok()
+        };
+        assert!(validate(&cc).unwrap_err().contains("client) id"));
+        let mut cc = cc;
+        cc.oauth.client_id = "app".into();
+        assert!(validate(&cc).unwrap_err().contains("tenant"));
+        cc.oauth.tenant = "contoso.example".into();
+        assert_eq!(validate(&cc), Ok(()));
+        cc.oauth.sasl = "plain".into();
+        assert!(validate(&cc).unwrap_err().contains("SASL"));
+
+        let graph = Mailbox {
+            kind: "graph".into(),
+            host: "https://graph.microsoft.com/".into(),
+            ..ok()
+        };
+        assert!(validate(&graph).unwrap_err().contains("client credentials"));
+        let bad_base = Mailbox {
+            host: "https://graph.microsoft.com/v1.0/users".into(),
+            auth: "client_credentials".into(),
+            ..graph.clone()
+        };
+        assert!(validate(&bad_base).unwrap_err().contains("Graph base URL"));
+
+        let code = Mailbox {
+            auth: "authorization_code".into(),
+            password: String::new(),
+            ..ok()
+        };
+        assert!(validate(&code).unwrap_err().contains("authorization URL"));
+    }
+
+    #[test]
+    fn retention_needs_an_archive_and_a_sane_period() {
+        let mut m = ok();
+        m.retention_days = Some(30);
+        assert!(validate(&m).unwrap_err().contains("archive folder"));
+        m.archive_folder = Some("Archive".into());
+        assert_eq!(validate(&m), Ok(()));
+        m.retention_days = Some(0);
+        assert!(validate(&m).unwrap_err().contains("1 to 3650"));
+    }
+
+    #[test]
+    fn states_read_in_order_of_urgency() {
+        let mut m = ok();
+        m.enabled = true;
+        assert_eq!(state(&m), "not polled yet");
+        m.last_poll_at = Some(1);
+        assert_eq!(state(&m), "ok");
+        m.last_error = Some("x".into());
+        assert_eq!(state(&m), "failing");
+        m.auth_required = true;
+        assert_eq!(state(&m), "authorization needed");
+        m.enabled = false;
+        assert_eq!(state(&m), "off");
+    }
+}
