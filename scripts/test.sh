@@ -39,6 +39,14 @@ if ! psql "$TLSWATCH_TEST_POSTGRES_URL" -qAtc 'select 1' >/dev/null 2>&1; then
   sleep 2
 fi
 
+# A reused build directory grows by a set of test executables (about 1 GB each) whenever a
+# dependency changes: those older than this run are removed after the tests, and CI builds
+# without incremental data (a fresh clone gains little from it, and it takes gigabytes).
+marker="$(mktemp)"
+if [ -n "${TLSWATCH_TARGET_CACHE:-}" ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
@@ -51,6 +59,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace
 fi
+
+if [ -n "${TLSWATCH_TARGET_CACHE:-}" ] && [ -d target/debug/deps ]; then
+  # Test executables this run did not build are stale (proc-macro libraries have a dot).
+  find target/debug/deps -maxdepth 1 -type f -executable ! -name '*.*' ! -newer "$marker" -delete || true
+fi
+rm -f "$marker"
 
 echo "== release build (the site, the server that embeds it, and the bench binary whose lab the end-to-end tests use)"
 cargo xtask build

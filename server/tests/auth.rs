@@ -499,3 +499,79 @@ async fn uploads_are_bounded_and_bad_files_get_a_reason() {
         "{v}"
     );
 }
+
+/// A request still carrying the cookie of a session a sign-in replaced (sent before the
+/// sign-in answered, or from another tab) must not remove the new session cookie: its answer
+/// carries no removal, so it cannot sign the user out again. Signing out still removes it.
+#[tokio::test]
+async fn a_stale_session_cookie_does_not_undo_a_sign_in() {
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let (_, old, _) = sign_in(&s, "admin@example.com", PW).await;
+    let old = old.expect("first session");
+    // Signing in again with the old cookie replaces (and deletes) the old session.
+    let r = client()
+        .post(format!("{}/api/auth/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(COOKIE, &old)
+        .header("sec-fetch-site", "same-origin")
+        .body(format!(
+            "email=admin%40example.com&password={}",
+            PW.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let new = r
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("new session cookie: {status} {:?}", r.headers()));
+    assert_ne!(new, old);
+    // A late request with the old cookie: signed out, and no removal cookie in its answer.
+    let r = client()
+        .post(format!("{}{}", s.base, app::api::Whoami::PATH))
+        .header(COOKIE, &old)
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    let removal: Vec<_> = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|v| v.starts_with("tlswatch_session="))
+        .collect();
+    assert!(removal.is_empty(), "{removal:?}");
+    assert_eq!(
+        call(&s, "GET", "/", Some(&new), "").await,
+        200,
+        "still signed in"
+    );
+    assert_eq!(call(&s, "GET", "/", Some(&old), "").await, 303);
+    // Signing out removes the cookie.
+    let r = client()
+        .post(format!("{}{}", s.base, app::api::Logout::PATH))
+        .header(COOKIE, &new)
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    let set: Vec<_> = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        set.iter()
+            .any(|v| v.starts_with("tlswatch_session=") && v.contains("Max-Age=0")),
+        "{set:?}"
+    );
+}

@@ -229,7 +229,7 @@ impl Application {
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
-            .with_name("tlswatch_session")
+            .with_name(security::SESSION_COOKIE)
             .with_secure(secure_cookies)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
@@ -333,6 +333,7 @@ pub fn router(
             security::authenticate,
         ))
         .layer(sessions)
+        .layer(middleware::from_fn(security::keep_session_cookie))
         .layer(middleware::from_fn(security::server_fn_bad_args))
         .layer(middleware::from_fn(security::csrf))
         .layer(RequestBodyLimitLayer::new(

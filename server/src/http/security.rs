@@ -244,3 +244,44 @@ pub async fn server_fn_bad_args(req: Request, next: Next) -> Response {
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
+
+/// Keeps a stale session cookie from undoing a sign-in. A request that arrives with the cookie
+/// of a session that no longer exists (the one a sign-in just replaced, from a request that
+/// was already on its way, or another tab) would have its response remove the session cookie;
+/// landing after the sign-in's response, that removal signs the user out again. Only signing
+/// out removes the cookie; otherwise a stale cookie stays and reads as signed out, harmlessly.
+pub async fn keep_session_cookie(req: Request, next: Next) -> Response {
+    let signing_out = req.uri().path() == <app::api::Logout as leptos::server_fn::ServerFn>::PATH;
+    let mut response = next.run(req).await;
+    if signing_out {
+        return response;
+    }
+    let kept: Vec<HeaderValue> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !is_session_removal(v))
+        .cloned()
+        .collect();
+    let before = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .count();
+    if kept.len() != before {
+        response.headers_mut().remove(header::SET_COOKIE);
+        for v in kept {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// A `Set-Cookie` that removes the session cookie (empty value, `Max-Age=0`).
+fn is_session_removal(v: &HeaderValue) -> bool {
+    v.to_str()
+        .is_ok_and(|s| s.starts_with(&format!("{SESSION_COOKIE}=")) && s.contains("Max-Age=0"))
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tlswatch_session";
