@@ -18,13 +18,13 @@ use anyhow::{bail, Context};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::imap::{import_mail, quarantine_oversize, ImapPoller, PollOutcome, SignInRefused};
+use super::imap::{
+    import_mail, quarantine_oversize, ImapPoller, PollOutcome, SignInRefused, MAX_PER_POLL,
+};
 use super::oauth::{check_url, clean, read_bounded, MAX_ANSWER};
 use super::Status;
 use crate::store::{Mailbox, Store};
 
-/// Messages handled per poll (as for IMAP).
-const MAX_PER_POLL: usize = 500;
 /// Waits for throttling per request.
 const MAX_RETRIES: u32 = 4;
 /// Longest single wait asked by `Retry-After` that is honoured.

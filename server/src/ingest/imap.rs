@@ -20,8 +20,8 @@ use super::oauth::TokenError;
 use super::{commit, now_unix, prepare, Limits, Status};
 use crate::store::{DomainPolicy, Mailbox, NewRejected, PollErrorKind, Store};
 
-/// Mails handled per poll; the rest wait for the next one.
-const MAX_PER_POLL: usize = 500;
+/// Mails handled per poll (IMAP and Graph); the rest wait for the next one.
+pub(super) const MAX_PER_POLL: usize = 500;
 /// Bound on every network step.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 

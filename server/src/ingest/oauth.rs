@@ -285,12 +285,6 @@ fn settings_hash(m: &Mailbox) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Tokens {
     /// An HTTP client with `tls` and the address guard.
     pub fn new(
@@ -424,7 +418,7 @@ impl Tokens {
             TokenError::AuthorizationNeeded(format!("the service account key is not valid: {e}"))
         })?;
         let url = self.token_url(m)?;
-        let now = now_unix();
+        let now = u64::try_from(super::now_unix()).unwrap_or(0);
         let claims = Claims {
             iss: &key.client_email,
             sub: &m.username,
