@@ -44,8 +44,19 @@ pub struct CurrentUser {
     pub id: i64,
     /// E-mail of the user, or `token:NAME`.
     pub email: String,
-    /// What the caller may do.
+    /// What the caller may do inside its organization.
     pub role: Role,
+    /// The organization the caller belongs to (1: the default organization).
+    #[serde(default = "default_org")]
+    pub org: i64,
+    /// Whether the caller administers the whole instance: sees every organization's domains
+    /// and manages organizations.
+    #[serde(default)]
+    pub instance_admin: bool,
+}
+
+fn default_org() -> i64 {
+    1
 }
 
 impl CurrentUser {

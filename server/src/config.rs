@@ -86,6 +86,9 @@ pub enum Command {
     /// Register or list the domains tlswatch watches.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Manage organizations: each sees only the domains it has proven it owns.
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Inspect and re-process inputs that were rejected (kept with the reason).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -141,6 +144,12 @@ pub enum UserCommand {
         /// `admin`, `editor` or `viewer`.
         #[arg(long, value_parser = ["admin", "editor", "viewer"])]
         role: String,
+        /// The organization (by name) it belongs to; the default organization when left out.
+        #[arg(long)]
+        org: Option<String>,
+        /// Administers the whole instance: sees every organization and manages them.
+        #[arg(long)]
+        instance_admin: bool,
     },
     /// List users.
     List,
@@ -175,6 +184,12 @@ pub enum TokenCommand {
         /// `admin`, `editor` or `viewer`.
         #[arg(long, value_parser = ["admin", "editor", "viewer"])]
         role: String,
+        /// The organization (by name) it acts in; the default organization when left out.
+        #[arg(long)]
+        org: Option<String>,
+        /// Acts for the whole instance (every organization).
+        #[arg(long)]
+        instance_admin: bool,
     },
     /// List tokens.
     List,
@@ -294,12 +309,44 @@ pub struct MailboxAddArgs {
 /// `tlswatch domain …`.
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
-    /// Register a domain (the HTTPS receiver accepts reports only for registered domains).
+    /// Register a domain (the HTTPS receiver accepts reports only for registered domains)
+    /// and claim it for an organization. The organization sees it once the TXT record printed
+    /// is published (`domain verify`), or at once with `--verified`.
     Add {
         /// The policy domain, e.g. `example.com`.
         name: String,
+        /// The organization (by name) claiming it; the default organization when left out.
+        #[arg(long)]
+        org: Option<String>,
+        /// Vouch for the organization's ownership: skip the DNS proof.
+        #[arg(long)]
+        verified: bool,
     },
-    /// List registered domains.
+    /// Look up a claim's TXT record now.
+    Verify {
+        /// The domain.
+        name: String,
+        /// The organization (by name); the default organization when left out.
+        #[arg(long)]
+        org: Option<String>,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        checker: CheckerArgs,
+    },
+    /// List registered domains with the organizations that claim them and whether each
+    /// claim is proven.
+    List,
+}
+
+/// `tlswatch org …`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization (it starts with the default organization's alert rules).
+    Add {
+        /// Its name (letters, digits, spaces, `.`, `-`, `_`; at most 64).
+        name: String,
+    },
+    /// List organizations.
     List,
 }
 

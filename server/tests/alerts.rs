@@ -150,6 +150,7 @@ async fn webhook(store: &Store, hook: &Hook) -> i64 {
                 config: serde_json::json!({"url": format!("{}/hook", hook.url), "secret": SECRET}),
                 domains: vec![],
                 enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             0,
         )
@@ -433,6 +434,7 @@ async fn a_silence_suppresses_and_expires(store: &Store) {
                 ends_at: now + 3600,
                 author: "ops@example".into(),
                 comment: "known, fixing the certificate".into(),
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             now - 60,
         )
@@ -586,6 +588,7 @@ async fn slack_teams_and_email_channels_deliver() {
                     config,
                     domains: vec![D.into()],
                     enabled: true,
+                    org_id: tlswatch::store::DEFAULT_ORG,
                 },
                 0,
             )
@@ -602,6 +605,7 @@ async fn slack_teams_and_email_channels_deliver() {
                 config: serde_json::json!({"url": format!("{}/other", hook.url)}),
                 domains: vec!["other.example".into()],
                 enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             0,
         )
@@ -911,6 +915,7 @@ async fn a_daily_digest_goes_out_once_a_day() {
                 config: serde_json::json!({"url": format!("{}/digest", hook.url), "digest": true}),
                 domains: vec![],
                 enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             0,
         )
@@ -1047,6 +1052,7 @@ async fn a_channel_slower_than_the_lease_is_notified_once() {
                 config: serde_json::json!({ "url": url }),
                 domains: vec![],
                 enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             0,
         )

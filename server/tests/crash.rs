@@ -160,6 +160,7 @@ async fn run(env: Vec<(&'static str, String)>, url: String) {
             to: None,
             failures_only: false,
             limit: 100_000,
+            org: None,
         })
         .await
         .unwrap();

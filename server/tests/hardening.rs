@@ -220,6 +220,7 @@ async fn secrets_are_sealed_at_rest(store: &Store) {
                 config: serde_json::json!({"url": "https://hooks.example/T0KEN-IN-PATH", "secret": "hmac secret"}),
                 domains: vec![],
                 enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             0,
         )
@@ -372,6 +373,7 @@ async fn alert_channels_cannot_be_aimed_inward() {
         config: serde_json::json!({"url": format!("http://localhost:{}/hook", addr.port())}),
         domains: vec![],
         enabled: true,
+        org_id: tlswatch::store::DEFAULT_ORG,
     };
     let payload = serde_json::json!({"status": "test", "alerts": []});
     let mut d = Delivery {

@@ -106,6 +106,7 @@ async fn three_instances_on_one_postgresql() {
                 config: serde_json::json!({"url": hook}),
                 domains: vec!["multi.example".into()],
                 enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
             },
             0,
         )

@@ -617,6 +617,7 @@ async fn strings_from_reports_are_escaped_everywhere() {
             to: None,
             failures_only: false,
             limit: 10,
+            org: None,
         })
         .await
         .unwrap();

@@ -105,8 +105,9 @@ fn spike(series: &BTreeMap<i64, (i64, i64)>, today: i64, p: &FailureSpike) -> Op
     worst
 }
 
-/// Evaluates every enabled rule for every registered domain at `now` and applies the result.
-/// Returns the active conditions found.
+/// Evaluates every enabled rule for every domain its organization has proven (and its
+/// organization's mailboxes) at `now` and applies the result. Returns the active conditions
+/// found.
 pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
     let today = now.div_euclid(86_400);
     let rules: Vec<RuleRow> = store
@@ -115,7 +116,11 @@ pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
         .into_iter()
         .filter(|r| r.enabled)
         .collect();
-    let domains = store.domain_names().await?;
+    let mut domains: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (org, name) in store.proven_claims().await? {
+        domains.entry(org).or_default().push(name);
+    }
+    let none = Vec::new();
     let mut active = Vec::new();
     for rule in &rules {
         let params = match RuleParams::from_stored(&rule.kind, &rule.params) {
@@ -140,6 +145,8 @@ pub async fn evaluate(store: &Store, now: i64) -> anyhow::Result<Vec<Active>> {
             continue;
         }
         for domain in domains
+            .get(&rule.org_id)
+            .unwrap_or(&none)
             .iter()
             .filter(|d| rule.domain.as_ref().is_none_or(|r| r == *d))
         {
@@ -357,6 +364,9 @@ async fn mailbox_failing(
     let totals = store.mailbox_totals().await?;
     let mut out = Vec::new();
     for m in store.mailboxes().await? {
+        if m.org_id != rule.org_id {
+            continue;
+        }
         let Some(error) = m.last_error.as_ref().filter(|_| m.enabled) else {
             continue;
         };

@@ -64,8 +64,10 @@ fn alert_json(a: &AlertRow, timing: &Timing) -> Value {
     })
 }
 
-fn routed(c: &ChannelRow, domain: &str) -> bool {
-    c.domains.is_empty() || c.domains.iter().any(|d| d == domain)
+/// Whether an alert of organization `org` about `domain` goes to channel `c`: only a
+/// channel of the same organization, and of those only one routing every domain or this one.
+fn routed(c: &ChannelRow, org: i64, domain: &str) -> bool {
+    c.org_id == org && (c.domains.is_empty() || c.domains.iter().any(|d| d == domain))
 }
 
 /// Queues the notifications due at `now`. Call under the `alerts` lease.
@@ -83,8 +85,10 @@ pub async fn queue_due(store: &Store, timing: &Timing, now: i64) -> anyhow::Resu
     for ch in &channels {
         // group key (domain) -> (firing alerts to send, resolved alerts to send)
         let mut groups: BTreeMap<String, (Vec<&AlertRow>, Vec<&AlertRow>)> = BTreeMap::new();
-        for a in alerts.iter().filter(|a| routed(ch, &a.domain)) {
-            let silenced = silences.iter().any(|s| s.matches(&a.labels, now));
+        for a in alerts.iter().filter(|a| routed(ch, a.org_id, &a.domain)) {
+            let silenced = silences
+                .iter()
+                .any(|s| s.org_id == a.org_id && s.matches(&a.labels, now));
             let state = states.get(&(a.id, ch.id));
             match a.state.as_str() {
                 "firing" if !silenced => {
@@ -172,6 +176,8 @@ pub async fn queue_digests(store: &Store, timing: &Timing, now: i64) -> anyhow::
     let recent = store.notifications(500).await?;
     let totals = store.domain_totals(today - 1, today - 1).await?;
     let alerts = store.alerts(1000).await?;
+    let proven: std::collections::BTreeSet<(i64, String)> =
+        store.proven_claims().await?.into_iter().collect();
     let mut queued = 0;
     for ch in channels {
         let sent_today = recent.iter().any(|n| {
@@ -184,7 +190,9 @@ pub async fn queue_digests(store: &Store, timing: &Timing, now: i64) -> anyhow::
             "Yesterday ({}):",
             crate::domain::days::format_day(today - 1)
         )];
-        for t in totals.iter().filter(|t| routed(&ch, &t.domain)) {
+        for t in totals.iter().filter(|t| {
+            routed(&ch, ch.org_id, &t.domain) && proven.contains(&(ch.org_id, t.domain.clone()))
+        }) {
             let all = t.success + t.failure;
             let rate = if all > 0 {
                 t.failure as f64 * 100.0 / all as f64
@@ -198,7 +206,7 @@ pub async fn queue_digests(store: &Store, timing: &Timing, now: i64) -> anyhow::
         }
         let firing: Vec<&AlertRow> = alerts
             .iter()
-            .filter(|a| a.state == "firing" && routed(&ch, &a.domain))
+            .filter(|a| a.state == "firing" && routed(&ch, a.org_id, &a.domain))
             .collect();
         lines.push(format!("Alerts firing now: {}", firing.len()));
         let payload = json!({

@@ -168,18 +168,42 @@ impl Authenticator {
     }
 }
 
-/// Creates a user after checking the e-mail and password policy.
+/// Creates a user of the default organization after checking the e-mail and password policy
+/// (an admin there administers the instance, as every admin did before organizations).
 pub async fn create_user(
     store: &Store,
     email: &str,
     password: &str,
     role: Role,
 ) -> anyhow::Result<i64> {
+    create_member(
+        store,
+        email,
+        password,
+        role,
+        crate::store::DEFAULT_ORG,
+        role == Role::Admin,
+    )
+    .await
+}
+
+/// Creates a user of organization `org` (an instance admin when `instance_admin`) after
+/// checking the e-mail and the password policy.
+pub async fn create_member(
+    store: &Store,
+    email: &str,
+    password: &str,
+    role: Role,
+    org: i64,
+    instance_admin: bool,
+) -> anyhow::Result<i64> {
     let email = normalize_email(email).map_err(anyhow::Error::msg)?;
     check_password_policy(password).map_err(anyhow::Error::msg)?;
     let pw = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await??;
-    store.add_user(&email, &hash, role, now_unix()).await
+    store
+        .add_user(&email, &hash, role, org, instance_admin, now_unix())
+        .await
 }
 
 /// Sets a user's password after checking the policy (and lifts a lockout).

@@ -224,6 +224,11 @@ struct TxtState {
 }
 
 impl Checker {
+    /// A resolver with this checker's DNS servers and timeout (for the domain proofs).
+    pub fn dns(&self) -> anyhow::Result<Dns> {
+        Dns::new(&self.config.dns_servers, self.config.dns_timeout)
+    }
+
     /// A checker with these settings.
     pub fn new(config: CheckerConfig) -> anyhow::Result<Self> {
         let tls = Tls::new(config.roots.clone())?;

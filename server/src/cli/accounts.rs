@@ -6,7 +6,7 @@ use app::auth::Role;
 
 use crate::config::{TokenCommand, UserCommand};
 use crate::ingest::now_unix;
-use crate::service::accounts::Accounts;
+use crate::service::accounts::{Accounts, Membership};
 use crate::service::{Actor, Admin};
 use crate::store::Store;
 
@@ -32,10 +32,19 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
 /// Runs a user command.
 pub async fn user(accounts: &Accounts, cmd: UserCommand) -> anyhow::Result<u8> {
     match cmd {
-        UserCommand::Add { email, role: r } => {
+        UserCommand::Add {
+            email,
+            role: r,
+            org,
+            instance_admin,
+        } => {
             let password = read_secret(&format!("Password for {email}"))?;
+            let membership = Membership {
+                org,
+                instance_admin,
+            };
             let id = accounts
-                .add_user(&op(), &email, &password, role(&r)?)
+                .add_member(&op(), &email, &password, role(&r)?, &membership)
                 .await?;
             println!("user {id} created");
         }
@@ -49,10 +58,12 @@ pub async fn user(accounts: &Accounts, cmd: UserCommand) -> anyhow::Result<u8> {
         UserCommand::List => {
             for u in accounts.users(&op()).await? {
                 println!(
-                    "{}\t{}\t{}{}",
+                    "{}\t{}\t{}\torganization {}{}{}",
                     u.id,
                     u.email,
                     u.role.as_str(),
+                    u.org_id,
+                    if u.instance_admin { "\tinstance admin" } else { "" },
                     if u.disabled { "\tdisabled" } else { "" }
                 );
             }
@@ -97,6 +108,7 @@ pub async fn rotate_secrets(
     store
         .audit(
             "cli",
+            crate::store::DEFAULT_ORG,
             "secrets.rotate",
             &format!("{n} secrets, new key {}", new.key_id()),
             None,
@@ -116,8 +128,19 @@ pub async fn rotate_secrets(
 /// Runs a token command.
 pub async fn token(accounts: &Accounts, cmd: TokenCommand) -> anyhow::Result<u8> {
     match cmd {
-        TokenCommand::Create { name, role: r } => {
-            let token = accounts.create_token(&op(), &name, role(&r)?).await?;
+        TokenCommand::Create {
+            name,
+            role: r,
+            org,
+            instance_admin,
+        } => {
+            let membership = Membership {
+                org,
+                instance_admin,
+            };
+            let token = accounts
+                .create_token_in(&op(), &name, role(&r)?, &membership)
+                .await?;
             println!("{token}");
             eprintln!("Keep it now: it is not stored and will not be shown again.");
         }

@@ -5,15 +5,14 @@ mod check;
 mod import;
 mod mailbox;
 mod ops;
+mod orgs;
 mod quarantine;
 
 use anyhow::Context;
 
-use crate::config::{Cli, Command, DomainCommand, GlobalArgs, ServeArgs};
+use crate::config::{Cli, Command, GlobalArgs, ServeArgs};
 use crate::http::{shutdown_signal, Application, HttpSettings};
 use crate::service::accounts::Accounts;
-use crate::service::domains::Domains;
-use crate::service::Actor;
 use crate::store::{redact, Store};
 
 /// Runs the command; returns the process exit status.
@@ -57,20 +56,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Backup { file } => ops::backup(&store, &file).await,
         Command::Doctor | Command::Restore { .. } => unreachable!("handled above"),
         Command::Token(cmd) => accounts::token(&Accounts::new(store), cmd).await,
-        Command::Domain(cmd) => {
-            let domains = Domains::new(store, None);
-            match cmd {
-                DomainCommand::Add { name } => {
-                    println!("{}", domains.add(&Actor::operator(), &name).await?);
-                }
-                DomainCommand::List => {
-                    for name in domains.names(&Actor::operator()).await? {
-                        println!("{name}");
-                    }
-                }
-            }
-            Ok(0)
-        }
+        Command::Domain(cmd) => orgs::domain(store, &global, cmd).await,
+        Command::Org(cmd) => orgs::org(store, cmd).await,
     }
 }
 

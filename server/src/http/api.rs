@@ -12,7 +12,7 @@ use super::AppState;
 use crate::domain::days::{format_day, parse_day};
 use crate::domain::names::normalize_domain;
 use crate::service::views::day_range;
-use crate::service::{Actor, Admin, Editor, ServiceError, Viewer};
+use crate::service::{Actor, Editor, InstanceAdmin, ServiceError, Viewer};
 use crate::store::ReportFilter;
 
 /// Routes under `/api/v1`.
@@ -98,6 +98,8 @@ async fn reports(
         to,
         failures_only: q.failures.unwrap_or(false),
         limit: q.limit.unwrap_or(1_000),
+        // Set from the caller by the service.
+        org: None,
     };
     match state.services.reports.list(&by, &filter).await {
         Ok(list) if q.format.as_deref() == Some("csv") => {
@@ -239,13 +241,14 @@ async fn domains(
     .into_response())
 }
 
-/// The raw bytes of a quarantined input (admin).
+/// The raw bytes of a quarantined input (instance admin: rejected inputs belong to no
+/// organization).
 async fn rejected_raw(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
 ) -> Result<Response, ServiceError> {
-    let by = Actor::<Admin>::authorize(&user)?;
+    let by = Actor::<InstanceAdmin>::authorize(&user)?;
     let raw = state.services.quarantine.raw(&by, id).await?;
     Ok(attachment(
         "application/octet-stream",

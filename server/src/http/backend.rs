@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use super::security::{SESSION_LOGIN_AT, SESSION_USER};
 use crate::ingest::now_unix;
 use crate::service::views::{day_range, last_days, utc};
-use crate::service::{Actor, Admin, Editor, ServiceError, Services, Viewer};
+use crate::service::{Actor, Admin, Editor, InstanceAdmin, ServiceError, Services, Viewer};
 
 /// Backend over the use cases.
 pub struct WebBackend {
@@ -287,6 +287,7 @@ impl Backend for WebBackend {
             to: None,
             failures_only,
             limit: 500,
+            org: None,
         };
         Ok(self
             .services
@@ -361,7 +362,7 @@ impl Backend for WebBackend {
         Ok(self
             .services
             .quarantine
-            .list(&actor::<Admin>()?, 500)
+            .list(&actor::<InstanceAdmin>()?, 500)
             .await
             .map_err(fail)?
             .into_iter()
@@ -377,7 +378,7 @@ impl Backend for WebBackend {
     }
 
     async fn reprocess(&self, by: &CurrentUser, id: i64) -> Result<String, String> {
-        let by = as_actor::<Admin>(by)?;
+        let by = as_actor::<InstanceAdmin>(by)?;
         let o = self
             .services
             .quarantine

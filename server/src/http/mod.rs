@@ -6,6 +6,7 @@ mod api;
 mod backend;
 mod mailboxes;
 mod metrics;
+mod orgs;
 mod policies;
 pub mod policy_host;
 pub mod receiver;
@@ -207,6 +208,19 @@ impl Application {
         let auth = AuthState {
             absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
         };
+        // The domain proofs are looked up with the checker's resolver (no checker: no DNS;
+        // instance admins can still vouch for domains).
+        let dns = match &checks {
+            Some(c) => match c.checker().dns() {
+                Ok(dns) => Some(Arc::new(dns)),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "no DNS resolver for domain proofs");
+                    None
+                }
+            },
+            None => None,
+        };
+        let proofs = dns.is_some();
         let services = Services::new(
             store.clone(),
             crate::service::Settings {
@@ -216,8 +230,31 @@ impl Application {
                 alert_wake,
                 certificate_wake,
                 imap,
+                dns,
             },
         );
+        if proofs {
+            let orgs = services.orgs.clone();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let holder = format!("proofs-{}", std::process::id());
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    let now = crate::ingest::now_unix();
+                    // One instance looks the records up at a time.
+                    match store.take_lease("domain-proofs", &holder, now, now + 300).await {
+                        Ok(true) => {
+                            if let Err(e) = orgs.recheck_due().await {
+                                tracing::warn!(error = %format!("{e:#}"), "domain proofs: lookup round failed");
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %format!("{e:#}"), "domain proofs: no lease"),
+                    }
+                }
+            });
+        }
         let state = AppState {
             leptos: leptos.clone(),
             services,
@@ -303,6 +340,7 @@ pub fn router(
         .merge(metrics::routes().into_router())
         .merge(mailboxes::routes().into_router())
         .merge(policies::routes().into_router())
+        .merge(orgs::routes().into_router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -383,6 +421,7 @@ pub fn endpoints() -> Vec<(Method, String)> {
         metrics::routes().list(),
         mailboxes::routes().list(),
         policies::routes().list(),
+        orgs::routes().list(),
         upload::routes().list(),
         receiver::routes().list(),
     ]

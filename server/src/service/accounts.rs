@@ -22,6 +22,51 @@ fn current(u: &User) -> CurrentUser {
         id: u.id,
         email: u.email.clone(),
         role: u.role,
+        org: u.org_id,
+        instance_admin: u.instance_admin,
+    }
+}
+
+/// Where a new user or token belongs: the caller's organization unless an instance admin
+/// names another; instance-wide when an instance admin says so. The default organization is
+/// the operator's: an admin there administers the instance (as every admin did before
+/// organizations).
+#[derive(Debug, Clone, Default)]
+pub struct Membership {
+    /// The organization's name (`None`: the caller's).
+    pub org: Option<String>,
+    /// Whether it administers the whole instance.
+    pub instance_admin: bool,
+}
+
+impl Membership {
+    /// The organization id `by` may place something of `role` in, per this membership, and
+    /// whether it administers the instance.
+    async fn resolve<R: super::Needs>(
+        &self,
+        store: &Store,
+        by: &Actor<R>,
+        role: Role,
+    ) -> Outcome<(i64, bool)> {
+        if self.instance_admin && !by.sees_all() {
+            return Err(ServiceError::Forbidden(
+                "only an instance admin may create an instance admin".into(),
+            ));
+        }
+        let org = match &self.org {
+            None => by.org(),
+            Some(name) => match store.org_by_name(name.trim()).await? {
+                Some(o) if by.reaches(o.id) => o.id,
+                _ => {
+                    return Err(ServiceError::NotFound(format!(
+                        "no organization called {name:?}"
+                    )))
+                }
+            },
+        };
+        let instance_admin =
+            self.instance_admin || (org == crate::store::DEFAULT_ORG && role == Role::Admin);
+        Ok((org, instance_admin))
     }
 }
 
@@ -46,7 +91,15 @@ impl Accounts {
         let shown_ip = ip.map(|ip| ip.to_string());
         match self.auth.login(email, password, ip).await? {
             Ok(user) => {
-                super::audit_as(&self.store, &user.email, shown_ip.as_deref(), "sign-in", "").await;
+                super::audit_as(
+                    &self.store,
+                    &user.email,
+                    user.org_id,
+                    shown_ip.as_deref(),
+                    "sign-in",
+                    "",
+                )
+                .await;
                 Ok(current(&user))
             }
             Err(e) => {
@@ -54,6 +107,7 @@ impl Accounts {
                 super::audit_as(
                     &self.store,
                     who,
+                    crate::store::DEFAULT_ORG,
                     shown_ip.as_deref(),
                     "sign-in.failed",
                     &e.to_string(),
@@ -89,12 +143,16 @@ impl Accounts {
         if !self.store.take_setup_token(&hash, now_unix()).await? {
             return Err(ServiceError::Forbidden("this setup link is invalid or expired; restart tlswatch for a new one, or use `tlswatch user add`".into()));
         }
-        let id = crate::auth::create_user(&self.store, &email, password, Role::Admin).await?;
-        super::audit_as(&self.store, &email, ip, "setup", "first admin created").await;
+        let org = crate::store::DEFAULT_ORG;
+        let id = crate::auth::create_member(&self.store, &email, password, Role::Admin, org, true)
+            .await?;
+        super::audit_as(&self.store, &email, org, ip, "setup", "first admin created").await;
         Ok(CurrentUser {
             id,
             email,
             role: Role::Admin,
+            org,
+            instance_admin: true,
         })
     }
 
@@ -105,10 +163,12 @@ impl Accounts {
             .store
             .use_token(&sha256_hex(token.as_bytes()), now_unix())
             .await?
-            .map(|(name, role)| CurrentUser {
+            .map(|t| CurrentUser {
                 id: 0,
-                email: format!("token:{name}"),
-                role,
+                email: format!("token:{}", t.name),
+                role: t.role,
+                org: t.org_id,
+                instance_admin: t.instance_admin,
             }))
     }
 
@@ -126,12 +186,13 @@ impl Accounts {
         super::audit(&self.store, by, action, detail).await;
     }
 
-    /// Every user.
-    pub async fn users(&self, _: &Actor<Admin>) -> Outcome<Vec<User>> {
-        Ok(self.store.users().await?)
+    /// The users of the caller's organization (an instance admin: every user).
+    pub async fn users(&self, by: &Actor<Admin>) -> Outcome<Vec<User>> {
+        Ok(self.store.users_of(by.org_filter()).await?)
     }
 
-    /// Adds a user after checking the e-mail and the password policy.
+    /// Adds a user of the caller's organization after checking the e-mail and the password
+    /// policy.
     pub async fn add_user(
         &self,
         by: &Actor<Admin>,
@@ -139,12 +200,42 @@ impl Accounts {
         password: &str,
         role: Role,
     ) -> Outcome<i64> {
+        self.add_member(by, email, password, role, &Membership::default())
+            .await
+    }
+
+    /// [`Self::add_user`] in the organization `membership` names (instance admins).
+    pub async fn add_member(
+        &self,
+        by: &Actor<Admin>,
+        email: &str,
+        password: &str,
+        role: Role,
+        membership: &Membership,
+    ) -> Outcome<i64> {
         let email = crate::auth::normalize_email(email).map_err(ServiceError::Invalid)?;
         crate::auth::check_password_policy(password).map_err(ServiceError::Invalid)?;
-        let id = crate::auth::create_user(&self.store, &email, password, role).await?;
-        self.audit(by, "user.add", &format!("{email} as {}", role.as_str()))
-            .await;
+        let (org, instance_admin) = membership.resolve(&self.store, by, role).await?;
+        let id =
+            crate::auth::create_member(&self.store, &email, password, role, org, instance_admin)
+                .await?;
+        self.audit(
+            by,
+            "user.add",
+            &format!(
+                "{email} as {} in organization {org}{}",
+                role.as_str(),
+                if instance_admin { ", instance admin" } else { "" }
+            ),
+        )
+        .await;
         Ok(id)
+    }
+
+    /// A user the caller reaches, or "not found".
+    async fn reachable_user(&self, by: &Actor<Admin>, user: Option<User>) -> Outcome<User> {
+        user.filter(|u| by.reaches(u.org_id))
+            .ok_or_else(|| ServiceError::NotFound("no such user".into()))
     }
 
     /// Changes a user's role and disabled flag; an admin cannot demote or disable themselves.
@@ -160,11 +251,8 @@ impl Accounts {
                 "you cannot demote or disable yourself; ask another admin".into(),
             ));
         }
-        let u = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("no such user".into()))?;
+        let found = self.store.user_by_id(id).await?;
+        let u = self.reachable_user(by, found).await?;
         self.store.update_user(id, role, disabled).await?;
         self.audit(
             by,
@@ -176,11 +264,12 @@ impl Accounts {
     }
 
     /// The user with this e-mail.
-    pub async fn find_user(&self, _: &Actor<Admin>, email: &str) -> Outcome<User> {
+    pub async fn find_user(&self, by: &Actor<Admin>, email: &str) -> Outcome<User> {
         let email = crate::auth::normalize_email(email).map_err(ServiceError::Invalid)?;
         self.store
             .user_by_email(&email)
             .await?
+            .filter(|u| by.reaches(u.org_id))
             .ok_or_else(|| ServiceError::NotFound(format!("no user {email}")))
     }
 
@@ -230,31 +319,53 @@ impl Accounts {
         Ok(())
     }
 
-    /// Every token, newest first.
-    pub async fn tokens(&self, _: &Actor<Admin>) -> Outcome<Vec<Token>> {
-        Ok(self.store.tokens().await?)
+    /// The tokens of the caller's organization (an instance admin: every token), newest first.
+    pub async fn tokens(&self, by: &Actor<Admin>) -> Outcome<Vec<Token>> {
+        Ok(self.store.tokens_of(by.org_filter()).await?)
     }
 
-    /// Creates a token; the secret, shown once (only its hash is stored).
+    /// Creates a token of the caller's organization; the secret, shown once (only its hash
+    /// is stored).
     pub async fn create_token(&self, by: &Actor<Admin>, name: &str, role: Role) -> Outcome<String> {
+        self.create_token_in(by, name, role, &Membership::default())
+            .await
+    }
+
+    /// [`Self::create_token`] in the organization `membership` names (instance admins).
+    pub async fn create_token_in(
+        &self,
+        by: &Actor<Admin>,
+        name: &str,
+        role: Role,
+        membership: &Membership,
+    ) -> Outcome<String> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(ServiceError::Invalid(
                 "give the token a name (at most 100 characters)".into(),
             ));
         }
+        let (org, instance_admin) = membership.resolve(&self.store, by, role).await?;
         let (token, hash) = crate::auth::new_secret("tlsw_");
         self.store
-            .add_token(name, &hash, role, by.name(), now_unix())
+            .add_org_token(name, &hash, role, org, instance_admin, by.name(), now_unix())
             .await?;
-        self.audit(by, "token.create", &format!("{name} ({})", role.as_str()))
-            .await;
+        self.audit(
+            by,
+            "token.create",
+            &format!("{name} ({}) in organization {org}", role.as_str()),
+        )
+        .await;
         Ok(token)
     }
 
     /// Revokes a live token.
     pub async fn revoke_token(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
-        if !self.store.revoke_token(id, now_unix()).await? {
+        if !self
+            .store
+            .revoke_token_of(id, by.org_filter(), now_unix())
+            .await?
+        {
             return Err(ServiceError::NotFound("no such live token".into()));
         }
         self.audit(by, "token.revoke", &format!("token {id}")).await;
@@ -262,7 +373,7 @@ impl Accounts {
     }
 
     /// The newest audit entries.
-    pub async fn audit_log(&self, _: &Actor<Admin>, limit: i64) -> Outcome<Vec<AuditEntry>> {
-        Ok(self.store.audit_log(limit).await?)
+    pub async fn audit_log(&self, by: &Actor<Admin>, limit: i64) -> Outcome<Vec<AuditEntry>> {
+        Ok(self.store.audit_log_of(by.org_filter(), limit).await?)
     }
 }

@@ -48,15 +48,56 @@ impl Alerts {
         super::audit(&self.store, by, action, detail).await;
     }
 
+    /// The newest `limit` alerts of the caller's organization (an instance admin: all).
+    async fn reachable_alerts<R: super::Needs>(
+        &self,
+        by: &Actor<R>,
+        limit: i64,
+    ) -> Outcome<Vec<AlertRow>> {
+        let mut alerts = self.store.alerts(limit).await?;
+        alerts.retain(|a| by.reaches(a.org_id));
+        Ok(alerts)
+    }
+
+    /// The caller's organization's silences (an instance admin: all).
+    async fn reachable_silences<R: super::Needs>(
+        &self,
+        by: &Actor<R>,
+        now: i64,
+    ) -> Outcome<Vec<SilenceRow>> {
+        let mut silences = self.store.silences(now).await?;
+        silences.retain(|s| by.reaches(s.org_id));
+        Ok(silences)
+    }
+
+    /// The caller's organization's rules (an instance admin: all).
+    async fn reachable_rules<R: super::Needs>(&self, by: &Actor<R>) -> Outcome<Vec<RuleRow>> {
+        let mut rules = self.store.alert_rules().await?;
+        rules.retain(|r| by.reaches(r.org_id));
+        Ok(rules)
+    }
+
+    /// The caller's organization's channels (an instance admin: all).
+    async fn reachable_channels<R: super::Needs>(
+        &self,
+        by: &Actor<R>,
+    ) -> Outcome<Vec<ChannelRow>> {
+        let mut channels = self.store.channels().await?;
+        channels.retain(|c| by.reaches(c.org_id));
+        Ok(channels)
+    }
+
     /// Alerts, active first, each with whether a silence holds it.
-    pub async fn alerts(&self, _: &Actor<Viewer>, limit: i64) -> Outcome<Vec<(AlertRow, bool)>> {
+    pub async fn alerts(&self, by: &Actor<Viewer>, limit: i64) -> Outcome<Vec<(AlertRow, bool)>> {
         let now = now_unix();
-        let (alerts, silences) =
-            tokio::try_join!(self.store.alerts(limit), self.store.silences(now))?;
+        let alerts = self.reachable_alerts(by, limit).await?;
+        let silences = self.store.silences(now).await?;
         Ok(alerts
             .into_iter()
             .map(|a| {
-                let silenced = silences.iter().any(|s| s.matches(&a.labels, now));
+                let silenced = silences
+                    .iter()
+                    .any(|s| s.org_id == a.org_id && s.matches(&a.labels, now));
                 (a, silenced)
             })
             .collect())
@@ -64,7 +105,12 @@ impl Alerts {
 
     /// Acknowledges an active alert (no more repeats).
     pub async fn acknowledge(&self, by: &Actor<Editor>, id: i64) -> Outcome<()> {
-        if !self.store.acknowledge(id, by.name(), now_unix()).await? {
+        let reachable = self
+            .reachable_alerts(by, 5000)
+            .await?
+            .iter()
+            .any(|a| a.id == id);
+        if !reachable || !self.store.acknowledge(id, by.name(), now_unix()).await? {
             return Err(ServiceError::NotFound(
                 "no active alert with this id".into(),
             ));
@@ -75,8 +121,8 @@ impl Alerts {
     }
 
     /// Current and future silences.
-    pub async fn silences(&self, _: &Actor<Viewer>) -> Outcome<Vec<SilenceRow>> {
-        Ok(self.store.silences(now_unix()).await?)
+    pub async fn silences(&self, by: &Actor<Viewer>) -> Outcome<Vec<SilenceRow>> {
+        self.reachable_silences(by, now_unix()).await
     }
 
     /// Adds a silence; its id.
@@ -107,6 +153,7 @@ impl Alerts {
             ends_at: now + s.duration_minutes * 60,
             author: by.name().to_owned(),
             comment: s.comment,
+            org_id: by.org(),
         };
         let id = self.store.add_silence(&row, now).await?;
         self.audit(
@@ -130,7 +177,7 @@ impl Alerts {
         minutes: i64,
         comment: String,
     ) -> Outcome<i64> {
-        let alerts = self.store.alerts(5000).await?;
+        let alerts = self.reachable_alerts(by, 5000).await?;
         let a = alerts
             .iter()
             .find(|a| a.id == alert_id)
@@ -152,7 +199,13 @@ impl Alerts {
 
     /// Ends a silence now.
     pub async fn end_silence(&self, by: &Actor<Editor>, id: i64) -> Outcome<()> {
-        if !self.store.expire_silence(id, now_unix()).await? {
+        let now = now_unix();
+        let reachable = self
+            .reachable_silences(by, now)
+            .await?
+            .iter()
+            .any(|s| s.id == id);
+        if !reachable || !self.store.expire_silence(id, now).await? {
             return Err(ServiceError::NotFound(
                 "no active silence with this id".into(),
             ));
@@ -172,14 +225,13 @@ impl Alerts {
     ) -> Outcome<app::alerting::AlertsView> {
         use app::alerting::{AlertView, AlertsView, ChannelView, RuleView, SilenceView};
         let now = now_unix();
-        let alerts = self.store.alerts(300).await?;
-        let silences = self.store.silences(now).await?;
-        let rules = self.store.alert_rules().await?;
+        let alerts = self.reachable_alerts(by, 300).await?;
+        let silences = self.reachable_silences(by, now).await?;
+        let rules = self.reachable_rules(by).await?;
         let channels = if with_channels {
             Actor::<Admin>::authorize(by.user())?;
             let notifications = self.store.notifications(200).await?;
-            self.store
-                .channels()
+            self.reachable_channels(by)
                 .await?
                 .iter()
                 .map(|c| {
@@ -258,7 +310,9 @@ impl Alerts {
                     started: utc(a.started_at),
                     resolved: a.resolved_at.map(utc),
                     acknowledged_by: a.acknowledged_by.clone(),
-                    silenced: silences.iter().any(|s| s.matches(&a.labels, now)),
+                    silenced: silences
+                        .iter()
+                        .any(|s| s.org_id == a.org_id && s.matches(&a.labels, now)),
                 })
                 .collect(),
             silences: silences
@@ -306,23 +360,34 @@ impl Alerts {
     }
 
     /// Every rule.
-    pub async fn rules(&self, _: &Actor<Viewer>) -> Outcome<Vec<RuleRow>> {
-        Ok(self.store.alert_rules().await?)
+    pub async fn rules(&self, by: &Actor<Viewer>) -> Outcome<Vec<RuleRow>> {
+        self.reachable_rules(by).await
+    }
+
+    /// A domain a rule of the caller may name: one it sees ("not found" otherwise).
+    async fn rule_domain(&self, by: &Actor<Editor>, domain: Option<&str>) -> Outcome<Option<String>> {
+        match domain.map(str::trim).filter(|d| !d.is_empty()) {
+            None => Ok(None),
+            Some(d) => {
+                let name = crate::domain::names::DomainName::parse(d)?;
+                if !by.sees_all() {
+                    super::registered(&self.store, by, &name).await?;
+                }
+                Ok(Some(String::from(name)))
+            }
+        }
     }
 
     /// Changes a rule: typed parameters of its kind, domain, on or off.
     pub async fn update_rule(&self, by: &Actor<Editor>, id: i64, u: RuleUpdate) -> Outcome<()> {
-        let rules = self.store.alert_rules().await?;
+        let rules = self.reachable_rules(by).await?;
         let rule = rules
             .iter()
             .find(|r| r.id == id)
             .ok_or_else(|| ServiceError::NotFound("no such rule".into()))?;
         let params = crate::alerts::params::validate(&rule.kind, &u.params)
             .map_err(ServiceError::Invalid)?;
-        let domain = match u.domain.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-            None => None,
-            Some(d) => Some(String::from(crate::domain::names::DomainName::parse(d)?)),
-        };
+        let domain = self.rule_domain(by, u.domain.as_deref()).await?;
         if !self
             .store
             .update_rule(id, &params, domain.as_deref(), u.enabled)
@@ -361,13 +426,10 @@ impl Alerts {
         }
         let params =
             crate::alerts::params::validate(kind, params).map_err(ServiceError::Invalid)?;
-        let domain = match domain.map(str::trim).filter(|d| !d.is_empty()) {
-            None => None,
-            Some(d) => Some(String::from(crate::domain::names::DomainName::parse(d)?)),
-        };
+        let domain = self.rule_domain(by, domain).await?;
         let id = self
             .store
-            .add_rule(name, kind, domain.as_deref(), &params, true, now_unix())
+            .add_rule(by.org(), name, kind, domain.as_deref(), &params, true, now_unix())
             .await?;
         self.audit(
             by,
@@ -388,8 +450,7 @@ impl Alerts {
         enabled: bool,
     ) -> Outcome<()> {
         let domain = self
-            .store
-            .alert_rules()
+            .reachable_rules(by)
             .await?
             .into_iter()
             .find(|r| r.id == id)
@@ -408,13 +469,14 @@ impl Alerts {
     }
 
     /// Every channel (secrets included: adapters redact what they show).
-    pub async fn channels(&self, _: &Actor<Admin>) -> Outcome<Vec<ChannelRow>> {
-        Ok(self.store.channels().await?)
+    pub async fn channels(&self, by: &Actor<Admin>) -> Outcome<Vec<ChannelRow>> {
+        self.reachable_channels(by).await
     }
 
-    /// Adds a channel; its id.
-    pub async fn add_channel(&self, by: &Actor<Admin>, c: ChannelRow) -> Outcome<i64> {
+    /// Adds a channel of the caller's organization; its id.
+    pub async fn add_channel(&self, by: &Actor<Admin>, mut c: ChannelRow) -> Outcome<i64> {
         validate_channel(&c).map_err(ServiceError::Invalid)?;
+        c.org_id = by.org();
         let id = self.store.add_channel(&c, now_unix()).await?;
         self.audit(
             by,
@@ -429,8 +491,7 @@ impl Alerts {
     /// stored value, so a form never has to show them.
     pub async fn update_channel(&self, by: &Actor<Admin>, mut c: ChannelRow) -> Outcome<()> {
         let stored = self
-            .store
-            .channels()
+            .reachable_channels(by)
             .await?
             .into_iter()
             .find(|s| s.id == c.id)
@@ -459,6 +520,7 @@ impl Alerts {
             }
         }
         validate_channel(&c).map_err(ServiceError::Invalid)?;
+        c.org_id = stored.org_id;
         if !self.store.update_channel(&c).await? {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
@@ -475,13 +537,15 @@ impl Alerts {
     /// last error.
     pub async fn notification_state(
         &self,
-        _: &Actor<Admin>,
+        by: &Actor<Admin>,
         id: i64,
     ) -> Outcome<(String, Option<String>)> {
+        let channels = self.reachable_channels(by).await?;
         let n = self
             .store
             .notification(id)
             .await?
+            .filter(|n| channels.iter().any(|c| c.id == n.channel_id))
             .ok_or_else(|| ServiceError::NotFound("no such notification".into()))?;
         Ok((n.status, n.last_error))
     }
@@ -508,7 +572,8 @@ impl Alerts {
 
     /// Deletes a channel.
     pub async fn delete_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
-        if !self.store.delete_channel(id).await? {
+        let reachable = self.reachable_channels(by).await?.iter().any(|c| c.id == id);
+        if !reachable || !self.store.delete_channel(id).await? {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
         self.audit(by, "channel.delete", &format!("channel {id}"))
@@ -519,7 +584,7 @@ impl Alerts {
     /// Queues a test message on a channel and wakes the alert loop to send it now; the id of
     /// the queued notification.
     pub async fn test_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<i64> {
-        if !self.store.channels().await?.iter().any(|c| c.id == id) {
+        if !self.reachable_channels(by).await?.iter().any(|c| c.id == id) {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
         let n = crate::alerts::notify::queue_test(&self.store, id, by.name(), now_unix()).await?;
@@ -601,6 +666,7 @@ pub fn channel_of_form(f: &app::alerting::ChannelForm) -> ChannelRow {
             .filter(|d| !d.is_empty())
             .collect(),
         enabled: true,
+        org_id: crate::store::DEFAULT_ORG,
     }
 }
 

@@ -33,26 +33,37 @@ impl Domains {
         self.checks.is_some()
     }
 
-    /// Registered domain names.
-    pub async fn names(&self, _: &Actor<Viewer>) -> Outcome<Vec<String>> {
-        Ok(self.store.domain_names().await?)
+    /// The domains the caller sees: its organization's proven ones (an instance admin: every
+    /// registered domain).
+    pub async fn names(&self, by: &Actor<Viewer>) -> Outcome<Vec<String>> {
+        let names = self.store.domain_names().await?;
+        let visible = super::visible(&self.store, by).await?;
+        Ok(visible.keep(names, String::as_str))
     }
 
-    /// Registers a domain (audited); its normalized name.
+    /// Registers a domain (audited); its normalized name. The caller's organization claims
+    /// it: an instance admin's claim is vouched for, anyone else's waits for the DNS proof
+    /// (see [`super::orgs::Orgs::claim`]).
     pub async fn add(&self, by: &Actor<Editor>, domain: &str) -> Outcome<DomainName> {
         let name = DomainName::parse(domain)?;
+        let now = crate::ingest::now_unix();
         self.store
-            .add_domain(&name, "manual", crate::ingest::now_unix())
+            .claim_domain(
+                by.org(),
+                &name,
+                &super::orgs::new_challenge(),
+                by.sees_all().then_some(by.name()),
+                now,
+            )
             .await?;
         super::audit(&self.store, by, "domain.add", &name).await;
         Ok(name)
     }
 
     /// The latest findings, history, setup guide and readiness of a registered domain.
-    pub async fn health(&self, _: &Actor<Viewer>, domain: &str) -> Outcome<HealthView> {
+    pub async fn health(&self, by: &Actor<Viewer>, domain: &str) -> Outcome<HealthView> {
         let checks = self.checks.as_ref().ok_or_else(checks_off)?;
-        // The check service answers `None` for a domain that is not registered.
-        let name = DomainName::parse(domain)?;
+        let name = super::registered(&self.store, by, domain).await?;
         checks
             .health(&name)
             .await?
@@ -67,7 +78,7 @@ impl Domains {
         trigger: &str,
     ) -> Outcome<(i64, CheckOutcome)> {
         let checks = self.checks.as_ref().ok_or_else(checks_off)?;
-        let name = super::registered(&self.store, domain).await?;
+        let name = super::registered(&self.store, by, domain).await?;
         let (id, outcome) = checks.run(&name, trigger).await?;
         super::audit(
             &self.store,

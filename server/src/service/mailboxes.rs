@@ -31,18 +31,19 @@ impl Mailboxes {
             .ok_or_else(|| ServiceError::NotFound("this server does not poll mailboxes".into()))
     }
 
-    async fn one(&self, id: i64) -> Outcome<Mailbox> {
+    /// Mailbox `id`, when the caller's organization owns it (an instance admin: any).
+    async fn one(&self, by: &Actor<Admin>, id: i64) -> Outcome<Mailbox> {
         self.store
             .mailboxes()
             .await?
             .into_iter()
-            .find(|m| m.id == id)
+            .find(|m| m.id == id && by.reaches(m.org_id))
             .ok_or_else(|| ServiceError::NotFound("no such mailbox".into()))
     }
 
     /// Signs in and selects the folder without importing; what happened, in words.
     pub async fn test(&self, by: &Actor<Admin>, id: i64) -> Outcome<Result<String, String>> {
-        let m = self.one(id).await?;
+        let m = self.one(by, id).await?;
         let result = match self.poller()?.test(&self.store, &m).await {
             Ok(n) => {
                 if m.auth_required {
@@ -72,7 +73,7 @@ impl Mailboxes {
 
     /// Polls one mailbox now and records it like a scheduled poll; what happened, in words.
     pub async fn poll_one(&self, by: &Actor<Admin>, id: i64) -> Outcome<Result<String, String>> {
-        self.one(id).await?;
+        self.one(by, id).await?;
         let result = match crate::ingest::imap::poll_now(&self.store, self.poller()?, id).await? {
             None => Err("a poll of this mailbox is running; try again in a moment".into()),
             Some(Ok(o)) => Ok(format!(
@@ -149,7 +150,7 @@ impl Mailboxes {
         id: i64,
         redirect: &str,
     ) -> Outcome<String> {
-        let m = self.one(id).await?;
+        let m = self.one(by, id).await?;
         if m.auth != "authorization_code" {
             return Err(ServiceError::Invalid(
                 "only mailboxes with the sign-in method (authorization code) are signed in".into(),
@@ -191,7 +192,7 @@ impl Mailboxes {
                 "this sign-in is unknown or older than an hour: start it again from the mailboxes page".into(),
             ));
         };
-        let m = self.one(id).await?;
+        let m = self.one(by, id).await?;
         let refresh = self
             .poller()?
             .tokens
@@ -213,10 +214,10 @@ impl Mailboxes {
     /// nothing.
     pub async fn retention_preview(
         &self,
-        _: &Actor<Admin>,
+        by: &Actor<Admin>,
         id: i64,
     ) -> Outcome<Result<Vec<(String, String)>, String>> {
-        let m = self.one(id).await?;
+        let m = self.one(by, id).await?;
         Ok(self
             .poller()?
             .retention_preview(&self.store, &m)
@@ -224,14 +225,18 @@ impl Mailboxes {
             .map_err(|e| e.to_string()))
     }
 
-    /// Every mailbox (passwords included: adapters never show them).
-    pub async fn list(&self, _: &Actor<Admin>) -> Outcome<Vec<Mailbox>> {
-        Ok(self.store.mailboxes().await?)
+    /// The caller's organization's mailboxes (an instance admin: every one; passwords
+    /// included: adapters never show them).
+    pub async fn list(&self, by: &Actor<Admin>) -> Outcome<Vec<Mailbox>> {
+        let mut all = self.store.mailboxes().await?;
+        all.retain(|m| by.reaches(m.org_id));
+        Ok(all)
     }
 
     /// Adds a mailbox after checking its settings (audited; the password is stored sealed).
-    pub async fn add(&self, by: &Actor<Admin>, m: Mailbox) -> Outcome<i64> {
+    pub async fn add(&self, by: &Actor<Admin>, mut m: Mailbox) -> Outcome<i64> {
         validate(&m).map_err(ServiceError::Invalid)?;
+        m.org_id = by.org();
         let id = self.store.add_mailbox(&m).await?;
         super::audit(
             &self.store,
@@ -248,7 +253,7 @@ impl Mailboxes {
 
     /// Changes a mailbox (an empty password keeps the stored one; audited).
     pub async fn update(&self, by: &Actor<Admin>, m: Mailbox) -> Outcome<()> {
-        let stored = self.one(m.id).await?;
+        let stored = self.one(by, m.id).await?;
         let check = Mailbox {
             password: if m.password.is_empty() {
                 stored.password
@@ -285,6 +290,7 @@ impl Mailboxes {
 
     /// Deletes a mailbox (audited).
     pub async fn delete(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
+        self.one(by, id).await?;
         if !self.store.delete_mailbox(id).await? {
             return Err(ServiceError::NotFound("no such mailbox".into()));
         }
@@ -305,7 +311,7 @@ impl Mailboxes {
             .mailboxes()
             .await?
             .iter()
-            .filter(|m| m.enabled && m.last_error.is_some())
+            .filter(|m| by.reaches(m.org_id) && m.enabled && m.last_error.is_some())
             .count();
         super::audit(
             &self.store,

@@ -3,18 +3,25 @@
 //! [`Actor::authorize`] makes, after checking the caller's role, so an operation cannot be
 //! called without that check — and answers a [`ServiceError`] that each adapter maps once.
 //! Audit logging and waking the alert loop happen here, so every door behaves the same.
+//!
+//! The actor also carries the caller's organization: every operation scopes what it reads and
+//! changes to it ([`visible`], [`registered`], [`Actor::org_filter`]), and another
+//! organization's things answer [`ServiceError::NotFound`], never `Forbidden`, so their
+//! existence does not leak. An instance admin sees every organization.
 
 pub mod accounts;
 pub mod alerts;
 pub mod domains;
 pub mod intake;
 pub mod mailboxes;
+pub mod orgs;
 pub mod policies;
 pub mod quarantine;
 pub mod reports;
 pub mod stats;
 pub mod views;
 
+use std::collections::BTreeSet;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -24,6 +31,8 @@ use app::auth::{CurrentUser, Role};
 pub trait Needs: Send + Sync + 'static {
     /// The least role that may act.
     const ROLE: Role;
+    /// Whether only an instance admin may act.
+    const INSTANCE: bool = false;
 }
 
 /// Reads.
@@ -35,6 +44,9 @@ pub struct Editor;
 /// Users, tokens, channels, mailboxes.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
+/// Organizations, and vouching for a domain without its DNS proof.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceAdmin;
 
 impl Needs for Viewer {
     const ROLE: Role = Role::Viewer;
@@ -44,6 +56,10 @@ impl Needs for Editor {
 }
 impl Needs for Admin {
     const ROLE: Role = Role::Admin;
+}
+impl Needs for InstanceAdmin {
+    const ROLE: Role = Role::Admin;
+    const INSTANCE: bool = true;
 }
 
 /// A caller checked to hold at least role `R`. Only [`Actor::authorize`] makes one.
@@ -56,18 +72,21 @@ pub struct Actor<R: Needs> {
 
 impl<R: Needs> Actor<R> {
     /// The one authorization point: `user` may act as `R`, or [`ServiceError::Forbidden`].
+    /// An instance admin may do everything; what the actor then reaches is scoped to its
+    /// organization by the operations.
     pub fn authorize(user: &CurrentUser) -> Result<Self, ServiceError> {
-        if user.can(R::ROLE) {
+        if user.instance_admin || (!R::INSTANCE && user.can(R::ROLE)) {
             Ok(Self {
                 user: user.clone(),
                 ip: None,
                 _role: PhantomData,
             })
         } else {
-            Err(ServiceError::Forbidden(format!(
-                "this needs the {} role",
-                R::ROLE.as_str()
-            )))
+            Err(ServiceError::Forbidden(if R::INSTANCE {
+                "this needs an instance admin".to_string()
+            } else {
+                format!("this needs the {} role", R::ROLE.as_str())
+            }))
         }
     }
 
@@ -83,6 +102,8 @@ impl<R: Needs> Actor<R> {
                 id: 0,
                 email: format!("cli:{}", crate::domain::report::truncate(&login, 64)),
                 role: Role::Admin,
+                org: crate::store::DEFAULT_ORG,
+                instance_admin: true,
             },
             ip: None,
             _role: PhantomData,
@@ -109,6 +130,79 @@ impl<R: Needs> Actor<R> {
     pub fn ip(&self) -> Option<&str> {
         self.ip.as_deref()
     }
+
+    /// The caller's organization: where what it creates belongs.
+    pub fn org(&self) -> i64 {
+        self.user.org
+    }
+
+    /// Whether the caller sees every organization (an instance admin).
+    pub fn sees_all(&self) -> bool {
+        self.user.instance_admin
+    }
+
+    /// The organization whose things the caller reaches: `None` for an instance admin (all).
+    pub fn org_filter(&self) -> Option<i64> {
+        (!self.sees_all()).then_some(self.user.org)
+    }
+
+    /// Whether the caller reaches a thing of organization `org`.
+    pub fn reaches(&self, org: i64) -> bool {
+        self.sees_all() || self.user.org == org
+    }
+
+    /// The same caller checked for another role (e.g. a read inside a change).
+    pub fn as_viewer(&self) -> Actor<Viewer> {
+        Actor {
+            user: self.user.clone(),
+            ip: self.ip.clone(),
+            _role: PhantomData,
+        }
+    }
+}
+
+/// The domains a caller sees: every registered one (instance admin) or those its organization
+/// has proven it owns.
+#[derive(Debug, Clone)]
+pub enum Visible {
+    /// Every registered domain.
+    All,
+    /// Only these (normalized names).
+    Only(BTreeSet<String>),
+}
+
+impl Visible {
+    /// Whether `domain` (normalized) is seen.
+    pub fn sees(&self, domain: &str) -> bool {
+        match self {
+            Visible::All => true,
+            Visible::Only(set) => set.contains(domain),
+        }
+    }
+
+    /// `items` without those about domains not seen.
+    pub fn keep<T>(&self, items: Vec<T>, domain: impl Fn(&T) -> &str) -> Vec<T> {
+        match self {
+            Visible::All => items,
+            Visible::Only(set) => items
+                .into_iter()
+                .filter(|i| set.contains(domain(i)))
+                .collect(),
+        }
+    }
+}
+
+/// What `by` sees.
+pub(crate) async fn visible<R: Needs>(
+    store: &crate::store::Store,
+    by: &Actor<R>,
+) -> Outcome<Visible> {
+    if by.sees_all() {
+        return Ok(Visible::All);
+    }
+    Ok(Visible::Only(
+        store.org_domain_names(by.org()).await?.into_iter().collect(),
+    ))
 }
 
 /// Why an operation did not happen. Adapters map it once: to an HTTP status with the message,
@@ -159,37 +253,47 @@ pub(crate) async fn audit<R: Needs>(
     action: &str,
     detail: &str,
 ) {
-    audit_as(store, by.name(), by.ip(), action, detail).await;
+    audit_as(store, by.name(), by.org(), by.ip(), action, detail).await;
 }
 
 /// [`audit`] for a caller not (yet) authorized: a sign-in, the first-run setup.
 pub(crate) async fn audit_as(
     store: &crate::store::Store,
     name: &str,
+    org: i64,
     ip: Option<&str>,
     action: &str,
     detail: &str,
 ) {
     if let Err(e) = store
-        .audit(name, action, detail, ip, crate::ingest::now_unix())
+        .audit(name, org, action, detail, ip, crate::ingest::now_unix())
         .await
     {
         tracing::error!(error = %format!("{e:#}"), "audit log write failed");
     }
 }
 
-/// `domain` normalized, when it is registered; [`ServiceError::NotFound`] otherwise.
-pub(crate) async fn registered(
+/// `domain` normalized, when it is registered and `by` sees it; [`ServiceError::NotFound`]
+/// otherwise (the same answer for another organization's domain as for an unknown one).
+pub(crate) async fn registered<R: Needs>(
     store: &crate::store::Store,
+    by: &Actor<R>,
     domain: &str,
 ) -> Outcome<crate::domain::names::DomainName> {
     let name = crate::domain::names::DomainName::parse(domain)?;
-    if !store
-        .domain_names()
-        .await?
-        .iter()
-        .any(|d| d == name.as_str())
-    {
+    let known = if by.sees_all() {
+        store
+            .domain_names()
+            .await?
+            .iter()
+            .any(|d| d == name.as_str())
+    } else {
+        store
+            .claim(by.org(), name.as_str())
+            .await?
+            .is_some_and(|c| c.verified_at.is_some())
+    };
+    if !known {
         return Err(ServiceError::NotFound("domain not registered".into()));
     }
     Ok(name)
@@ -210,6 +314,8 @@ pub struct Settings {
     pub certificate_wake: Arc<tokio::sync::Notify>,
     /// Tests and polls mailboxes on request (`None`: the server does not poll).
     pub imap: Option<crate::ingest::imap::ImapPoller>,
+    /// Looks up the TXT records that prove a domain belongs to an organization.
+    pub dns: Option<Arc<crate::check::dns::Dns>>,
 }
 
 impl Default for Settings {
@@ -221,6 +327,7 @@ impl Default for Settings {
             alert_wake: Arc::default(),
             certificate_wake: Arc::default(),
             imap: None,
+            dns: None,
         }
     }
 }
@@ -246,6 +353,8 @@ pub struct Services {
     pub mailboxes: mailboxes::Mailboxes,
     /// Hosted MTA-STS policies.
     pub policies: policies::Policies,
+    /// Organizations and the proof of their domains.
+    pub orgs: orgs::Orgs,
     store: crate::store::Store,
 }
 
@@ -259,6 +368,7 @@ impl Services {
             alert_wake,
             certificate_wake,
             imap,
+            dns,
         } = settings;
         Self {
             accounts: accounts::Accounts::new(store.clone()),
@@ -271,6 +381,7 @@ impl Services {
                 .waking(alert_wake.clone()),
             intake: intake::Intake::new(store.clone(), limits, domain_policy, alert_wake),
             mailboxes: mailboxes::Mailboxes::new(store.clone()).with_poller(imap),
+            orgs: orgs::Orgs::new(store.clone(), dns),
             store,
         }
     }

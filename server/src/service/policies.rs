@@ -101,8 +101,8 @@ impl Policies {
 
     /// The domain's hosted policy: current version, history, TXT record, DNS state, the MX
     /// migration assistant and the certificate.
-    pub async fn view(&self, _: &Actor<Viewer>, domain: &str) -> Outcome<PolicyView> {
-        let name = super::registered(&self.store, domain).await?;
+    pub async fn view(&self, by: &Actor<Viewer>, domain: &str) -> Outcome<PolicyView> {
+        let name = super::registered(&self.store, by, domain).await?;
         let now = crate::ingest::now_unix();
         let hosting = self.store.policy_hosting(&name).await?;
         let versions = self.store.policy_versions(&name).await?;
@@ -326,7 +326,7 @@ impl Policies {
         domain: &str,
         change: &PolicyChange,
     ) -> Outcome<Published> {
-        let name = super::registered(&self.store, domain).await?;
+        let name = super::registered(&self.store, by, domain).await?;
         let next = Content::parse(&change.mode, &change.mx, change.max_age)
             .map_err(ServiceError::Invalid)?;
         self.publish(
@@ -348,7 +348,7 @@ impl Policies {
         version: i64,
         override_reason: Option<&str>,
     ) -> Outcome<Published> {
-        let name = super::registered(&self.store, domain).await?;
+        let name = super::registered(&self.store, by, domain).await?;
         let old = self
             .store
             .policy_versions(&name)
@@ -370,7 +370,7 @@ impl Policies {
     /// Stops hosting: serves `mode: none` with the current `max_age` for that long, so every
     /// sender forgets the policy, then the host answers 404.
     pub async fn stop(&self, by: &Actor<Editor>, domain: &str) -> Outcome<Published> {
-        let name = super::registered(&self.store, domain).await?;
+        let name = super::registered(&self.store, by, domain).await?;
         let now = crate::ingest::now_unix();
         let Some((hosting, current)) = self.store.served_policy(&name).await? else {
             return Err(ServiceError::NotFound(

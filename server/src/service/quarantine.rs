@@ -1,6 +1,6 @@
 //! The quarantine: what was rejected, its bytes, re-processing (admin).
 
-use super::{Actor, Admin, Outcome, ServiceError};
+use super::{Actor, InstanceAdmin, Outcome, ServiceError};
 use crate::ingest::{InputOutcome, Limits};
 use crate::store::{DomainPolicy, Rejected, Store};
 
@@ -32,12 +32,12 @@ impl Quarantine {
     }
 
     /// Rejected inputs not yet re-processed, newest first.
-    pub async fn list(&self, _: &Actor<Admin>, limit: i64) -> Outcome<Vec<Rejected>> {
+    pub async fn list(&self, _: &Actor<InstanceAdmin>, limit: i64) -> Outcome<Vec<Rejected>> {
         Ok(self.store.list_rejected(limit).await?)
     }
 
     /// The bytes of a rejected input, as received.
-    pub async fn raw(&self, _: &Actor<Admin>, id: i64) -> Outcome<Vec<u8>> {
+    pub async fn raw(&self, _: &Actor<InstanceAdmin>, id: i64) -> Outcome<Vec<u8>> {
         let (_, _, raw_gz) = self
             .store
             .rejected_raw(id)
@@ -50,7 +50,7 @@ impl Quarantine {
     }
 
     /// Runs a rejected input through the importer again.
-    pub async fn reprocess(&self, by: &Actor<Admin>, id: i64) -> Outcome<InputOutcome> {
+    pub async fn reprocess(&self, by: &Actor<InstanceAdmin>, id: i64) -> Outcome<InputOutcome> {
         let o = crate::ingest::reprocess(&self.store, id, &self.limits, self.domains)
             .await?
             .ok_or_else(|| ServiceError::NotFound("no such rejected input".into()))?;

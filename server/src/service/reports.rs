@@ -29,16 +29,35 @@ impl Reports {
     }
 
     /// Reports matching `filter`: one row per report and policy domain.
+    /// Only reports about domains the caller sees are listed, and of those only the rows of
+    /// domains it sees.
     pub async fn list(
         &self,
-        _: &Actor<Viewer>,
+        by: &Actor<Viewer>,
         filter: &ReportFilter,
     ) -> Outcome<Vec<ReportSummary>> {
-        Ok(self.store.reports(filter).await?)
+        let filter = ReportFilter {
+            org: by.org_filter(),
+            ..filter.clone()
+        };
+        let rows = self.store.reports(&filter).await?;
+        let visible = super::visible(&self.store, by).await?;
+        Ok(visible.keep(rows, |r| r.domains.as_str()))
     }
 
-    /// One report as stored.
-    pub async fn get(&self, _: &Actor<Viewer>, id: i64) -> Outcome<StoredReport> {
+    /// One report as stored, when it is about a domain the caller sees.
+    pub async fn get(&self, by: &Actor<Viewer>, id: i64) -> Outcome<StoredReport> {
+        let visible = super::visible(&self.store, by).await?;
+        if !matches!(visible, super::Visible::All)
+            && !self
+                .store
+                .report_domains(id)
+                .await?
+                .iter()
+                .any(|d| visible.sees(d))
+        {
+            return Err(ServiceError::NotFound("no such report".into()));
+        }
         let (raw, warnings) = self
             .store
             .report_raw(id)
@@ -54,22 +73,24 @@ impl Reports {
     /// Totals per domain over `from..=to`.
     pub async fn domain_totals(
         &self,
-        _: &Actor<Viewer>,
+        by: &Actor<Viewer>,
         from: i64,
         to: i64,
     ) -> Outcome<Vec<DomainTotals>> {
-        Ok(self.store.domain_totals(from, to).await?)
+        let rows = self.store.domain_totals(from, to).await?;
+        let visible = super::visible(&self.store, by).await?;
+        Ok(visible.keep(rows, |r| r.domain.as_str()))
     }
 
     /// One domain's stats over `from..=to`.
     pub async fn domain_stats(
         &self,
-        _: &Actor<Viewer>,
+        by: &Actor<Viewer>,
         domain: &str,
         from: i64,
         to: i64,
     ) -> Outcome<DomainStats> {
-        let domain = crate::domain::names::DomainName::parse(domain)?;
+        let domain = super::registered(&self.store, by, domain).await?;
         self.store
             .domain_stats(&domain, from, to)
             .await?

@@ -56,23 +56,44 @@ impl Stats {
 
     /// The overview of the days `from..=to` (inclusive): totals per domain with the latest
     /// check and firing alerts, and the daily series.
-    pub async fn overview(&self, _: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Overview> {
+    pub async fn overview(&self, by: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Overview> {
         let days = u32::try_from(to - from + 1).unwrap_or(1);
-        let (domains, checks, active, daily) = tokio::try_join!(
+        let visible = super::visible(&self.store, by).await?;
+        let (domains, checks, active) = tokio::try_join!(
             self.store.domain_totals(from, to),
             self.store.latest_check_summaries(),
             self.store.active_alerts(),
-            self.store.daily_totals(from, to),
         )?;
+        let domains = visible.keep(domains, |d| d.domain.as_str());
         let mut firing: HashMap<String, i64> = HashMap::new();
-        for a in active.into_iter().filter(|a| a.state == "firing") {
+        for a in active
+            .into_iter()
+            .filter(|a| a.state == "firing" && by.reaches(a.org_id))
+        {
             *firing.entry(a.domain).or_default() += 1;
         }
-        let series = day_series(
-            from,
-            to,
-            daily.iter().map(|t| (t.day, t.success, t.failure)),
-        );
+        let daily: Vec<(i64, i64, i64)> = match &visible {
+            super::Visible::All => self
+                .store
+                .daily_totals(from, to)
+                .await?
+                .iter()
+                .map(|t| (t.day, t.success, t.failure))
+                .collect(),
+            // The sum of the domains seen, day by day.
+            super::Visible::Only(seen) => {
+                let mut by_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+                for (name, bucket, ok, fail) in self.store.domain_buckets(from, to, 1).await? {
+                    if seen.contains(&name) {
+                        let day = by_day.entry(from + bucket).or_default();
+                        day.0 += ok;
+                        day.1 += fail;
+                    }
+                }
+                by_day.into_iter().map(|(d, (s, f))| (d, s, f)).collect()
+            }
+        };
+        let series = day_series(from, to, daily.into_iter());
         Ok(Overview {
             from: format_day(from),
             to: format_day(to),
@@ -98,13 +119,17 @@ impl Stats {
     }
 
     /// Per-domain trends for `from..=to`: `(success, failure)` in up to 60 buckets of days.
-    pub async fn trends(&self, _: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Vec<Trend>> {
+    pub async fn trends(&self, by: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Vec<Trend>> {
+        let visible = super::visible(&self.store, by).await?;
         let days = (to - from + 1).max(1);
         let buckets = days.clamp(1, 60);
         let width = (days + buckets - 1) / buckets;
         let n = ((days + width - 1) / width) as usize;
         let mut spark: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
         for (name, bucket, ok, fail) in self.store.domain_buckets(from, to, width).await? {
+            if !visible.sees(&name) {
+                continue;
+            }
             let b = spark.entry(name).or_insert_with(|| vec![(0, 0); n]);
             if let Some(slot) = usize::try_from(bucket).ok().and_then(|i| b.get_mut(i)) {
                 slot.0 += ok;
@@ -114,10 +139,11 @@ impl Stats {
         Ok(spark.into_iter().collect())
     }
 
-    /// One domain over `from..=to`; `None` when it is not a registered domain.
+    /// One domain over `from..=to`; `None` when it is not a registered domain the caller
+    /// sees.
     pub async fn domain(
         &self,
-        _: &Actor<Viewer>,
+        by: &Actor<Viewer>,
         domain: &str,
         from: i64,
         to: i64,
@@ -125,6 +151,9 @@ impl Stats {
         let Some(domain) = crate::domain::names::normalize_domain(domain) else {
             return Ok(None);
         };
+        if !super::visible(&self.store, by).await?.sees(&domain) {
+            return Ok(None);
+        }
         let Some(s) = self.store.domain_stats(&domain, from, to).await? else {
             return Ok(None);
         };
@@ -165,7 +194,7 @@ impl Stats {
     /// A domain's sending MTAs with the most failures and the policies reporters saw.
     pub async fn domain_details(
         &self,
-        _: &Actor<Viewer>,
+        by: &Actor<Viewer>,
         domain: &str,
         from: i64,
         to: i64,
@@ -173,6 +202,9 @@ impl Stats {
         let Some(domain) = crate::domain::names::normalize_domain(domain) else {
             return Ok(None);
         };
+        if !super::visible(&self.store, by).await?.sees(&domain) {
+            return Ok(None);
+        }
         let (top, policies) = tokio::try_join!(
             self.store.top_sending_mtas(&domain, from, to, 15),
             self.store.policies_seen(&domain, from, to),
@@ -201,15 +233,30 @@ impl Stats {
         }))
     }
 
-    /// What `/metrics` exports.
-    pub async fn metrics(&self, _: &Actor<Viewer>) -> Outcome<MetricsSnapshot> {
-        let (totals, alerts) =
+    /// What `/metrics` exports: the caller's organization's domains, alerts and mailboxes;
+    /// the instance-wide series (rejected inputs, quarantine, checks, notifications) for an
+    /// instance admin only.
+    pub async fn metrics(&self, by: &Actor<Viewer>) -> Outcome<MetricsSnapshot> {
+        let (mut totals, mut alerts) =
             tokio::try_join!(self.store.metric_totals(), self.store.alerts(5000))?;
-        let quarantine = match self.store.quarantine_usage().await {
-            Ok(usage) => Some((usage, self.store.quarantine_quota())),
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "quarantine usage unreadable");
-                None
+        let visible = super::visible(&self.store, by).await?;
+        totals.domains = visible.keep(std::mem::take(&mut totals.domains), |t| t.0.as_str());
+        totals.mx = visible.keep(std::mem::take(&mut totals.mx), |t| t.0.as_str());
+        totals.result_types =
+            visible.keep(std::mem::take(&mut totals.result_types), |t| t.0.as_str());
+        alerts.retain(|a| by.reaches(a.org_id));
+        let quarantine = if !by.sees_all() {
+            totals.rejected = 0;
+            totals.checks.clear();
+            totals.notifications.clear();
+            None
+        } else {
+            match self.store.quarantine_usage().await {
+                Ok(usage) => Some((usage, self.store.quarantine_quota())),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "quarantine usage unreadable");
+                    None
+                }
             }
         };
         let totals_by_id = self.store.mailbox_totals().await?;
@@ -218,6 +265,7 @@ impl Stats {
             .mailboxes()
             .await?
             .into_iter()
+            .filter(|m| by.reaches(m.org_id))
             .filter_map(|m| {
                 let totals = totals_by_id.iter().find(|t| t.id == m.id)?.clone();
                 Some(MailboxMetrics {

@@ -6,9 +6,11 @@ use super::alerts::ChannelRow;
 use super::Store;
 
 impl Store {
-    /// Adds a rule; its id.
+    /// Adds a rule of organization `org`; its id.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_rule(
         &self,
+        org: i64,
         name: &str,
         kind: &str,
         domain: Option<&str>,
@@ -18,7 +20,7 @@ impl Store {
     ) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "insert into alert_rule (name, kind, domain, params, enabled, created_at) values ($1, $2, $3, $4, $5, $6) returning id",
+            "insert into alert_rule (name, kind, domain, params, enabled, created_at, org_id) values ($1, $2, $3, $4, $5, $6, $7) returning id",
         )
         .bind(name)
         .bind(kind)
@@ -26,10 +28,29 @@ impl Store {
         .bind(params.to_string())
         .bind(i64::from(enabled))
         .bind(now)
+        .bind(org)
         .fetch_one(self.pool())
         .await
         .context("adding a rule")?;
         Ok(id)
+    }
+
+    /// Gives organization `org` a copy of the default organization's rules for every domain
+    /// (a new organization starts with the same alerting as the first).
+    pub async fn copy_default_rules(&self, org: i64, now: i64) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await?;
+        sqlx::query(
+            "insert into alert_rule (name, kind, domain, params, enabled, created_at, org_id)
+             select name, kind, null, params, enabled, $1, $2 from alert_rule
+             where org_id = $3 and domain is null order by id",
+        )
+        .bind(now)
+        .bind(org)
+        .bind(super::DEFAULT_ORG)
+        .execute(self.pool())
+        .await
+        .context("copying the default rules")?;
+        Ok(())
     }
 
     /// Replaces a channel's name, settings (sealed), domains and switch; false when it does

@@ -20,6 +20,13 @@ pub struct RuleRow {
     pub params: serde_json::Value,
     /// Evaluated at all.
     pub enabled: bool,
+    /// The organization it belongs to (it sees that organization's domains and mailboxes).
+    #[serde(default = "default_org")]
+    pub org_id: i64,
+}
+
+fn default_org() -> i64 {
+    super::DEFAULT_ORG
 }
 
 /// An alert instance.
@@ -55,6 +62,9 @@ pub struct AlertRow {
     pub acknowledged_by: Option<String>,
     /// When.
     pub acknowledged_at: Option<i64>,
+    /// The organization of its rule.
+    #[serde(default = "default_org")]
+    pub org_id: i64,
 }
 
 /// A silence.
@@ -72,6 +82,9 @@ pub struct SilenceRow {
     pub author: String,
     /// Why.
     pub comment: String,
+    /// The organization whose alerts it silences.
+    #[serde(default = "default_org")]
+    pub org_id: i64,
 }
 
 impl SilenceRow {
@@ -102,6 +115,9 @@ pub struct ChannelRow {
     pub domains: Vec<String>,
     /// Used at all.
     pub enabled: bool,
+    /// The organization whose alerts it receives.
+    #[serde(default = "default_org")]
+    pub org_id: i64,
 }
 
 /// A notification to deliver.
@@ -129,7 +145,7 @@ pub struct NotificationRow {
     pub sent_at: Option<i64>,
 }
 
-const ALERT_COLUMNS: &str = "id, rule_id, fingerprint, labels, domain, state, value, baseline, threshold, reason, started_at, fired_at, resolved_at, acknowledged_by, acknowledged_at";
+const ALERT_COLUMNS: &str = "id, rule_id, fingerprint, labels, domain, state, value, baseline, threshold, reason, started_at, fired_at, resolved_at, acknowledged_by, acknowledged_at, (select r.org_id from alert_rule r where r.id = alert.rule_id)";
 
 fn alert_of(r: &sqlx::any::AnyRow) -> anyhow::Result<AlertRow> {
     Ok(AlertRow {
@@ -148,6 +164,7 @@ fn alert_of(r: &sqlx::any::AnyRow) -> anyhow::Result<AlertRow> {
         resolved_at: r.try_get(12)?,
         acknowledged_by: r.try_get(13)?,
         acknowledged_at: r.try_get(14)?,
+        org_id: r.try_get::<Option<i64>, _>(15)?.unwrap_or(super::DEFAULT_ORG),
     })
 }
 
@@ -220,21 +237,22 @@ impl Store {
 
     /// Every rule.
     pub async fn alert_rules(&self) -> anyhow::Result<Vec<RuleRow>> {
-        let rows: Vec<(i64, String, String, Option<String>, String, i64)> = sqlx::query_as(
-            "select id, name, kind, domain, params, enabled from alert_rule order by id",
+        let rows: Vec<(i64, String, String, Option<String>, String, i64, i64)> = sqlx::query_as(
+            "select id, name, kind, domain, params, enabled, org_id from alert_rule order by id",
         )
         .fetch_all(self.pool())
         .await
         .context("reading rules")?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, kind, domain, params, enabled)| RuleRow {
+            .map(|(id, name, kind, domain, params, enabled, org_id)| RuleRow {
                 id,
                 name,
                 kind,
                 domain,
                 params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
                 enabled: enabled != 0,
+                org_id,
             })
             .collect())
     }
@@ -374,7 +392,7 @@ impl Store {
     pub async fn add_silence(&self, s: &SilenceRow, now: i64) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "insert into silence (matchers, starts_at, ends_at, author, comment, created_at) values ($1, $2, $3, $4, $5, $6) returning id",
+            "insert into silence (matchers, starts_at, ends_at, author, comment, created_at, org_id) values ($1, $2, $3, $4, $5, $6, $7) returning id",
         )
         .bind(serde_json::to_string(&s.matchers)?)
         .bind(s.starts_at)
@@ -382,6 +400,7 @@ impl Store {
         .bind(&s.author)
         .bind(&s.comment)
         .bind(now)
+        .bind(s.org_id)
         .fetch_one(self.pool())
         .await
         .context("adding a silence")?;
@@ -402,8 +421,8 @@ impl Store {
 
     /// Silences that have not ended at `now` (and the last day's ended ones), newest first.
     pub async fn silences(&self, now: i64) -> anyhow::Result<Vec<SilenceRow>> {
-        let rows: Vec<(i64, String, i64, i64, String, String)> = sqlx::query_as(
-            "select id, matchers, starts_at, ends_at, author, comment from silence where ends_at > $1 order by id desc",
+        let rows: Vec<(i64, String, i64, i64, String, String, i64)> = sqlx::query_as(
+            "select id, matchers, starts_at, ends_at, author, comment, org_id from silence where ends_at > $1 order by id desc",
         )
         .bind(now - 86_400)
         .fetch_all(self.pool())
@@ -411,13 +430,14 @@ impl Store {
         .context("reading silences")?;
         Ok(rows
             .into_iter()
-            .map(|(id, m, starts_at, ends_at, author, comment)| SilenceRow {
+            .map(|(id, m, starts_at, ends_at, author, comment, org_id)| SilenceRow {
                 id,
                 matchers: serde_json::from_str(&m).unwrap_or_default(),
                 starts_at,
                 ends_at,
                 author,
                 comment,
+                org_id,
             })
             .collect())
     }
@@ -426,7 +446,7 @@ impl Store {
     pub async fn add_channel(&self, c: &ChannelRow, now: i64) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "insert into alert_channel (name, kind, config, domains, enabled, created_at) values ($1, $2, $3, $4, $5, $6) returning id",
+            "insert into alert_channel (name, kind, config, domains, enabled, created_at, org_id) values ($1, $2, $3, $4, $5, $6, $7) returning id",
         )
         .bind(&c.name)
         .bind(&c.kind)
@@ -434,6 +454,7 @@ impl Store {
         .bind(serde_json::to_string(&c.domains)?)
         .bind(i64::from(c.enabled))
         .bind(now)
+        .bind(c.org_id)
         .fetch_one(self.pool())
         .await
         .context("adding a channel")?;
@@ -453,14 +474,14 @@ impl Store {
 
     /// Every channel.
     pub async fn channels(&self) -> anyhow::Result<Vec<ChannelRow>> {
-        let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
-            "select id, name, kind, config, domains, enabled from alert_channel order by name",
+        let rows: Vec<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+            "select id, name, kind, config, domains, enabled, org_id from alert_channel order by name",
         )
         .fetch_all(self.pool())
         .await
         .context("reading channels")?;
         rows.into_iter()
-            .map(|(id, name, kind, config, domains, enabled)| {
+            .map(|(id, name, kind, config, domains, enabled, org_id)| {
                 let config = if crate::secrets::Sealer::is_sealed(&config) {
                     self.sealer()?
                         .open(&config)
@@ -475,6 +496,7 @@ impl Store {
                     config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
                     domains: serde_json::from_str(&domains).unwrap_or_default(),
                     enabled: enabled != 0,
+                    org_id,
                 })
             })
             .collect()

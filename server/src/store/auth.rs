@@ -28,6 +28,10 @@ pub struct User {
     pub failed_logins: i64,
     /// Sign-in refused until then (Unix seconds).
     pub locked_until: Option<i64>,
+    /// The organization the user belongs to.
+    pub org_id: i64,
+    /// Whether the user administers the whole instance.
+    pub instance_admin: bool,
 }
 
 /// An API token as listed (never the token itself).
@@ -47,6 +51,23 @@ pub struct Token {
     pub last_used_at: Option<i64>,
     /// Unix seconds it was revoked.
     pub revoked_at: Option<i64>,
+    /// The organization it acts in.
+    pub org_id: i64,
+    /// Whether it acts for the whole instance.
+    pub instance_admin: bool,
+}
+
+/// Who a live API token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCaller {
+    /// Its name.
+    pub name: String,
+    /// Its role inside its organization.
+    pub role: Role,
+    /// Its organization.
+    pub org_id: i64,
+    /// Whether it acts for the whole instance.
+    pub instance_admin: bool,
 }
 
 /// One audit log entry.
@@ -65,7 +86,7 @@ pub struct AuditEntry {
 }
 
 const USER_COLUMNS: &str =
-    "id, email, password_hash, role, created_at, disabled, failed_logins, locked_until";
+    "id, email, password_hash, role, created_at, disabled, failed_logins, locked_until, org_id, instance_admin";
 
 fn user_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<User> {
     Ok(User {
@@ -77,6 +98,8 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<User> {
         disabled: r.try_get::<i64, _>(5)? != 0,
         failed_logins: r.try_get(6)?,
         locked_until: r.try_get(7)?,
+        org_id: r.try_get(8)?,
+        instance_admin: r.try_get::<i64, _>(9)? != 0,
     })
 }
 
@@ -90,20 +113,25 @@ impl Store {
         Ok(n)
     }
 
-    /// Creates a user; fails if the e-mail exists.
+    /// Creates a user of organization `org` (an instance admin when `instance_admin`); fails
+    /// if the e-mail exists.
     pub async fn add_user(
         &self,
         email: &str,
         password_hash: &str,
         role: Role,
+        org: i64,
+        instance_admin: bool,
         now: i64,
     ) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
-        let (id,): (i64,) = sqlx::query_as("insert into app_user (email, password_hash, role, created_at) values ($1, $2, $3, $4) returning id")
+        let (id,): (i64,) = sqlx::query_as("insert into app_user (email, password_hash, role, created_at, org_id, instance_admin) values ($1, $2, $3, $4, $5, $6) returning id")
             .bind(email)
             .bind(password_hash)
             .bind(role.as_str())
             .bind(now)
+            .bind(org)
+            .bind(i64::from(instance_admin))
             .fetch_one(self.pool())
             .await
             .map_err(|e| super::unique_violation(e, "a user with this e-mail address exists"))?;
@@ -136,9 +164,15 @@ impl Store {
 
     /// Every user, by e-mail.
     pub async fn users(&self) -> anyhow::Result<Vec<User>> {
+        self.users_of(None).await
+    }
+
+    /// The users of organization `org` (every user for `None`), by e-mail.
+    pub async fn users_of(&self, org: Option<i64>) -> anyhow::Result<Vec<User>> {
         let rows = sqlx::query(&format!(
-            "select {USER_COLUMNS} from app_user order by email"
+            "select {USER_COLUMNS} from app_user where $1 is null or org_id = $1 order by email"
         ))
+        .bind(org)
         .fetch_all(self.pool())
         .await
         .context("listing users")?;
@@ -226,7 +260,8 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Stores a new API token's hash.
+    /// Stores a new API token's hash, for the default organization (an admin token there
+    /// acts for the instance, as every admin token did before organizations).
     pub async fn add_token(
         &self,
         name: &str,
@@ -235,13 +270,39 @@ impl Store {
         created_by: &str,
         now: i64,
     ) -> anyhow::Result<i64> {
+        self.add_org_token(
+            name,
+            token_hash,
+            role,
+            super::DEFAULT_ORG,
+            role == Role::Admin,
+            created_by,
+            now,
+        )
+        .await
+    }
+
+    /// Stores a new API token's hash for organization `org`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_org_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        org: i64,
+        instance_admin: bool,
+        created_by: &str,
+        now: i64,
+    ) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
-        let (id,): (i64,) = sqlx::query_as("insert into api_token (name, token_hash, role, created_by, created_at) values ($1, $2, $3, $4, $5) returning id")
+        let (id,): (i64,) = sqlx::query_as("insert into api_token (name, token_hash, role, created_by, created_at, org_id, instance_admin) values ($1, $2, $3, $4, $5, $6, $7) returning id")
             .bind(name)
             .bind(token_hash)
             .bind(role.as_str())
             .bind(created_by)
             .bind(now)
+            .bind(org)
+            .bind(i64::from(instance_admin))
             .fetch_one(self.pool())
             .await
             .context("adding token")?;
@@ -253,15 +314,15 @@ impl Store {
         &self,
         token_hash: &str,
         now: i64,
-    ) -> anyhow::Result<Option<(String, Role)>> {
-        let row: Option<(i64, String, String)> = sqlx::query_as(
-            "select id, name, role from api_token where token_hash = $1 and revoked_at is null",
+    ) -> anyhow::Result<Option<TokenCaller>> {
+        let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
+            "select id, name, role, org_id, instance_admin from api_token where token_hash = $1 and revoked_at is null",
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
         .await
         .context("reading token")?;
-        let Some((id, name, role)) = row else {
+        let Some((id, name, role, org_id, instance_admin)) = row else {
             return Ok(None);
         };
         let _guard = self.write_guard().await?;
@@ -271,18 +332,28 @@ impl Store {
             .execute(self.pool())
             .await
             .context("recording token use")?;
-        Ok(Some((name, Role::parse(&role).unwrap_or(Role::Viewer))))
+        Ok(Some(TokenCaller {
+            name,
+            role: Role::parse(&role).unwrap_or(Role::Viewer),
+            org_id,
+            instance_admin: instance_admin != 0,
+        }))
     }
 
     /// Every token, newest first.
     pub async fn tokens(&self) -> anyhow::Result<Vec<Token>> {
-        type TokenTuple = (i64, String, String, String, i64, Option<i64>, Option<i64>);
+        self.tokens_of(None).await
+    }
+
+    /// The tokens of organization `org` (every token for `None`), newest first.
+    pub async fn tokens_of(&self, org: Option<i64>) -> anyhow::Result<Vec<Token>> {
+        type TokenTuple = (i64, String, String, String, i64, Option<i64>, Option<i64>, i64, i64);
         let rows: Vec<TokenTuple> =
-            sqlx::query_as("select id, name, role, created_by, created_at, last_used_at, revoked_at from api_token order by id desc").fetch_all(self.pool()).await.context("listing tokens")?;
+            sqlx::query_as("select id, name, role, created_by, created_at, last_used_at, revoked_at, org_id, instance_admin from api_token where $1 is null or org_id = $1 order by id desc").bind(org).fetch_all(self.pool()).await.context("listing tokens")?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, name, role, created_by, created_at, last_used_at, revoked_at)| Token {
+                |(id, name, role, created_by, created_at, last_used_at, revoked_at, org_id, ia)| Token {
                     id,
                     name,
                     role: Role::parse(&role).unwrap_or(Role::Viewer),
@@ -290,6 +361,8 @@ impl Store {
                     created_at,
                     last_used_at,
                     revoked_at,
+                    org_id,
+                    instance_admin: ia != 0,
                 },
             )
             .collect())
@@ -297,12 +370,23 @@ impl Store {
 
     /// Revokes a token.
     pub async fn revoke_token(&self, id: i64, now: i64) -> anyhow::Result<bool> {
+        self.revoke_token_of(id, None, now).await
+    }
+
+    /// Revokes a token of organization `org` (any for `None`).
+    pub async fn revoke_token_of(
+        &self,
+        id: i64,
+        org: Option<i64>,
+        now: i64,
+    ) -> anyhow::Result<bool> {
         let _guard = self.write_guard().await?;
         let n = sqlx::query(
-            "update api_token set revoked_at = $1 where id = $2 and revoked_at is null",
+            "update api_token set revoked_at = $1 where id = $2 and revoked_at is null and ($3 is null or org_id = $3)",
         )
         .bind(now)
         .bind(id)
+        .bind(org)
         .execute(self.pool())
         .await
         .context("revoking token")?
@@ -338,10 +422,11 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Appends to the audit log.
+    /// Appends to the audit log of organization `org`.
     pub async fn audit(
         &self,
         actor: &str,
+        org: i64,
         action: &str,
         detail: &str,
         ip: Option<&str>,
@@ -349,13 +434,14 @@ impl Store {
     ) -> anyhow::Result<()> {
         let _guard = self.write_guard().await?;
         sqlx::query(
-            "insert into audit_log (at, actor, action, detail, ip) values ($1, $2, $3, $4, $5)",
+            "insert into audit_log (at, actor, action, detail, ip, org_id) values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(now)
         .bind(actor)
         .bind(action)
         .bind(detail)
         .bind(ip)
+        .bind(org)
         .execute(self.pool())
         .await
         .context("writing audit log")?;
@@ -364,10 +450,20 @@ impl Store {
 
     /// The newest audit entries.
     pub async fn audit_log(&self, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
+        self.audit_log_of(None, limit).await
+    }
+
+    /// The newest audit entries of organization `org` (every entry for `None`).
+    pub async fn audit_log_of(
+        &self,
+        org: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditEntry>> {
         let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-            "select at, actor, action, detail, ip from audit_log order by id desc limit $1",
+            "select at, actor, action, detail, ip from audit_log where $2 is null or org_id = $2 order by id desc limit $1",
         )
         .bind(limit)
+        .bind(org)
         .fetch_all(self.pool())
         .await
         .context("reading audit log")?;

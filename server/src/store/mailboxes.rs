@@ -90,9 +90,11 @@ pub struct Mailbox {
     pub auth_required: bool,
     /// Delete archived report mails older than this many days (opt-in).
     pub retention_days: Option<i64>,
+    /// The organization it belongs to (0 when not set: the default organization).
+    pub org_id: i64,
 }
 
-const COLUMNS: &str = "id, name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, last_poll_at, last_error, auto_register, kind, auth, oauth, refresh_token, auth_required, retention_days";
+const COLUMNS: &str = "id, name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, last_poll_at, last_error, auto_register, kind, auth, oauth, refresh_token, auth_required, retention_days, org_id";
 
 /// Kinds of poll failure counted per mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +170,7 @@ fn from_row(store: &Store, r: &sqlx::any::AnyRow) -> anyhow::Result<Mailbox> {
         refresh_token,
         auth_required: r.try_get::<i64, _>(19)? != 0,
         retention_days: r.try_get(20)?,
+        org_id: r.try_get(21)?,
     })
 }
 
@@ -176,8 +179,8 @@ impl Store {
     pub async fn add_mailbox(&self, m: &Mailbox) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "insert into mailbox (name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, auto_register, kind, auth, oauth, retention_days)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning id",
+            "insert into mailbox (name, host, port, tls_mode, username, password, folder, archive_folder, rejected_folder, poll_seconds, enabled, auto_register, kind, auth, oauth, retention_days, org_id)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning id",
         )
         .bind(&m.name)
         .bind(&m.host)
@@ -195,6 +198,11 @@ impl Store {
         .bind(&m.auth)
         .bind(serde_json::to_string(&m.oauth)?)
         .bind(m.retention_days)
+        .bind(if m.org_id == 0 {
+            super::DEFAULT_ORG
+        } else {
+            m.org_id
+        })
         .fetch_one(self.pool())
         .await
         .map_err(|e| super::unique_violation(e, "a mailbox with this name exists"))?;

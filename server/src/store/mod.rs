@@ -12,6 +12,7 @@ pub mod checks;
 mod domains;
 mod mailboxes;
 mod maintenance;
+pub mod orgs;
 pub mod policies;
 mod quarantine;
 mod reports;
@@ -29,7 +30,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use auth::{AuditEntry, DbSessionStore, Token, User};
+pub use auth::{AuditEntry, DbSessionStore, Token, TokenCaller, User};
+pub use orgs::{Claim, Org, DEFAULT_ORG};
 pub use mailboxes::{Mailbox, MailboxOAuth, MailboxTotals, PollErrorKind};
 pub use quarantine::{NewRejected, QuarantineQuota, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};

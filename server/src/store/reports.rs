@@ -287,6 +287,28 @@ async fn resolve_domains(
             "on conflict (name) do nothing",
         )
         .await?;
+        // While there is a single organization, a domain a report registered belongs to it:
+        // an installation with one organization works as it did before organizations. With
+        // several, the domain waits for an organization to prove it owns it.
+        for chunk in names.chunks(1_000) {
+            let sql = format!(
+                "insert into org_domain (org_id, domain_id, challenge, created_at, verified_at, vouched_by)
+                 select (select min(id) from organization), d.id, 'single-organization', {}, {}, 'auto-register'
+                 from domain d
+                 where d.created_at = {} and d.origin = 'auto' and d.name in ({})
+                   and (select count(*) from organization) = 1
+                 on conflict (org_id, domain_id) do nothing",
+                list(b, 1, 1),
+                list(b, 2, 1),
+                list(b, 3, 1),
+                list(b, 4, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(now).bind(now);
+            for n in chunk {
+                q = q.bind(*n);
+            }
+            q.execute(&mut **tx).await.context("claiming auto-registered domains")?;
+        }
     }
     let mut ids = HashMap::new();
     for chunk in names.chunks(1_000) {

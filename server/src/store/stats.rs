@@ -154,6 +154,9 @@ pub struct ReportFilter {
     pub failures_only: bool,
     /// Most rows.
     pub limit: i64,
+    /// Only reports with a policy for a domain this organization has proven (the service
+    /// sets it from the caller; `None`: every domain).
+    pub org: Option<i64>,
 }
 
 impl Store {
@@ -244,7 +247,9 @@ impl Store {
              from report r
              where exists (select 1 from report_policy p where p.report_id = r.id
                              and ($1 = '' or p.policy_domain = $1)
-                             and ($5 = 0 or (p.counted = 1 and p.failure_count > 0)))
+                             and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                             and ($7 = 0 or p.domain_id in (select c.domain_id from org_domain c
+                                   where c.org_id = $7 and c.verified_at is not null)))
                and ($2 = '' or r.org_name = $2)
                and r.start_day >= $3 and r.start_day <= $4
              order by r.start_time desc, r.id desc
@@ -256,6 +261,7 @@ impl Store {
         .bind(f.to.unwrap_or(i64::MAX / 2))
         .bind(i64::from(f.failures_only))
         .bind(limit)
+        .bind(f.org.unwrap_or(0))
         .fetch_all(self.pool())
         .await
         .context("listing reports")?;
@@ -300,6 +306,18 @@ impl Store {
         }
         out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(out)
+    }
+
+    /// The domains a stored report has policies for.
+    pub async fn report_domains(&self, id: i64) -> anyhow::Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "select distinct d.name from report_policy p join domain d on d.id = p.domain_id where p.report_id = $1",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await
+        .context("reading a report's domains")?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// The stored raw report (gzip) and its warnings.
