@@ -149,6 +149,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn overview(&self, days: u32) -> Result<Overview, String>;
     /// Checks credentials and signs the current session in.
     async fn login(&self, email: String, password: String) -> Result<(), String>;
+    /// How people sign in here.
+    fn sign_in_options(&self) -> SignInOptions;
     /// Signs the current session out.
     async fn logout(&self) -> Result<(), String>;
     /// Changes the signed-in user's own password after checking the current one.
@@ -414,6 +416,22 @@ pub async fn get_domain_details(
 #[server(endpoint = "auth/whoami")]
 pub async fn whoami() -> Result<Option<CurrentUser>, ServerFnError> {
     Ok(crate::auth::current_user())
+}
+
+/// How people sign in here: the single sign-on button's words when it is on, and whether
+/// e-mail and password sign-in is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    /// The words of the single sign-on button (`None`: single sign-on is off).
+    pub sso: Option<String>,
+    /// Whether e-mail and password sign-in is allowed.
+    pub passwords: bool,
+}
+
+/// How people sign in here (public).
+#[server(endpoint = "auth/options")]
+pub async fn get_sign_in_options() -> Result<SignInOptions, ServerFnError> {
+    Ok(backend()?.sign_in_options())
 }
 
 /// Signs in (public) and goes to `next` (a local path).

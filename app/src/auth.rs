@@ -66,6 +66,19 @@ impl CurrentUser {
     }
 }
 
+/// `s` for a query parameter's value: unreserved characters and `/` as they are, everything
+/// else percent-encoded.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `next` when it is a path on this site to go to after signing in; `None` for anything that
 /// could lead elsewhere: absolute URLs, scheme-relative `//host`, `/\host` (browsers read a
 /// backslash as a slash), control characters, or an overlong value.

@@ -723,6 +723,103 @@ pub struct ServeArgs {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub policy_host: PolicyHostArgs,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub sso: SsoArgs,
+}
+
+switch! {
+    /// Whether users may sign in with an e-mail and a password kept by tlswatch. Turn it off
+    /// when everyone signs in through the identity provider (single sign-on).
+    LocalPasswords { local_passwords, no_local_passwords, "local-passwords",
+                     "no-local-passwords", "TLSWATCH_LOCAL_PASSWORDS", "true" }
+}
+
+/// Single sign-on with OpenID Connect (authorization code flow with PKCE).
+#[derive(Debug, Clone, Args)]
+pub struct SsoArgs {
+    /// The identity provider's issuer URL (its discovery document is at
+    /// `ISSUER/.well-known/openid-configuration`). Single sign-on is off when unset.
+    #[arg(long, env = "TLSWATCH_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The client id tlswatch is registered with at the provider.
+    #[arg(long, env = "TLSWATCH_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client secret (keep it in the environment, not on the command line).
+    #[arg(long, env = "TLSWATCH_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// How the client authenticates at the token endpoint: `client_secret_basic` or
+    /// `client_secret_post`.
+    #[arg(long, env = "TLSWATCH_OIDC_TOKEN_AUTH_METHOD", default_value = "client_secret_basic",
+          value_parser = ["client_secret_basic", "client_secret_post"])]
+    pub oidc_token_auth_method: String,
+    /// Scopes to ask for (space- or comma-separated; `openid` is always asked).
+    #[arg(long, env = "TLSWATCH_OIDC_SCOPES", default_value = "openid email profile")]
+    pub oidc_scopes: String,
+    /// The claim (a dotted path, e.g. `tlswatch.org`) naming the user's organization; the
+    /// default organization when unset or absent.
+    #[arg(long, env = "TLSWATCH_OIDC_ORG_CLAIM")]
+    pub oidc_org_claim: Option<String>,
+    /// The claim (a dotted path) holding the user's role: `viewer`, `editor` or `admin`.
+    #[arg(long, env = "TLSWATCH_OIDC_ROLE_CLAIM")]
+    pub oidc_role_claim: Option<String>,
+    /// The role of users whose role claim is unset or absent.
+    #[arg(long, env = "TLSWATCH_OIDC_DEFAULT_ROLE", default_value = "viewer",
+          value_parser = ["viewer", "editor", "admin"])]
+    pub oidc_default_role: String,
+    /// The claim (a dotted path) listing the user's groups.
+    #[arg(long, env = "TLSWATCH_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// Only members of one of these groups (comma-separated) may sign in; everyone the
+    /// provider signs in when unset.
+    #[arg(long, env = "TLSWATCH_OIDC_ALLOWED_GROUPS", value_delimiter = ',')]
+    pub oidc_allowed_groups: Vec<String>,
+    /// The sign-in button's words.
+    #[arg(long, env = "TLSWATCH_OIDC_BUTTON", default_value = "Sign in with single sign-on")]
+    pub oidc_button: String,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub local_passwords: LocalPasswords,
+}
+
+impl SsoArgs {
+    /// The single sign-on settings, when an issuer is set.
+    pub fn settings(&self) -> anyhow::Result<Option<crate::auth::oidc::SsoSettings>> {
+        let Some(issuer) = self.oidc_issuer.as_ref().filter(|i| !i.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let client_id = self
+            .oidc_client_id
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| anyhow::anyhow!("TLSWATCH_OIDC_ISSUER is set: set TLSWATCH_OIDC_CLIENT_ID too"))?;
+        let nonempty = |v: &Option<String>| v.clone().filter(|c| !c.trim().is_empty());
+        Ok(Some(crate::auth::oidc::SsoSettings {
+            issuer: issuer.trim().to_owned(),
+            client_id,
+            client_secret: nonempty(&self.oidc_client_secret),
+            post_secret: self.oidc_token_auth_method == "client_secret_post",
+            scopes: self
+                .oidc_scopes
+                .split([' ', ','])
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && *s != "openid")
+                .map(str::to_owned)
+                .collect(),
+            org_claim: nonempty(&self.oidc_org_claim),
+            role_claim: nonempty(&self.oidc_role_claim),
+            default_role: app::auth::Role::parse(&self.oidc_default_role)
+                .unwrap_or(app::auth::Role::Viewer),
+            groups_claim: self.oidc_groups_claim.clone(),
+            allowed_groups: self
+                .oidc_allowed_groups
+                .iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
+            button: self.oidc_button.clone(),
+        }))
+    }
 }
 
 /// Hosted MTA-STS policies: the built-in TLS listener and ACME.

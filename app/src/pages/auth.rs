@@ -12,9 +12,15 @@ pub fn LoginPage() -> impl IntoView {
     let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
     let action = ServerAction::<Login>::new();
     let error = action_error(action);
-    view! {
-        <section class="page narrow">
-            <h1>"Sign in"</h1>
+    let options = Resource::new(|| (), |_| crate::api::get_sign_in_options());
+    let sso_href = move || {
+        format!(
+            "/auth/oidc/start?next={}",
+            crate::auth::urlencode(&next())
+        )
+    };
+    let password_form = move || {
+        view! {
             <ActionForm action>
                 <input type="hidden" name="next" value=next/>
                 <label>"E-mail" <input id="email" type="email" name="email" autocomplete="username" required/></label>
@@ -24,6 +30,22 @@ pub fn LoginPage() -> impl IntoView {
             {move || error().map(|e| view! { <p class="error" role="alert" id="login-error">{e}</p> })}
             <p class="hint">"No account yet? Open the setup link tlswatch printed at its first start, or run "
                 <code>"tlswatch user add --email you@example.com --role admin"</code>"."</p>
+        }
+    };
+    view! {
+        <section class="page narrow">
+            <h1>"Sign in"</h1>
+            <Suspense fallback=move || view! { <p>"Loading…"</p> }>
+                {move || options.get().map(|o| {
+                    let o = o.unwrap_or(crate::api::SignInOptions { sso: None, passwords: true });
+                    view! {
+                        {o.sso.map(|words| view! {
+                            <p><a id="sso-sign-in" class="button" href=sso_href>{words}</a></p>
+                        })}
+                        {o.passwords.then(password_form)}
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

@@ -1,6 +1,8 @@
 //! Accounts and credentials: argon2id passwords, API tokens, sign-in with throttling and
 //! temporary lockout, the first-run setup token.
 
+pub mod oidc;
+
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;

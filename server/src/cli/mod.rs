@@ -116,7 +116,18 @@ async fn serve(store: Store, global: &GlobalArgs, args: ServeArgs) -> anyhow::Re
         receiver_max_in_flight: args.receiver_max_in_flight,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1)),
         upload_timeout: std::time::Duration::from_secs(args.request_timeout_seconds.max(1) * 4),
+        sso: match args.sso.settings()? {
+            Some(s) => Some(crate::auth::oidc::Sso::new(
+                s,
+                crate::net::tls::client_config(global.extra_ca_file.as_deref())?,
+            )?),
+            None => None,
+        },
+        local_passwords: args.sso.local_passwords.get(),
     };
+    if !settings.local_passwords && settings.sso.is_none() {
+        anyhow::bail!("TLSWATCH_LOCAL_PASSWORDS=false needs single sign-on: set TLSWATCH_OIDC_ISSUER and TLSWATCH_OIDC_CLIENT_ID");
+    }
     if let Some(token) = crate::auth::ensure_setup_token(&store).await? {
         // Printed, not logged at a level that could be filtered away: it is the only way in.
         eprintln!("\nNo account exists yet. Create the first admin at:\n  http://{}/setup?token={token}\n(or run: tlswatch user add --email EMAIL --role admin)\n", args.listen);

@@ -18,6 +18,7 @@ use crate::service::{Actor, Admin, Editor, InstanceAdmin, ServiceError, Services
 /// Backend over the use cases.
 pub struct WebBackend {
     services: Services,
+    sign_in: app::api::SignInOptions,
 }
 
 /// The request being served (leptos_axum puts its parts into context).
@@ -78,8 +79,12 @@ fn session_failed(e: impl std::fmt::Display) -> String {
 
 impl WebBackend {
     /// Server functions over `services`.
-    pub fn new(services: Services) -> Self {
-        Self { services }
+    pub fn new(services: Services, sso_button: Option<String>) -> Self {
+        let sign_in = app::api::SignInOptions {
+            sso: sso_button,
+            passwords: services.accounts.local_passwords(),
+        };
+        Self { services, sign_in }
     }
 
     async fn sign_in(&self, user_id: i64) -> Result<(), String> {
@@ -110,6 +115,10 @@ impl WebBackend {
 impl Backend for WebBackend {
     async fn overview(&self, days: u32) -> Result<Overview, String> {
         self.overview_of(last_days(days)).await
+    }
+
+    fn sign_in_options(&self) -> app::api::SignInOptions {
+        self.sign_in.clone()
     }
 
     async fn login(&self, email: String, password: String) -> Result<(), String> {

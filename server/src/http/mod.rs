@@ -7,6 +7,7 @@ mod backend;
 mod mailboxes;
 mod metrics;
 mod orgs;
+mod sso;
 mod policies;
 pub mod policy_host;
 pub mod receiver;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub site_from_directory: bool,
     /// `TLSWATCH_PUBLIC_URL`: where users reach tlswatch (OAuth redirect URIs).
     pub public_url: Option<String>,
+    /// Single sign-on (`None`: off).
+    pub sso: Option<crate::auth::oidc::Sso>,
 }
 
 /// Sign-in state shared by handlers.
@@ -108,6 +111,10 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Deadline of an upload or a received report, body included.
     pub upload_timeout: Duration,
+    /// Single sign-on with OpenID Connect (`None`: off).
+    pub sso: Option<crate::auth::oidc::Sso>,
+    /// Whether e-mail and password sign-in is allowed.
+    pub local_passwords: bool,
 }
 
 impl HttpSettings {
@@ -132,6 +139,8 @@ impl HttpSettings {
             receiver_max_in_flight: receiver::DEFAULT_IN_FLIGHT,
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(120),
+            sso: None,
+            local_passwords: true,
         }
     }
 }
@@ -171,6 +180,8 @@ impl Application {
             receiver_max_in_flight,
             request_timeout,
             upload_timeout,
+            sso,
+            local_passwords,
         } = settings;
         // Built by cargo-leptos, the output name is compiled in; otherwise (cargo build/test) use ours.
         let mut leptos = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
@@ -231,6 +242,7 @@ impl Application {
                 certificate_wake,
                 imap,
                 dns,
+                local_passwords,
             },
         );
         if proofs {
@@ -263,6 +275,7 @@ impl Application {
             auth,
             site_from_directory: site::from_directory(site_root_override.as_deref()),
             public_url,
+            sso,
         };
         let idle = tower_sessions::cookie::time::Duration::minutes(session_idle_minutes.max(1));
         let sessions = SessionManagerLayer::new(DbSessionStore(store.clone()))
@@ -316,7 +329,10 @@ pub fn router(
     request_timeout: Duration,
     upload_timeout: Duration,
 ) -> Router {
-    let backend: app::api::SharedBackend = Arc::new(WebBackend::new(state.services.clone()));
+    let backend: app::api::SharedBackend = Arc::new(WebBackend::new(
+        state.services.clone(),
+        state.sso.as_ref().map(|s| s.settings().button.clone()),
+    ));
     let (assets_router, assets) = if state.site_from_directory {
         (Router::new(), app::Assets::default())
     } else {
@@ -341,6 +357,7 @@ pub fn router(
         .merge(mailboxes::routes().into_router())
         .merge(policies::routes().into_router())
         .merge(orgs::routes().into_router())
+        .merge(sso::routes().into_router())
         .leptos_routes_with_context(
             &state,
             routes,

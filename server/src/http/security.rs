@@ -31,6 +31,8 @@ pub fn is_public(path: &str) -> bool {
         || (path.starts_with("/favicon.") && path.ends_with(".svg") && !path[1..].contains('/'))
         || path == "/login"
         || path == "/setup"
+        || path == "/auth/oidc/start"
+        || path == "/auth/oidc/callback"
         || path.starts_with("/api/auth/")
 }
 
@@ -135,7 +137,7 @@ pub async fn authenticate(
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/");
-        return Redirect::to(&format!("/login?next={}", urlencode(next_path))).into_response();
+        return Redirect::to(&format!("/login?next={}", app::auth::urlencode(next_path))).into_response();
     }
     next.run(req).await
 }
@@ -212,16 +214,6 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Leptos answers a server function call whose arguments do not decode with a 500; that is the
 /// caller's mistake, so it becomes a 400 with the same message.

@@ -15,7 +15,12 @@ pub struct Accounts {
     store: Store,
     /// One per server: it holds the sign-in throttle per client address.
     auth: Authenticator,
+    /// Whether e-mail and password sign-in is allowed (off: single sign-on only).
+    local_passwords: bool,
 }
+
+/// The password hash of an account made by single sign-on: no password matches it.
+const NO_PASSWORD: &str = "!sso";
 
 fn current(u: &User) -> CurrentUser {
     CurrentUser {
@@ -76,7 +81,79 @@ impl Accounts {
         Self {
             auth: Authenticator::new(store.clone()),
             store,
+            local_passwords: true,
         }
+    }
+
+    /// The same accounts with e-mail and password sign-in allowed or not.
+    pub fn with_local_passwords(mut self, allowed: bool) -> Self {
+        self.local_passwords = allowed;
+        self
+    }
+
+    /// Whether e-mail and password sign-in is allowed.
+    pub fn local_passwords(&self) -> bool {
+        self.local_passwords
+    }
+
+    /// Signs in the person the identity provider vouched for, placed by its claims: the
+    /// account is made at the first sign-in and its organization and role follow the claims
+    /// at every sign-in. A claim naming an organization tlswatch does not have is refused.
+    pub async fn sso_sign_in(
+        &self,
+        email: &str,
+        placement: &crate::auth::oidc::Placement,
+        ip: Option<IpAddr>,
+    ) -> Outcome<CurrentUser> {
+        let shown_ip = ip.map(|ip| ip.to_string());
+        let email = crate::auth::normalize_email(email).map_err(ServiceError::Invalid)?;
+        let org = match &placement.org {
+            None => crate::store::DEFAULT_ORG,
+            Some(name) => match self.store.org_by_name(name).await? {
+                Some(o) => o.id,
+                None => {
+                    super::audit_as(&self.store, &email, crate::store::DEFAULT_ORG, shown_ip.as_deref(), "sign-in.sso.refused", &format!("unknown organization {name:?}")).await;
+                    return Err(ServiceError::Forbidden(format!(
+                        "your organization {:?} is not set up in tlswatch; ask its administrator",
+                        crate::domain::report::truncate(name, 64)
+                    )));
+                }
+            },
+        };
+        let role = placement.role;
+        let user = match self.store.user_by_email(&email).await? {
+            Some(u) if u.disabled => {
+                return Err(ServiceError::Forbidden(
+                    "this account is disabled in tlswatch".into(),
+                ))
+            }
+            Some(u) => {
+                let instance_admin = (org == crate::store::DEFAULT_ORG && role == Role::Admin)
+                    || (u.instance_admin && u.org_id == org);
+                self.store
+                    .set_membership(u.id, org, role, instance_admin)
+                    .await?;
+                self.store.user_by_id(u.id).await?.ok_or(ServiceError::Unavailable)?
+            }
+            None => {
+                let instance_admin = org == crate::store::DEFAULT_ORG && role == Role::Admin;
+                let id = self
+                    .store
+                    .add_user(&email, NO_PASSWORD, role, org, instance_admin, now_unix())
+                    .await?;
+                self.store.user_by_id(id).await?.ok_or(ServiceError::Unavailable)?
+            }
+        };
+        super::audit_as(
+            &self.store,
+            &user.email,
+            user.org_id,
+            shown_ip.as_deref(),
+            "sign-in.sso",
+            &format!("as {} in organization {}", role.as_str(), user.org_id),
+        )
+        .await;
+        Ok(current(&user))
     }
 
     /// Checks an e-mail and password (throttled per client address, locking the account after
@@ -89,6 +166,11 @@ impl Accounts {
         ip: Option<IpAddr>,
     ) -> Outcome<CurrentUser> {
         let shown_ip = ip.map(|ip| ip.to_string());
+        if !self.local_passwords {
+            return Err(ServiceError::Forbidden(
+                "sign-in with a password is turned off here: use single sign-on".into(),
+            ));
+        }
         match self.auth.login(email, password, ip).await? {
             Ok(user) => {
                 super::audit_as(

@@ -316,6 +316,8 @@ pub struct Settings {
     pub imap: Option<crate::ingest::imap::ImapPoller>,
     /// Looks up the TXT records that prove a domain belongs to an organization.
     pub dns: Option<Arc<crate::check::dns::Dns>>,
+    /// Whether e-mail and password sign-in is allowed.
+    pub local_passwords: bool,
 }
 
 impl Default for Settings {
@@ -328,6 +330,7 @@ impl Default for Settings {
             certificate_wake: Arc::default(),
             imap: None,
             dns: None,
+            local_passwords: true,
         }
     }
 }
@@ -369,9 +372,11 @@ impl Services {
             certificate_wake,
             imap,
             dns,
+            local_passwords,
         } = settings;
         Self {
-            accounts: accounts::Accounts::new(store.clone()),
+            accounts: accounts::Accounts::new(store.clone())
+                .with_local_passwords(local_passwords),
             alerts: alerts::Alerts::new(store.clone(), alert_wake.clone()),
             reports: reports::Reports::new(store.clone(), limits.max_decompressed),
             stats: stats::Stats::new(store.clone()),

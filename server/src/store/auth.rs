@@ -192,6 +192,27 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a user to organization `org` with `role` (single sign-on: the identity
+    /// provider's claims decide at every sign-in).
+    pub async fn set_membership(
+        &self,
+        id: i64,
+        org: i64,
+        role: Role,
+        instance_admin: bool,
+    ) -> anyhow::Result<()> {
+        let _guard = self.write_guard().await?;
+        sqlx::query("update app_user set org_id = $1, role = $2, instance_admin = $3 where id = $4")
+            .bind(org)
+            .bind(role.as_str())
+            .bind(i64::from(instance_admin))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .context("changing a user's organization")?;
+        Ok(())
+    }
+
     /// Records a sign-in attempt's result: resets or increments the failure count and sets the lockout.
     pub async fn record_login(
         &self,
