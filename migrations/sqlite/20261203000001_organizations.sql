@@ -28,18 +28,19 @@ insert into org_domain (org_id, domain_id, challenge, created_at, verified_at, v
     select 1, id, lower(hex(randomblob(16))), created_at, created_at, 'migration' from domain;
 
 -- Who belongs where. An instance admin sees every organization and manages them.
-alter table app_user add column org_id bigint not null default 1 references organization (id);
+alter table app_user add column org_id bigint not null default 1;
 alter table app_user add column instance_admin bigint not null default 0;
 update app_user set instance_admin = 1 where role = 'admin';
-alter table api_token add column org_id bigint not null default 1 references organization (id);
+alter table api_token add column org_id bigint not null default 1;
 alter table api_token add column instance_admin bigint not null default 0;
 update api_token set instance_admin = 1 where role = 'admin';
 
--- What each organization owns.
-alter table alert_rule add column org_id bigint not null default 1 references organization (id);
-alter table silence add column org_id bigint not null default 1 references organization (id);
-alter table alert_channel add column org_id bigint not null default 1 references organization (id);
-alter table mailbox add column org_id bigint not null default 1 references organization (id);
+-- What each organization owns. (SQLite cannot add a referencing column with a default; the
+-- service layer keeps these consistent, and organizations are never deleted.)
+alter table alert_rule add column org_id bigint not null default 1;
+alter table silence add column org_id bigint not null default 1;
+alter table alert_channel add column org_id bigint not null default 1;
+alter table mailbox add column org_id bigint not null default 1;
 alter table audit_log add column org_id bigint not null default 1;
 
 -- One instance at a time looks up the proofs.

@@ -754,7 +754,11 @@ pub struct SsoArgs {
           value_parser = ["client_secret_basic", "client_secret_post"])]
     pub oidc_token_auth_method: String,
     /// Scopes to ask for (space- or comma-separated; `openid` is always asked).
-    #[arg(long, env = "TLSWATCH_OIDC_SCOPES", default_value = "openid email profile")]
+    #[arg(
+        long,
+        env = "TLSWATCH_OIDC_SCOPES",
+        default_value = "openid email profile"
+    )]
     pub oidc_scopes: String,
     /// The claim (a dotted path, e.g. `tlswatch.org`) naming the user's organization; the
     /// default organization when unset or absent.
@@ -775,7 +779,11 @@ pub struct SsoArgs {
     #[arg(long, env = "TLSWATCH_OIDC_ALLOWED_GROUPS", value_delimiter = ',')]
     pub oidc_allowed_groups: Vec<String>,
     /// The sign-in button's words.
-    #[arg(long, env = "TLSWATCH_OIDC_BUTTON", default_value = "Sign in with single sign-on")]
+    #[arg(
+        long,
+        env = "TLSWATCH_OIDC_BUTTON",
+        default_value = "Sign in with single sign-on"
+    )]
     pub oidc_button: String,
     #[allow(missing_docs)]
     #[command(flatten)]
@@ -792,7 +800,9 @@ impl SsoArgs {
             .oidc_client_id
             .clone()
             .filter(|c| !c.trim().is_empty())
-            .ok_or_else(|| anyhow::anyhow!("TLSWATCH_OIDC_ISSUER is set: set TLSWATCH_OIDC_CLIENT_ID too"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("TLSWATCH_OIDC_ISSUER is set: set TLSWATCH_OIDC_CLIENT_ID too")
+            })?;
         let nonempty = |v: &Option<String>| v.clone().filter(|c| !c.trim().is_empty());
         Ok(Some(crate::auth::oidc::SsoSettings {
             issuer: issuer.trim().to_owned(),

@@ -13,12 +13,7 @@ pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<Login>::new();
     let error = action_error(action);
     let options = Resource::new(|| (), |_| crate::api::get_sign_in_options());
-    let sso_href = move || {
-        format!(
-            "/auth/oidc/start?next={}",
-            crate::auth::urlencode(&next())
-        )
-    };
+    let sso_href = move || format!("/auth/oidc/start?next={}", crate::auth::urlencode(&next()));
     let password_form = move || {
         view! {
             <ActionForm action>

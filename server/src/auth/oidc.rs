@@ -106,8 +106,7 @@ pub fn claim_at<'a>(claims: &'a serde_json::Value, path: &str) -> Option<&'a ser
     if let Some(v) = claims.get(path) {
         return Some(v);
     }
-    path.split('.')
-        .try_fold(claims, |v, key| v.get(key))
+    path.split('.').try_fold(claims, |v, key| v.get(key))
 }
 
 /// A claim's values as strings: a string, a number, or an array of those.
@@ -208,7 +207,9 @@ impl Sso {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %error_chain(&e), "OpenID provider discovery failed");
-                SsoError::Failed("the identity provider could not be reached; try again in a moment".into())
+                SsoError::Failed(
+                    "the identity provider could not be reached; try again in a moment".into(),
+                )
             })?;
         *cached = Some((Instant::now(), m.clone()));
         Ok(m)
@@ -290,17 +291,22 @@ impl Sso {
         let client = self.client(metadata, redirect)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| SsoError::Failed(format!("the identity provider has no token endpoint: {e}")))?
+            .map_err(|e| {
+                SsoError::Failed(format!("the identity provider has no token endpoint: {e}"))
+            })?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
             .request_async(&self.http)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %error_chain(&e), "OpenID code exchange failed");
-                SsoError::Failed("the identity provider refused to complete the sign-in; start it again".into())
+                SsoError::Failed(
+                    "the identity provider refused to complete the sign-in; start it again".into(),
+                )
             })?;
-        let id_token = token.extra_fields().id_token().ok_or_else(|| {
-            SsoError::Failed("the identity provider sent no ID token".into())
-        })?;
+        let id_token = token
+            .extra_fields()
+            .id_token()
+            .ok_or_else(|| SsoError::Failed("the identity provider sent no ID token".into()))?;
         let nonce = Nonce::new(pending.nonce);
         let verified = match id_token.claims(&client.id_token_verifier(), &nonce) {
             Ok(c) => c.clone(),
@@ -318,13 +324,18 @@ impl Sso {
         };
         // Every claim of the (now verified) ID token, then the user info on top.
         let mut claims = id_token_payload(&id_token.to_string()).unwrap_or_default();
-        if let Ok(request) = client.user_info(token.access_token().clone(), Some(verified.subject().clone())) {
+        if let Ok(request) = client.user_info(
+            token.access_token().clone(),
+            Some(verified.subject().clone()),
+        ) {
             match request
                 .request_async::<OtherClaims, _, CoreGenderClaim>(&self.http)
                 .await
             {
                 Ok(info) => merge(&mut claims, &info),
-                Err(e) => tracing::warn!(error = %error_chain(&e), "OpenID user info unreadable; using the ID token's claims"),
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(&e), "OpenID user info unreadable; using the ID token's claims")
+                }
             }
         }
         let email = claims
@@ -418,7 +429,8 @@ mod tests {
     #[test]
     fn groups_roles_and_organizations() {
         let s = settings();
-        let ok = json!({"groups": ["x", "mail-team"], "tlswatch": {"org": " acme ", "role": "editor"}});
+        let ok =
+            json!({"groups": ["x", "mail-team"], "tlswatch": {"org": " acme ", "role": "editor"}});
         assert_eq!(
             place(&s, &ok),
             Ok(Placement {
@@ -427,11 +439,15 @@ mod tests {
             })
         );
         let outside = json!({"groups": ["x"], "tlswatch": {"org": "acme", "role": "admin"}});
-        assert!(matches!(place(&s, &outside), Err(SsoError::Refused(m)) if m.contains("not in a group")));
+        assert!(
+            matches!(place(&s, &outside), Err(SsoError::Refused(m)) if m.contains("not in a group"))
+        );
         let no_groups = json!({"tlswatch": {"org": "acme"}});
         assert!(matches!(place(&s, &no_groups), Err(SsoError::Refused(_))));
         let unknown_role = json!({"groups": "mail-team", "tlswatch": {"role": "root"}});
-        assert!(matches!(place(&s, &unknown_role), Err(SsoError::Refused(m)) if m.contains("\"root\"")));
+        assert!(
+            matches!(place(&s, &unknown_role), Err(SsoError::Refused(m)) if m.contains("\"root\""))
+        );
         let defaults = json!({"groups": ["mail-team"]});
         assert_eq!(
             place(&s, &defaults),
@@ -450,7 +466,8 @@ mod tests {
     #[test]
     fn payload_of_a_compact_token() {
         use base64::Engine;
-        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"a","groups":["g"]}"#);
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"sub":"a","groups":["g"]}"#);
         let v = id_token_payload(&format!("h.{body}.s")).unwrap();
         assert_eq!(v["groups"], json!(["g"]));
         assert!(id_token_payload("nodots").is_none());

@@ -63,7 +63,11 @@ pub async fn user(accounts: &Accounts, cmd: UserCommand) -> anyhow::Result<u8> {
                     u.email,
                     u.role.as_str(),
                     u.org_id,
-                    if u.instance_admin { "\tinstance admin" } else { "" },
+                    if u.instance_admin {
+                        "\tinstance admin"
+                    } else {
+                        ""
+                    },
                     if u.disabled { "\tdisabled" } else { "" }
                 );
             }

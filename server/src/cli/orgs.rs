@@ -31,7 +31,10 @@ fn describe(claim: &Claim, orgs: &[crate::store::Org]) -> String {
 fn print_record(claim: &Claim) {
     if claim.verified_at.is_none() {
         let (name, value) = challenge_record(claim);
-        println!("Publish this TXT record to prove the organization owns {}:", claim.domain);
+        println!(
+            "Publish this TXT record to prove the organization owns {}:",
+            claim.domain
+        );
         println!("  {name}. IN TXT \"{value}\"");
         println!("then run `tlswatch domain verify {}` (tlswatch also looks by itself every few minutes).", claim.domain);
     }
@@ -52,8 +55,16 @@ pub async fn domain(store: Store, global: &GlobalArgs, cmd: DomainCommand) -> an
             print_record(&claim);
         }
         DomainCommand::Verify { name, org, checker } => {
-            let dns = checker.checker(global)?.dns()?;
-            let orgs = Orgs::new(store.clone(), Some(Arc::new(dns)));
+            let checks = crate::check::run::CheckService::new(
+                checker.checker(global)?,
+                store.clone(),
+                crate::check::run::ReportDestinations {
+                    mailbox: None,
+                    public_url: None,
+                    receiver_secret: None,
+                },
+            );
+            let orgs = Orgs::new(store.clone(), Some(Arc::new(checks)));
             let org_id = match org {
                 None => crate::store::DEFAULT_ORG,
                 Some(o) => orgs.by_name(&Actor::operator(), &o).await?.id,

@@ -7,13 +7,13 @@ mod backend;
 mod mailboxes;
 mod metrics;
 mod orgs;
-mod sso;
 mod policies;
 pub mod policy_host;
 pub mod receiver;
 mod routes;
 pub mod security;
 mod site;
+mod sso;
 mod upload;
 
 use std::future::Future;
@@ -219,19 +219,9 @@ impl Application {
         let auth = AuthState {
             absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
         };
-        // The domain proofs are looked up with the checker's resolver (no checker: no DNS;
-        // instance admins can still vouch for domains).
-        let dns = match &checks {
-            Some(c) => match c.checker().dns() {
-                Ok(dns) => Some(Arc::new(dns)),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "no DNS resolver for domain proofs");
-                    None
-                }
-            },
-            None => None,
-        };
-        let proofs = dns.is_some();
+        // The domain proofs are looked up with the checker's DNS settings (no checker: no
+        // lookups; instance admins can still vouch for domains).
+        let proofs = checks.is_some();
         let services = Services::new(
             store.clone(),
             crate::service::Settings {
@@ -241,7 +231,6 @@ impl Application {
                 alert_wake,
                 certificate_wake,
                 imap,
-                dns,
                 local_passwords,
             },
         );
@@ -255,14 +244,19 @@ impl Application {
                     tick.tick().await;
                     let now = crate::ingest::now_unix();
                     // One instance looks the records up at a time.
-                    match store.take_lease("domain-proofs", &holder, now, now + 300).await {
+                    match store
+                        .take_lease("domain-proofs", &holder, now, now + 300)
+                        .await
+                    {
                         Ok(true) => {
                             if let Err(e) = orgs.recheck_due().await {
                                 tracing::warn!(error = %format!("{e:#}"), "domain proofs: lookup round failed");
                             }
                         }
                         Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %format!("{e:#}"), "domain proofs: no lease"),
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "domain proofs: no lease")
+                        }
                     }
                 }
             });
@@ -439,6 +433,7 @@ pub fn endpoints() -> Vec<(Method, String)> {
         mailboxes::routes().list(),
         policies::routes().list(),
         orgs::routes().list(),
+        sso::routes().list(),
         upload::routes().list(),
         receiver::routes().list(),
     ]

@@ -117,7 +117,8 @@ pub struct NewUser {
 }
 
 fn role_of(s: &str) -> Result<Role, ServiceError> {
-    Role::parse(s).ok_or_else(|| ServiceError::Invalid("role must be viewer, editor or admin".into()))
+    Role::parse(s)
+        .ok_or_else(|| ServiceError::Invalid("role must be viewer, editor or admin".into()))
 }
 
 async fn add_user(
@@ -135,7 +136,13 @@ async fn add_user(
     let id = state
         .services
         .accounts
-        .add_member(&by, &body.email, &body.password, role_of(&body.role)?, &membership)
+        .add_member(
+            &by,
+            &body.email,
+            &body.password,
+            role_of(&body.role)?,
+            &membership,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))).into_response())
 }
@@ -165,7 +172,11 @@ async fn add_token(
         .accounts
         .create_token_in(&by, &body.name, role_of(&body.role)?, &membership)
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"token": token}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"token": token})),
+    )
+        .into_response())
 }
 
 async fn claims(

@@ -137,7 +137,8 @@ pub async fn authenticate(
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/");
-        return Redirect::to(&format!("/login?next={}", app::auth::urlencode(next_path))).into_response();
+        return Redirect::to(&format!("/login?next={}", app::auth::urlencode(next_path)))
+            .into_response();
     }
     next.run(req).await
 }
@@ -213,7 +214,6 @@ async fn resolve(
 pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
-
 
 /// Leptos answers a server function call whose arguments do not decode with a 500; that is the
 /// caller's mistake, so it becomes a 400 with the same message.

@@ -112,7 +112,15 @@ impl Accounts {
             Some(name) => match self.store.org_by_name(name).await? {
                 Some(o) => o.id,
                 None => {
-                    super::audit_as(&self.store, &email, crate::store::DEFAULT_ORG, shown_ip.as_deref(), "sign-in.sso.refused", &format!("unknown organization {name:?}")).await;
+                    super::audit_as(
+                        &self.store,
+                        &email,
+                        crate::store::DEFAULT_ORG,
+                        shown_ip.as_deref(),
+                        "sign-in.sso.refused",
+                        &format!("unknown organization {name:?}"),
+                    )
+                    .await;
                     return Err(ServiceError::Forbidden(format!(
                         "your organization {:?} is not set up in tlswatch; ask its administrator",
                         crate::domain::report::truncate(name, 64)
@@ -133,7 +141,10 @@ impl Accounts {
                 self.store
                     .set_membership(u.id, org, role, instance_admin)
                     .await?;
-                self.store.user_by_id(u.id).await?.ok_or(ServiceError::Unavailable)?
+                self.store
+                    .user_by_id(u.id)
+                    .await?
+                    .ok_or(ServiceError::Unavailable)?
             }
             None => {
                 let instance_admin = org == crate::store::DEFAULT_ORG && role == Role::Admin;
@@ -141,7 +152,10 @@ impl Accounts {
                     .store
                     .add_user(&email, NO_PASSWORD, role, org, instance_admin, now_unix())
                     .await?;
-                self.store.user_by_id(id).await?.ok_or(ServiceError::Unavailable)?
+                self.store
+                    .user_by_id(id)
+                    .await?
+                    .ok_or(ServiceError::Unavailable)?
             }
         };
         super::audit_as(
@@ -307,7 +321,11 @@ impl Accounts {
             &format!(
                 "{email} as {} in organization {org}{}",
                 role.as_str(),
-                if instance_admin { ", instance admin" } else { "" }
+                if instance_admin {
+                    ", instance admin"
+                } else {
+                    ""
+                }
             ),
         )
         .await;
@@ -430,7 +448,15 @@ impl Accounts {
         let (org, instance_admin) = membership.resolve(&self.store, by, role).await?;
         let (token, hash) = crate::auth::new_secret("tlsw_");
         self.store
-            .add_org_token(name, &hash, role, org, instance_admin, by.name(), now_unix())
+            .add_org_token(
+                name,
+                &hash,
+                role,
+                org,
+                instance_admin,
+                by.name(),
+                now_unix(),
+            )
             .await?;
         self.audit(
             by,

@@ -78,10 +78,7 @@ impl Alerts {
     }
 
     /// The caller's organization's channels (an instance admin: all).
-    async fn reachable_channels<R: super::Needs>(
-        &self,
-        by: &Actor<R>,
-    ) -> Outcome<Vec<ChannelRow>> {
+    async fn reachable_channels<R: super::Needs>(&self, by: &Actor<R>) -> Outcome<Vec<ChannelRow>> {
         let mut channels = self.store.channels().await?;
         channels.retain(|c| by.reaches(c.org_id));
         Ok(channels)
@@ -365,7 +362,11 @@ impl Alerts {
     }
 
     /// A domain a rule of the caller may name: one it sees ("not found" otherwise).
-    async fn rule_domain(&self, by: &Actor<Editor>, domain: Option<&str>) -> Outcome<Option<String>> {
+    async fn rule_domain(
+        &self,
+        by: &Actor<Editor>,
+        domain: Option<&str>,
+    ) -> Outcome<Option<String>> {
         match domain.map(str::trim).filter(|d| !d.is_empty()) {
             None => Ok(None),
             Some(d) => {
@@ -429,7 +430,15 @@ impl Alerts {
         let domain = self.rule_domain(by, domain).await?;
         let id = self
             .store
-            .add_rule(by.org(), name, kind, domain.as_deref(), &params, true, now_unix())
+            .add_rule(
+                by.org(),
+                name,
+                kind,
+                domain.as_deref(),
+                &params,
+                true,
+                now_unix(),
+            )
             .await?;
         self.audit(
             by,
@@ -572,7 +581,11 @@ impl Alerts {
 
     /// Deletes a channel.
     pub async fn delete_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<()> {
-        let reachable = self.reachable_channels(by).await?.iter().any(|c| c.id == id);
+        let reachable = self
+            .reachable_channels(by)
+            .await?
+            .iter()
+            .any(|c| c.id == id);
         if !reachable || !self.store.delete_channel(id).await? {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
@@ -584,7 +597,12 @@ impl Alerts {
     /// Queues a test message on a channel and wakes the alert loop to send it now; the id of
     /// the queued notification.
     pub async fn test_channel(&self, by: &Actor<Admin>, id: i64) -> Outcome<i64> {
-        if !self.reachable_channels(by).await?.iter().any(|c| c.id == id) {
+        if !self
+            .reachable_channels(by)
+            .await?
+            .iter()
+            .any(|c| c.id == id)
+        {
             return Err(ServiceError::NotFound("no such channel".into()));
         }
         let n = crate::alerts::notify::queue_test(&self.store, id, by.name(), now_unix()).await?;

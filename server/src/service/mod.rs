@@ -201,7 +201,11 @@ pub(crate) async fn visible<R: Needs>(
         return Ok(Visible::All);
     }
     Ok(Visible::Only(
-        store.org_domain_names(by.org()).await?.into_iter().collect(),
+        store
+            .org_domain_names(by.org())
+            .await?
+            .into_iter()
+            .collect(),
     ))
 }
 
@@ -314,8 +318,6 @@ pub struct Settings {
     pub certificate_wake: Arc<tokio::sync::Notify>,
     /// Tests and polls mailboxes on request (`None`: the server does not poll).
     pub imap: Option<crate::ingest::imap::ImapPoller>,
-    /// Looks up the TXT records that prove a domain belongs to an organization.
-    pub dns: Option<Arc<crate::check::dns::Dns>>,
     /// Whether e-mail and password sign-in is allowed.
     pub local_passwords: bool,
 }
@@ -329,7 +331,6 @@ impl Default for Settings {
             alert_wake: Arc::default(),
             certificate_wake: Arc::default(),
             imap: None,
-            dns: None,
             local_passwords: true,
         }
     }
@@ -371,22 +372,20 @@ impl Services {
             alert_wake,
             certificate_wake,
             imap,
-            dns,
             local_passwords,
         } = settings;
         Self {
-            accounts: accounts::Accounts::new(store.clone())
-                .with_local_passwords(local_passwords),
+            accounts: accounts::Accounts::new(store.clone()).with_local_passwords(local_passwords),
             alerts: alerts::Alerts::new(store.clone(), alert_wake.clone()),
             reports: reports::Reports::new(store.clone(), limits.max_decompressed),
             stats: stats::Stats::new(store.clone()),
             domains: domains::Domains::new(store.clone(), checks.clone()),
+            orgs: orgs::Orgs::new(store.clone(), checks.clone()),
             policies: policies::Policies::new(store.clone(), checks, certificate_wake),
             quarantine: quarantine::Quarantine::new(store.clone(), limits, domain_policy)
                 .waking(alert_wake.clone()),
             intake: intake::Intake::new(store.clone(), limits, domain_policy, alert_wake),
             mailboxes: mailboxes::Mailboxes::new(store.clone()).with_poller(imap),
-            orgs: orgs::Orgs::new(store.clone(), dns),
             store,
         }
     }

@@ -8,6 +8,7 @@ use rand::RngCore;
 
 use super::{Actor, Editor, InstanceAdmin, Needs, Outcome, ServiceError, Viewer};
 use crate::check::dns::Dns;
+use crate::check::run::CheckService;
 use crate::domain::names::DomainName;
 use crate::ingest::now_unix;
 use crate::store::{Claim, Org, Store};
@@ -33,7 +34,8 @@ pub fn challenge_record(claim: &Claim) -> (String, String) {
 #[derive(Clone)]
 pub struct Orgs {
     store: Store,
-    dns: Option<Arc<Dns>>,
+    /// Its checker's DNS settings look the records up (`None`: only vouching works).
+    checks: Option<Arc<CheckService>>,
 }
 
 /// An organization's name: 1 to 64 characters, letters, digits, space, `.`, `-`, `_`.
@@ -63,9 +65,10 @@ pub(crate) fn new_challenge() -> String {
 }
 
 impl Orgs {
-    /// Organizations over `store`; proofs looked up with `dns` (none: only vouching works).
-    pub fn new(store: Store, dns: Option<Arc<Dns>>) -> Self {
-        Self { store, dns }
+    /// Organizations over `store`; proofs looked up with the DNS settings of `checks` (none:
+    /// only vouching works).
+    pub fn new(store: Store, checks: Option<Arc<CheckService>>) -> Self {
+        Self { store, checks }
     }
 
     /// Every organization.
@@ -109,10 +112,9 @@ impl Orgs {
     /// The caller's organization's claim of `domain` (with its record to publish).
     pub async fn claim_of(&self, by: &Actor<Viewer>, domain: &str) -> Outcome<Claim> {
         let name = DomainName::parse(domain)?;
-        self.store
-            .claim(by.org(), &name)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("this organization has not claimed this domain".into()))
+        self.store.claim(by.org(), &name).await?.ok_or_else(|| {
+            ServiceError::NotFound("this organization has not claimed this domain".into())
+        })
     }
 
     /// Claims `domain` for the caller's organization, or for `org` (an instance admin only;
@@ -160,11 +162,15 @@ impl Orgs {
         super::audit(
             &self.store,
             by,
-            if vouch { "domain.vouch" } else { "domain.claim" },
+            if vouch {
+                "domain.vouch"
+            } else {
+                "domain.claim"
+            },
             &format!("{name} for organization {org_id}"),
         )
         .await;
-        if claim.verified_at.is_none() && self.dns.is_some() {
+        if claim.verified_at.is_none() && self.checks.is_some() {
             return self.prove(claim).await;
         }
         Ok(claim)
@@ -173,12 +179,10 @@ impl Orgs {
     /// Looks up the caller's organization's record for `domain` now; the claim as it then is.
     pub async fn verify(&self, by: &Actor<Editor>, domain: &str) -> Outcome<Claim> {
         let name = DomainName::parse(domain)?;
-        let claim = self
-            .store
-            .claim(by.org(), &name)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("this organization has not claimed this domain".into()))?;
-        if self.dns.is_none() {
+        let claim = self.store.claim(by.org(), &name).await?.ok_or_else(|| {
+            ServiceError::NotFound("this organization has not claimed this domain".into())
+        })?;
+        if self.checks.is_none() {
             return Err(ServiceError::Conflict(
                 "this server does not look up DNS (health checks are off); an instance admin can vouch for the domain".into(),
             ));
@@ -214,10 +218,15 @@ impl Orgs {
 
     /// Looks up `claim`'s record and records what was found.
     async fn prove(&self, claim: Claim) -> Outcome<Claim> {
-        let Some(dns) = &self.dns else {
+        let Some(checks) = &self.checks else {
             return Ok(claim);
         };
-        let error = lookup(dns, &claim).await;
+        // A resolver of its own for each lookup: no cached answer (a record just published,
+        // or just removed, is seen at once).
+        let error = match checks.checker().dns() {
+            Ok(dns) => lookup(&dns, &claim).await,
+            Err(e) => Proof::Unknown(format!("no DNS resolver: {e}")),
+        };
         // A lookup that failed (timeout, SERVFAIL) proves nothing either way: a proven claim
         // keeps its state until the record is seen to be gone.
         let error = match error {
@@ -242,7 +251,11 @@ impl Orgs {
     /// Looks up the claims that are due again; how many were looked up. Run by the server
     /// periodically (one instance at a time).
     pub async fn recheck_due(&self) -> anyhow::Result<usize> {
-        let now = now_unix();
+        self.recheck_due_at(now_unix()).await
+    }
+
+    /// [`Self::recheck_due`] as if it were `now`.
+    pub async fn recheck_due_at(&self, now: i64) -> anyhow::Result<usize> {
         let due = self
             .store
             .claims_due(now - RECHECK_PENDING_SECS, now - RECHECK_PROVEN_SECS, 200)
@@ -250,10 +263,28 @@ impl Orgs {
         let n = due.len();
         for claim in due {
             let (org, domain, was) = (claim.org_id, claim.domain.clone(), claim.verified_at);
-            let after = self.prove(claim).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let after = self
+                .prove(claim)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             if was.is_some() != after.verified_at.is_some() {
-                let what = if after.verified_at.is_some() { "domain.proven" } else { "domain.proof-lost" };
-                super::audit_as(&self.store, "tlswatch", org, None, what, &format!("{domain}: {}", after.last_error.as_deref().unwrap_or("record found"))).await;
+                let what = if after.verified_at.is_some() {
+                    "domain.proven"
+                } else {
+                    "domain.proof-lost"
+                };
+                super::audit_as(
+                    &self.store,
+                    "tlswatch",
+                    org,
+                    None,
+                    what,
+                    &format!(
+                        "{domain}: {}",
+                        after.last_error.as_deref().unwrap_or("record found")
+                    ),
+                )
+                .await;
             }
         }
         Ok(n)

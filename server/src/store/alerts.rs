@@ -164,7 +164,9 @@ fn alert_of(r: &sqlx::any::AnyRow) -> anyhow::Result<AlertRow> {
         resolved_at: r.try_get(12)?,
         acknowledged_by: r.try_get(13)?,
         acknowledged_at: r.try_get(14)?,
-        org_id: r.try_get::<Option<i64>, _>(15)?.unwrap_or(super::DEFAULT_ORG),
+        org_id: r
+            .try_get::<Option<i64>, _>(15)?
+            .unwrap_or(super::DEFAULT_ORG),
     })
 }
 
@@ -245,15 +247,17 @@ impl Store {
         .context("reading rules")?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, kind, domain, params, enabled, org_id)| RuleRow {
-                id,
-                name,
-                kind,
-                domain,
-                params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
-                enabled: enabled != 0,
-                org_id,
-            })
+            .map(
+                |(id, name, kind, domain, params, enabled, org_id)| RuleRow {
+                    id,
+                    name,
+                    kind,
+                    domain,
+                    params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+                    enabled: enabled != 0,
+                    org_id,
+                },
+            )
             .collect())
     }
 
@@ -430,15 +434,17 @@ impl Store {
         .context("reading silences")?;
         Ok(rows
             .into_iter()
-            .map(|(id, m, starts_at, ends_at, author, comment, org_id)| SilenceRow {
-                id,
-                matchers: serde_json::from_str(&m).unwrap_or_default(),
-                starts_at,
-                ends_at,
-                author,
-                comment,
-                org_id,
-            })
+            .map(
+                |(id, m, starts_at, ends_at, author, comment, org_id)| SilenceRow {
+                    id,
+                    matchers: serde_json::from_str(&m).unwrap_or_default(),
+                    starts_at,
+                    ends_at,
+                    author,
+                    comment,
+                    org_id,
+                },
+            )
             .collect())
     }
 

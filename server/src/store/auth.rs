@@ -202,14 +202,16 @@ impl Store {
         instance_admin: bool,
     ) -> anyhow::Result<()> {
         let _guard = self.write_guard().await?;
-        sqlx::query("update app_user set org_id = $1, role = $2, instance_admin = $3 where id = $4")
-            .bind(org)
-            .bind(role.as_str())
-            .bind(i64::from(instance_admin))
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .context("changing a user's organization")?;
+        sqlx::query(
+            "update app_user set org_id = $1, role = $2, instance_admin = $3 where id = $4",
+        )
+        .bind(org)
+        .bind(role.as_str())
+        .bind(i64::from(instance_admin))
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .context("changing a user's organization")?;
         Ok(())
     }
 
@@ -368,22 +370,34 @@ impl Store {
 
     /// The tokens of organization `org` (every token for `None`), newest first.
     pub async fn tokens_of(&self, org: Option<i64>) -> anyhow::Result<Vec<Token>> {
-        type TokenTuple = (i64, String, String, String, i64, Option<i64>, Option<i64>, i64, i64);
+        type TokenTuple = (
+            i64,
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            i64,
+        );
         let rows: Vec<TokenTuple> =
             sqlx::query_as("select id, name, role, created_by, created_at, last_used_at, revoked_at, org_id, instance_admin from api_token where $1 is null or org_id = $1 order by id desc").bind(org).fetch_all(self.pool()).await.context("listing tokens")?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, name, role, created_by, created_at, last_used_at, revoked_at, org_id, ia)| Token {
-                    id,
-                    name,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                    created_by,
-                    created_at,
-                    last_used_at,
-                    revoked_at,
-                    org_id,
-                    instance_admin: ia != 0,
+                |(id, name, role, created_by, created_at, last_used_at, revoked_at, org_id, ia)| {
+                    Token {
+                        id,
+                        name,
+                        role: Role::parse(&role).unwrap_or(Role::Viewer),
+                        created_by,
+                        created_at,
+                        last_used_at,
+                        revoked_at,
+                        org_id,
+                        instance_admin: ia != 0,
+                    }
                 },
             )
             .collect())

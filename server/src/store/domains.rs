@@ -20,6 +20,19 @@ impl Store {
             .fetch_one(self.pool())
             .await
             .context("reading domain id")?;
+        // While there is a single organization, every registered domain belongs to it (no
+        // other organization could see it): one organization works as before organizations.
+        sqlx::query(
+            "insert into org_domain (org_id, domain_id, challenge, created_at, verified_at, vouched_by)
+             select min(id), $1, 'single-organization', $2, $2, 'single organization' from organization
+             having count(*) = 1
+             on conflict (org_id, domain_id) do nothing",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .context("claiming a domain for the only organization")?;
         Ok(id)
     }
 

@@ -31,8 +31,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use auth::{AuditEntry, DbSessionStore, Token, TokenCaller, User};
-pub use orgs::{Claim, Org, DEFAULT_ORG};
 pub use mailboxes::{Mailbox, MailboxOAuth, MailboxTotals, PollErrorKind};
+pub use orgs::{Claim, Org, DEFAULT_ORG};
 pub use quarantine::{NewRejected, QuarantineQuota, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
 pub use stats::{DailyTotals, DomainStats, DomainTotals, PolicySeen, ReportFilter, ReportSummary};

@@ -50,7 +50,9 @@ type ClaimTuple = (
     Option<String>,
 );
 
-fn claim((org_id, domain, challenge, created_at, verified_at, vouched_by, checked_at, last_error): ClaimTuple) -> Claim {
+fn claim(
+    (org_id, domain, challenge, created_at, verified_at, vouched_by, checked_at, last_error): ClaimTuple,
+) -> Claim {
     Claim {
         org_id,
         domain,
@@ -96,13 +98,14 @@ impl Store {
     /// Creates an organization; a conflict when the name is taken.
     pub async fn add_org(&self, name: &str, now: i64) -> anyhow::Result<i64> {
         let _guard = self.write_guard().await?;
-        let (id,): (i64,) =
-            sqlx::query_as("insert into organization (name, created_at) values ($1, $2) returning id")
-                .bind(name)
-                .bind(now)
-                .fetch_one(self.pool())
-                .await
-                .map_err(|e| super::unique_violation(e, "an organization with this name exists"))?;
+        let (id,): (i64,) = sqlx::query_as(
+            "insert into organization (name, created_at) values ($1, $2) returning id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| super::unique_violation(e, "an organization with this name exists"))?;
         Ok(id)
     }
 

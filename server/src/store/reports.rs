@@ -293,7 +293,7 @@ async fn resolve_domains(
         for chunk in names.chunks(1_000) {
             let sql = format!(
                 "insert into org_domain (org_id, domain_id, challenge, created_at, verified_at, vouched_by)
-                 select (select min(id) from organization), d.id, 'single-organization', {}, {}, 'auto-register'
+                 select (select min(id) from organization), d.id, 'single-organization', {}, {}, 'single organization'
                  from domain d
                  where d.created_at = {} and d.origin = 'auto' and d.name in ({})
                    and (select count(*) from organization) = 1
@@ -307,7 +307,9 @@ async fn resolve_domains(
             for n in chunk {
                 q = q.bind(*n);
             }
-            q.execute(&mut **tx).await.context("claiming auto-registered domains")?;
+            q.execute(&mut **tx)
+                .await
+                .context("claiming auto-registered domains")?;
         }
     }
     let mut ids = HashMap::new();
