@@ -249,52 +249,16 @@ async fn sign_in_at_provider(oidc: &Oidc, start: &str, login: &str) -> (String, 
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let abs = |l: &str| {
-        if l.starts_with("http") {
-            l.to_owned()
-        } else {
-            format!("{}{l}", oidc.issuer)
-        }
+    let url = oidc.walk(&http, start, login, REDIRECT).await;
+    let u = url::Url::parse(&url).unwrap();
+    let get = |k: &str| {
+        u.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
     };
-    let mut url = start.to_owned();
-    for _ in 0..12 {
-        if url.starts_with(REDIRECT) {
-            let u = url::Url::parse(&url).unwrap();
-            let get = |k: &str| {
-                u.query_pairs()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            assert!(get("error").is_empty(), "{url}");
-            return (get("code"), get("state"));
-        }
-        let r = http.get(&url).send().await.unwrap();
-        if let Some(l) = r.headers().get("location") {
-            url = abs(l.to_str().unwrap());
-            continue;
-        }
-        let page = r.text().await.unwrap();
-        let action = page
-            .split("action=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap_or_else(|| panic!("no form on {url}: {page}"))
-            .to_owned();
-        let form: Vec<(&str, &str)> = if page.contains("name=\"login\"") {
-            vec![("prompt", "login"), ("login", login), ("password", "any")]
-        } else {
-            vec![("prompt", "consent")]
-        };
-        let r = http.post(abs(&action)).form(&form).send().await.unwrap();
-        url = abs(r
-            .headers()
-            .get("location")
-            .unwrap_or_else(|| panic!("no redirect after {action}"))
-            .to_str()
-            .unwrap());
-    }
-    panic!("the sign-in did not come back to the redirect URI");
+    assert!(get("error").is_empty(), "{url}");
+    (get("code"), get("state"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,12 +7,17 @@
 //   as Google's token endpoint does for domain-wide delegation,
 // and answers RFC 7662 introspection (client `dovecot`) and revocation.
 //
+// For single sign-on into tlswatch it has two clients (`tlswatch-sso` with
+// client_secret_basic, `tlswatch-sso-post` with client_secret_post) and a few people whose
+// claims say their e-mail, groups and tlswatch organization and role (`PEOPLE` below).
+//
 // Every token carries the mailbox it is for as the `username` claim, returned by
 // introspection, which Dovecot's oauth2 passdb compares with the IMAP user.
 //
 // Prints one JSON line: { issuer, service_account } and serves until killed.
 //
-// Environment: MAILBOX_USER (the IMAP user tokens are for), REDIRECT_URI (of `webapp`).
+// Environment: MAILBOX_USER (the IMAP user tokens are for), REDIRECT_URI (of `webapp`),
+// SSO_REDIRECT_URI (of the single sign-on clients).
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { createServer } from 'node:net';
 import Provider, { errors } from 'oidc-provider';
@@ -20,6 +25,16 @@ import * as jose from 'jose';
 
 const mailbox = process.env.MAILBOX_USER || 'reports';
 const redirect = process.env.REDIRECT_URI || 'http://127.0.0.1:9/oauth/mailbox';
+const ssoRedirect = process.env.SSO_REDIRECT_URI || 'http://127.0.0.1:9/auth/oidc/callback';
+
+// People who sign in to tlswatch, by login name.
+const PEOPLE = {
+  alice: { email: 'Alice@Acme.example', email_verified: true, groups: ['tlswatch-users'], tlswatch: { org: 'acme', role: 'editor' } },
+  bob: { email: 'bob@acme.example', email_verified: true, groups: ['sales'], tlswatch: { org: 'acme', role: 'admin' } },
+  carol: { email: 'carol@initech.example', email_verified: true, groups: ['tlswatch-users'], tlswatch: { org: 'initech', role: 'viewer' } },
+  dave: { email: 'dave@acme.example', email_verified: true, groups: ['tlswatch-users'], tlswatch: { org: 'acme', role: 'superuser' } },
+  erin: { email: 'erin@acme.example', email_verified: false, groups: ['tlswatch-users'], tlswatch: { org: 'acme', role: 'viewer' } },
+};
 
 const port = await new Promise((resolve) => {
   const s = createServer();
@@ -76,6 +91,22 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_post',
     },
     {
+      client_id: 'tlswatch-sso',
+      client_secret: 'sso-secret',
+      grant_types: ['authorization_code'],
+      redirect_uris: [ssoRedirect],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      client_id: 'tlswatch-sso-post',
+      client_secret: 'sso-post-secret',
+      grant_types: ['authorization_code'],
+      redirect_uris: [ssoRedirect],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
+    {
       client_id: 'dovecot',
       client_secret: 'dovecot-secret',
       grant_types: [],
@@ -83,7 +114,14 @@ const provider = new Provider(issuer, {
       response_types: [],
     },
   ],
-  scopes: ['openid', 'offline_access', ...MAIL_SCOPES],
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'tlswatch', ...MAIL_SCOPES],
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name'],
+    groups: ['groups'],
+    tlswatch: ['tlswatch'],
+  },
   features: {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
@@ -92,7 +130,10 @@ const provider = new Provider(issuer, {
   },
   pkce: { required: () => true },
   cookies: { keys: ['tlswatch-test-cookie-key'] },
-  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+  findAccount: async (_ctx, id) => ({
+    accountId: id,
+    claims: async () => ({ sub: id, name: id, ...(PEOPLE[id] || {}) }),
+  }),
   async extraTokenClaims(ctx, token) {
     // The account signed in, the subject of a service account's assertion, or (app-only)
     // the test's mailbox.
@@ -137,12 +178,26 @@ provider.registerGrantType(JWT_BEARER, async (ctx) => {
 const original = provider.callback();
 const { createServer: http } = await import('node:http');
 const { Readable } = await import('node:stream');
+// How each client last authenticated at the token endpoint (oidc-provider accepts a secret
+// either way), for the tests to see which one tlswatch used: GET /test/token-auth.
+const tokenAuth = {};
 http(async (req, res) => {
+  if (req.method === 'GET' && req.url === '/test/token-auth') {
+    res.setHeader('content-type', 'application/json');
+    return res.end(JSON.stringify(tokenAuth));
+  }
   if (req.method === 'POST' && req.url === '/token') {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const body = Buffer.concat(chunks).toString();
     const params = new URLSearchParams(body);
+    const basic = (req.headers.authorization || '').match(/^Basic (.+)$/i);
+    if (params.get('client_secret')) {
+      tokenAuth[params.get('client_id')] = 'client_secret_post';
+    } else if (basic) {
+      const id = decodeURIComponent(Buffer.from(basic[1], 'base64').toString().split(':')[0]);
+      tokenAuth[id] = 'client_secret_basic';
+    }
     if (params.get('grant_type') === JWT_BEARER && !params.get('client_id')) {
       try {
         params.set('client_id', jose.decodeJwt(params.get('assertion') || '').iss || '');

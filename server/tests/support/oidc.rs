@@ -29,6 +29,15 @@ impl Oidc {
     // The child is waited for in `Drop`.
     #[allow(clippy::zombie_processes)]
     pub fn start(mailbox: &str, redirect: &str) -> Option<Self> {
+        Self::start_with(mailbox, redirect, "http://127.0.0.1:9/auth/oidc/callback")
+    }
+
+    /// [`Self::start`], with the single sign-on clients (`tlswatch-sso`, secret `sso-secret`,
+    /// `client_secret_basic`; `tlswatch-sso-post`, `sso-post-secret`, `client_secret_post`)
+    /// redirecting to `sso_redirect`.
+    // The child is waited for in `Drop`.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_with(mailbox: &str, redirect: &str, sso_redirect: &str) -> Option<Self> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let installed = root
             .join("node_modules/oidc-provider/package.json")
@@ -44,6 +53,7 @@ impl Oidc {
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc-provider.mjs"))
             .env("MAILBOX_USER", mailbox)
             .env("REDIRECT_URI", redirect)
+            .env("SSO_REDIRECT_URI", sso_redirect)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -61,6 +71,64 @@ impl Oidc {
             issuer: v["issuer"].as_str().unwrap().to_owned(),
             service_account: v["service_account"].to_string(),
         })
+    }
+
+    /// Follows a browser's sign-in from `start` with `http` (a client with a cookie store that
+    /// does not follow redirects): redirects, the provider's login page (as `login`, any
+    /// password) and consent page, until a URL starting with `stop` (the redirect URI); that
+    /// URL.
+    pub async fn walk(
+        &self,
+        http: &reqwest::Client,
+        start: &str,
+        login: &str,
+        stop: &str,
+    ) -> String {
+        let abs = |l: &str| {
+            if l.starts_with("http") {
+                l.to_owned()
+            } else {
+                format!("{}{l}", self.issuer)
+            }
+        };
+        let mut url = start.to_owned();
+        for _ in 0..12 {
+            if url.starts_with(stop) {
+                return url;
+            }
+            let r = http.get(&url).send().await.unwrap();
+            if let Some(l) = r.headers().get("location") {
+                let l = l.to_str().unwrap();
+                // A relative redirect of the starting site stays on it.
+                url = if l.starts_with('/') && !url.starts_with(&self.issuer) {
+                    let u = url::Url::parse(&url).unwrap();
+                    format!("{}://{}{l}", u.scheme(), u.authority())
+                } else {
+                    abs(l)
+                };
+                continue;
+            }
+            let page = r.text().await.unwrap();
+            let action = page
+                .split("action=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("no form on {url}: {page}"))
+                .to_owned();
+            let form: Vec<(&str, &str)> = if page.contains("name=\"login\"") {
+                vec![("prompt", "login"), ("login", login), ("password", "any")]
+            } else {
+                vec![("prompt", "consent")]
+            };
+            let r = http.post(abs(&action)).form(&form).send().await.unwrap();
+            url = abs(r
+                .headers()
+                .get("location")
+                .unwrap_or_else(|| panic!("no redirect after {action}"))
+                .to_str()
+                .unwrap());
+        }
+        panic!("the sign-in did not come back to {stop}");
     }
 
     /// Revokes a token (RFC 7009) as client `client_id`.
