@@ -283,8 +283,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn mailbox_retention(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
     /// Polls a mailbox now; the outcome in words.
     async fn poll_mailbox(&self, by: &CurrentUser, id: i64) -> Result<String, String>;
-    /// Registers a domain; its normalized name.
-    async fn add_domain(&self, by: &CurrentUser, domain: String) -> Result<String, String>;
+    /// The claims of the caller's organization (an instance admin: all).
+    async fn claims(&self, by: &CurrentUser) -> Result<Vec<ClaimView>, String>;
+    /// Registers a domain and claims it for the caller's organization (proof is looked up
+    /// at once).
+    async fn claim_domain(&self, by: &CurrentUser, domain: String) -> Result<ClaimView, String>;
+    /// Looks up the caller's organization's proof of a domain now.
+    async fn verify_claim(&self, by: &CurrentUser, domain: String) -> Result<ClaimView, String>;
     /// Health checks, setup guide and readiness of a domain; `None` for an unknown domain.
     async fn health(&self, domain: String) -> Result<Option<crate::health::HealthView>, String>;
     /// Runs the checks of a domain now.
@@ -745,12 +750,50 @@ pub async fn reprocess_rejected(id: i64) -> Result<String, ServerFnError> {
         .map_err(crate::auth::failed)
 }
 
-/// Registers a domain (editor); its normalized name.
+/// An organization's claim of a domain, as the domains page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimView {
+    /// The domain.
+    pub domain: String,
+    /// The organization claiming it.
+    pub org: String,
+    /// Whether the organization sees it.
+    pub verified: bool,
+    /// The instance admin who vouched for it (no DNS proof needed).
+    pub vouched_by: Option<String>,
+    /// The TXT record to publish: its name…
+    pub record_name: String,
+    /// …and its value.
+    pub record_value: String,
+    /// Why the last lookup did not prove it.
+    pub last_error: Option<String>,
+    /// When it was last looked up (UTC).
+    pub checked: Option<String>,
+}
+
+/// The claims of the caller's organization (viewer).
 #[server]
-pub async fn add_domain(domain: String) -> Result<String, ServerFnError> {
+pub async fn get_claims() -> Result<Vec<ClaimView>, ServerFnError> {
+    let by = require(Role::Viewer)?;
+    backend()?.claims(&by).await.map_err(crate::auth::failed)
+}
+
+/// Registers a domain and claims it for the caller's organization (editor).
+#[server]
+pub async fn claim_domain(domain: String) -> Result<ClaimView, ServerFnError> {
     let by = require(Role::Editor)?;
     backend()?
-        .add_domain(&by, domain)
+        .claim_domain(&by, domain)
+        .await
+        .map_err(crate::auth::failed)
+}
+
+/// Looks up the proof of a claimed domain now (editor).
+#[server]
+pub async fn verify_claim(domain: String) -> Result<ClaimView, ServerFnError> {
+    let by = require(Role::Editor)?;
+    backend()?
+        .verify_claim(&by, domain)
         .await
         .map_err(crate::auth::failed)
 }

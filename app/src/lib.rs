@@ -136,6 +136,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=pages::auth::SetupPage/>
                     <Route path=path!("/upload") view=pages::upload::UploadPage/>
                     <Route path=path!("/account") view=pages::auth::AccountPage/>
+                    <Route path=path!("/domains") view=pages::claims::DomainsPage/>
                     <Route path=path!("/domains/:domain") view=pages::domain::DomainPage/>
                     <Route path=path!("/domains/:domain/policy") view=pages::policy::PolicyPage/>
                     <Route path=path!("/reports") view=pages::reports::ReportsPage/>
@@ -172,16 +173,19 @@ fn TopBar() -> impl IntoView {
                 {move || me.get().and_then(Result::ok).flatten().map(|u| {
                     let editor = u.can(auth::Role::Editor);
                     let admin = u.can(auth::Role::Admin);
+                    let instance = u.instance_admin;
                     view! {
                         <button type="button" class="menu-toggle" aria-controls="main-nav"
                             aria-expanded=move || open.get().to_string()
                             on:click=move |_| open.update(|o| *o = !*o)>"Menu"</button>
                         <nav id="main-nav" aria-label="Main">
                             <A href="/">"Overview"</A>
+                            <A href="/domains">"Domains"</A>
                             <A href="/reports">"Reports"</A>
                             <A href="/alerts">"Alerts"</A>
                             {editor.then(|| view! { <A href="/upload">"Upload"</A> })}
-                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/quarantine">"Quarantine"</A> <A href="/admin/mailboxes">"Mailboxes"</A> })}
+                            {admin.then(|| view! { <A href="/admin/users">"Users"</A> <A href="/admin/tokens">"Tokens"</A> <A href="/admin/audit">"Audit log"</A> <A href="/admin/mailboxes">"Mailboxes"</A> })}
+                            {instance.then(|| view! { <A href="/admin/quarantine">"Quarantine"</A> })}
                         </nav>
                         <div class="me">
                             <A href="/account" attr:id="me">{u.email.clone()}" ("{u.role.as_str()}")"</A>

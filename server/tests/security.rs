@@ -391,7 +391,9 @@ fn routes() -> Vec<Case> {
             404,
         ),
         sfn::<GetPolicy>("domain=sec.example", Some(Viewer), 200),
-        sfn::<AddDomain>("domain=not+a+domain", Some(Editor), 400),
+        sfn::<ClaimDomain>("domain=not+a+domain", Some(Editor), 400),
+        sfn::<VerifyClaim>("domain=unclaimed.example", Some(Editor), 400),
+        sfn::<GetClaims>("", Some(Viewer), 200),
         sfn::<PublishPolicy>(
             "domain=sec.example&mode=testing&mx=mx.sec.example&max_age=86400&comment=&override_reason=",
             Some(Editor),

@@ -132,11 +132,18 @@ fn Summary(overview: Overview) -> impl IntoView {
 /// No reports in the range: the steps to the first ones.
 #[component]
 fn FirstRun() -> impl IntoView {
-    let add = ServerAction::<crate::api::AddDomain>::new();
+    let add = ServerAction::<crate::api::ClaimDomain>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if let Some(Ok(domain)) = add.value().get() {
-            navigate(&format!("/domains/{domain}"), NavigateOptions::default());
+        // A domain the organization sees at once opens its page; one waiting for its DNS
+        // proof opens the domains page with the record to publish.
+        match add.value().get() {
+            Some(Ok(c)) if c.verified => navigate(
+                &format!("/domains/{}", c.domain),
+                NavigateOptions::default(),
+            ),
+            Some(Ok(_)) => navigate("/domains", NavigateOptions::default()),
+            _ => {}
         }
     });
     view! {

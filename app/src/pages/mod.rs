@@ -4,6 +4,7 @@ pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod channels;
+pub mod claims;
 pub mod domain;
 pub mod health;
 pub mod home;

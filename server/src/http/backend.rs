@@ -635,14 +635,45 @@ impl Backend for WebBackend {
             .or_else(|e| Ok(format!("Failed: {e}")))
     }
 
-    async fn add_domain(&self, by: &CurrentUser, domain: String) -> Result<String, String> {
+    async fn claims(&self, by: &CurrentUser) -> Result<Vec<app::api::ClaimView>, String> {
+        let by = as_actor::<Viewer>(by)?;
+        let claims = self.services.orgs.claims(&by).await.map_err(fail)?;
+        let orgs = self.services.orgs.names().await.map_err(fail)?;
+        Ok(claims.iter().map(|c| claim_view(c, &orgs)).collect())
+    }
+
+    async fn claim_domain(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+    ) -> Result<app::api::ClaimView, String> {
         let by = as_actor::<Editor>(by)?;
-        self.services
-            .domains
-            .add(&by, &domain)
+        // An instance admin's own claim is vouched for; anyone else proves it.
+        let vouch = by.sees_all();
+        let claim = self
+            .services
+            .orgs
+            .claim(&by, &domain, None, vouch)
             .await
-            .map(String::from)
-            .map_err(fail)
+            .map_err(fail)?;
+        let orgs = self.services.orgs.names().await.map_err(fail)?;
+        Ok(claim_view(&claim, &orgs))
+    }
+
+    async fn verify_claim(
+        &self,
+        by: &CurrentUser,
+        domain: String,
+    ) -> Result<app::api::ClaimView, String> {
+        let by = as_actor::<Editor>(by)?;
+        let claim = self
+            .services
+            .orgs
+            .verify(&by, &domain)
+            .await
+            .map_err(fail)?;
+        let orgs = self.services.orgs.names().await.map_err(fail)?;
+        Ok(claim_view(&claim, &orgs))
     }
 
     async fn preview_channel(&self, kind: String) -> Result<String, String> {
@@ -778,5 +809,24 @@ impl Backend for WebBackend {
             .stop(&by, &domain)
             .await
             .map_err(fail)
+    }
+}
+
+/// A claim as the domains page shows it.
+fn claim_view(c: &crate::store::Claim, orgs: &[(i64, String)]) -> app::api::ClaimView {
+    let (record_name, record_value) = crate::service::orgs::challenge_record(c);
+    app::api::ClaimView {
+        domain: c.domain.clone(),
+        org: orgs
+            .iter()
+            .find(|(id, _)| *id == c.org_id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default(),
+        verified: c.verified_at.is_some(),
+        vouched_by: c.vouched_by.clone(),
+        record_name,
+        record_value,
+        last_error: c.last_error.clone(),
+        checked: c.checked_at.map(utc),
     }
 }

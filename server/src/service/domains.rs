@@ -7,7 +7,6 @@ use app::health::HealthView;
 use super::{Actor, Editor, Outcome, ServiceError, Viewer};
 use crate::check::run::CheckService;
 use crate::check::Outcome as CheckOutcome;
-use crate::domain::names::DomainName;
 use crate::store::Store;
 
 /// Domain use cases, for every adapter.
@@ -39,25 +38,6 @@ impl Domains {
         let names = self.store.domain_names().await?;
         let visible = super::visible(&self.store, by).await?;
         Ok(visible.keep(names, String::as_str))
-    }
-
-    /// Registers a domain (audited); its normalized name. The caller's organization claims
-    /// it: an instance admin's claim is vouched for, anyone else's waits for the DNS proof
-    /// (see [`super::orgs::Orgs::claim`]).
-    pub async fn add(&self, by: &Actor<Editor>, domain: &str) -> Outcome<DomainName> {
-        let name = DomainName::parse(domain)?;
-        let now = crate::ingest::now_unix();
-        self.store
-            .claim_domain(
-                by.org(),
-                &name,
-                &super::orgs::new_challenge(),
-                by.sees_all().then_some(by.name()),
-                now,
-            )
-            .await?;
-        super::audit(&self.store, by, "domain.add", &name).await;
-        Ok(name)
     }
 
     /// The latest findings, history, setup guide and readiness of a registered domain.

@@ -76,6 +76,17 @@ impl Orgs {
         Ok(self.store.orgs().await?)
     }
 
+    /// Every organization's id and name (names of the claims an instance admin lists).
+    pub async fn names(&self) -> Outcome<Vec<(i64, String)>> {
+        Ok(self
+            .store
+            .orgs()
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect())
+    }
+
     /// The caller's own organization.
     pub async fn own<R: Needs>(&self, by: &Actor<R>) -> Outcome<Org> {
         self.store
@@ -309,7 +320,7 @@ async fn lookup(dns: &Dns, claim: &Claim) -> Proof {
                 .map(|parts| parts.concat())
                 .map(|b| String::from_utf8_lossy(&b).trim().to_string())
                 .collect();
-            if values.iter().any(|v| *v == want) {
+            if values.contains(&want) {
                 Proof::Found
             } else {
                 Proof::Missing(format!(

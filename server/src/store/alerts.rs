@@ -239,7 +239,8 @@ impl Store {
 
     /// Every rule.
     pub async fn alert_rules(&self) -> anyhow::Result<Vec<RuleRow>> {
-        let rows: Vec<(i64, String, String, Option<String>, String, i64, i64)> = sqlx::query_as(
+        type RuleTuple = (i64, String, String, Option<String>, String, i64, i64);
+        let rows: Vec<RuleTuple> = sqlx::query_as(
             "select id, name, kind, domain, params, enabled, org_id from alert_rule order by id",
         )
         .fetch_all(self.pool())
