@@ -15,7 +15,7 @@ let ctx;
 const PAGES = [
   '/', '/reports', '/reports/1', `/domains/${DOMAIN}`, `/domains/${DOMAIN}/policy`, '/alerts',
   '/upload', '/account', '/admin/users', '/admin/tokens', '/admin/audit', '/admin/quarantine',
-  '/admin/mailboxes',
+  '/admin/mailboxes', '/domains',
 ];
 
 before(async () => {

@@ -103,9 +103,9 @@ export async function signIn(page, base, email, next = '/') {
   await page.locator('#me').waitFor();
 }
 
-/** Starts `tlswatch serve` on a free port; resolves once /healthz answers 200. */
-export async function startServer(dir, extraEnv = {}) {
-  const port = await freePort();
+/** Starts `tlswatch serve` on `port` (a free one by default); resolves once /healthz answers 200. */
+export async function startServer(dir, extraEnv = {}, port = undefined) {
+  port = port ?? await freePort();
   // An empty working directory and no site root: everything the browser loads comes from
   // the binary itself.
   const child = spawn(binary(), ['serve', '--listen', `127.0.0.1:${port}`], {
