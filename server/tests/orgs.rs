@@ -875,6 +875,9 @@ async fn a_domain_is_seen_once_its_dns_proof_is_found_and_each_claimant_proves_i
     // Not proven: not seen.
     let stats = format!("/api/v1/domains/{shared}/stats?from=2026-11-01&to=2026-11-30");
     assert_eq!(call(base, &editor, "GET", &stats, "", "").await.0, 404);
+    let due = w.s.store.claim_due_checks(i64::MAX / 8, 3600, 1000).await.unwrap();
+    assert!(!due.iter().any(|d| d == shared), "checked before any proof: {due:?}");
+    assert!(due.iter().any(|d| d == A), "{due:?}");
 
     // A record with another value proves nothing.
     let name = format!("_tlswatch-challenge.{shared}");
@@ -912,6 +915,10 @@ async fn a_domain_is_seen_once_its_dns_proof_is_found_and_each_claimant_proves_i
     let (st, body) = call(base, &editor, "GET", &stats, "", "").await;
     assert_eq!(st, 200);
     assert!(body.contains("\"success\":40"), "{body}");
+    // Its checks are scheduled from now on (a domain nobody proved is never checked).
+    let far = i64::MAX / 4;
+    let due = w.s.store.claim_due_checks(far, 3600, 1000).await.unwrap();
+    assert!(due.iter().any(|d| d == shared), "{due:?}");
 
     // globex claims it too: its own token, its own proof; acme's record does not prove it.
     let (st, body) = call(
