@@ -132,10 +132,13 @@ async fn token(store: &Store, name: &str, role: Role, org: i64) -> String {
 }
 
 async fn world() -> World {
+    world_on(sqlite().await).await
+}
+
+async fn world_on(db: support::TestDb) -> World {
     let dns = DnsServer::start("127.0.0.1".parse().unwrap(), Zone::new())
         .await
         .unwrap();
-    let db = sqlite().await;
     let store = db.store.clone();
     let checks = Arc::new(CheckService::new(
         checker_for(&dns),
@@ -625,7 +628,18 @@ async fn another_organizations_things_answer_as_missing_on_every_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_exports_metrics_and_alerts_show_only_the_callers_organization() {
-    let w = world().await;
+    lists_exports_metrics_and_alerts(world().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_exports_metrics_and_alerts_per_organization_on_postgresql() {
+    let Some(db) = support::postgres().await else {
+        return;
+    };
+    lists_exports_metrics_and_alerts(world_on(db).await).await;
+}
+
+async fn lists_exports_metrics_and_alerts(w: World) {
     let viewer_token = w.a_callers[3].1.clone();
     let base = &w.s.base;
     // The issue's own words: a token of A lists A's domains only, B's stats are 404.
@@ -875,8 +889,15 @@ async fn a_domain_is_seen_once_its_dns_proof_is_found_and_each_claimant_proves_i
     // Not proven: not seen.
     let stats = format!("/api/v1/domains/{shared}/stats?from=2026-11-01&to=2026-11-30");
     assert_eq!(call(base, &editor, "GET", &stats, "", "").await.0, 404);
-    let due = w.s.store.claim_due_checks(i64::MAX / 8, 3600, 1000).await.unwrap();
-    assert!(!due.iter().any(|d| d == shared), "checked before any proof: {due:?}");
+    let due =
+        w.s.store
+            .claim_due_checks(i64::MAX / 8, 3600, 1000)
+            .await
+            .unwrap();
+    assert!(
+        !due.iter().any(|d| d == shared),
+        "checked before any proof: {due:?}"
+    );
     assert!(due.iter().any(|d| d == A), "{due:?}");
 
     // A record with another value proves nothing.
@@ -999,4 +1020,151 @@ async fn a_domain_is_seen_once_its_dns_proof_is_found_and_each_claimant_proves_i
         .unwrap()
         .iter()
         .all(|e| !e.detail.contains("acme")));
+}
+
+/// Runs the real binary; its exit status and standard output.
+fn run(mut c: std::process::Command, stdin: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_manages_organizations_their_people_tokens_and_domains() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = support::tlswatch_cmd(dir.path());
+        c.args(args);
+        c
+    };
+    let (code, out) = run(cmd(&["org", "add", "Acme Mail"]), "");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Acme Mail"), "{out}");
+    assert_ne!(
+        run(cmd(&["org", "add", "Acme Mail"]), "").0,
+        0,
+        "a taken name"
+    );
+    assert_ne!(run(cmd(&["org", "add", "bad/name"]), "").0, 0);
+    // Vouched for by the operator: seen at once. Another domain without: the record to publish.
+    let (code, out) = run(
+        cmd(&[
+            "domain",
+            "add",
+            "acme.example",
+            "--org",
+            "Acme Mail",
+            "--verified",
+        ]),
+        "",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verified (vouched for by cli:"), "{out}");
+    let (code, out) = run(
+        cmd(&["domain", "add", "pending.example", "--org", "Acme Mail"]),
+        "",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("_tlswatch-challenge.pending.example. IN TXT \"tlswatch-verification="),
+        "{out}"
+    );
+    let (code, out) = run(cmd(&["domain", "add", "other.example", "--verified"]), "");
+    assert_eq!(code, 0, "{out}");
+    assert_ne!(
+        run(cmd(&["domain", "add", "x.example", "--org", "Nope"]), "").0,
+        0
+    );
+    let (_, out) = run(cmd(&["domain", "list"]), "");
+    assert!(out.contains("acme.example\tAcme Mail\tverified"), "{out}");
+    assert!(
+        out.contains("pending.example\tAcme Mail\twaiting for proof"),
+        "{out}"
+    );
+    assert!(out.contains("other.example\tdefault\tverified"), "{out}");
+    let (_, out) = run(cmd(&["org", "list"]), "");
+    assert!(
+        out.contains("Acme Mail\t1 domains\t1 waiting for proof"),
+        "{out}"
+    );
+    // People and tokens of the organization.
+    let (code, out) = run(
+        cmd(&[
+            "user",
+            "add",
+            "--email",
+            "ann@acme.example",
+            "--role",
+            "editor",
+            "--org",
+            "Acme Mail",
+        ]),
+        "correct horse battery staple\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, token) = run(
+        cmd(&[
+            "token",
+            "create",
+            "--name",
+            "grafana",
+            "--role",
+            "viewer",
+            "--org",
+            "Acme Mail",
+        ]),
+        "",
+    );
+    assert_eq!(code, 0, "{token}");
+    let token = token.lines().next().unwrap().trim().to_owned();
+    let (_, out) = run(cmd(&["user", "list"]), "");
+    assert!(
+        out.contains("ann@acme.example\teditor\torganization 2"),
+        "{out}"
+    );
+
+    // The token sees its organization's domain only, through a server on the same database.
+    let db = support::sqlite_in(dir.path()).await;
+    let s = support::server_with(
+        db,
+        tlswatch::http::HttpSettings::local("127.0.0.1:0".parse().unwrap()),
+    )
+    .await;
+    let (st, body) = call(
+        &s.base,
+        &Caller::Token(token),
+        "GET",
+        "/api/v1/domains",
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = v["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["acme.example"], "{body}");
 }

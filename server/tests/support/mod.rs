@@ -83,6 +83,21 @@ pub async fn sqlite() -> TestDb {
     }
 }
 
+/// The SQLite database `tlswatch` keeps in the data directory `dir` (the directory is the
+/// caller's).
+pub async fn sqlite_in(dir: &std::path::Path) -> TestDb {
+    let url = format!("sqlite://{}", dir.join("tlswatch.db").display());
+    let store = Store::connect(&url, 4)
+        .await
+        .unwrap()
+        .with_sealer(test_sealer());
+    TestDb {
+        store,
+        _dir: None,
+        pg: None,
+    }
+}
+
 /// The PostgreSQL server tests use.
 pub fn pg_admin_url() -> String {
     std::env::var("TLSWATCH_TEST_POSTGRES_URL")
