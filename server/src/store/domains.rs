@@ -36,6 +36,15 @@ impl Store {
         Ok(id)
     }
 
+    /// Number of registered domains.
+    pub async fn domain_count(&self) -> anyhow::Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("select count(*) from domain")
+            .fetch_one(self.pool())
+            .await
+            .context("counting domains")?;
+        Ok(n)
+    }
+
     /// Names of all registered domains, sorted.
     pub async fn domain_names(&self) -> anyhow::Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as("select name from domain order by name")
