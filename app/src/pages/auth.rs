@@ -35,7 +35,7 @@ pub fn LoginPage() -> impl IntoView {
                     let o = o.unwrap_or(crate::api::SignInOptions { sso: None, passwords: true });
                     view! {
                         {o.sso.map(|words| view! {
-                            <p><a id="sso-sign-in" class="button" href=sso_href>{words}</a></p>
+                            <p><a id="sso-sign-in" class="button" href=sso_href rel="external">{words}</a></p>
                         })}
                         {o.passwords.then(password_form)}
                     }
