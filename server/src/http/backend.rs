@@ -10,7 +10,6 @@ use leptos::prelude::use_context;
 
 use tower_sessions::Session;
 
-use super::security::{SESSION_LOGIN_AT, SESSION_USER};
 use crate::ingest::now_unix;
 use crate::service::views::{day_range, last_days, utc};
 use crate::service::{Actor, Admin, Editor, InstanceAdmin, ServiceError, Services, Viewer};
@@ -88,18 +87,9 @@ impl WebBackend {
     }
 
     async fn sign_in(&self, user_id: i64) -> Result<(), String> {
-        let session = session()?;
-        // A new id at sign-in: a session id planted before sign-in is worthless.
-        session.cycle_id().await.map_err(session_failed)?;
-        session
-            .insert(SESSION_USER, user_id)
+        super::security::start_session(&session()?, user_id)
             .await
-            .map_err(session_failed)?;
-        session
-            .insert(SESSION_LOGIN_AT, now_unix())
-            .await
-            .map_err(session_failed)?;
-        Ok(())
+            .map_err(session_failed)
     }
 
     async fn overview_of(&self, (from, to): (i64, i64)) -> Result<Overview, String> {

@@ -30,19 +30,9 @@ pub fn routes() -> Routes {
         .get("/oauth/mailbox", signed_in)
 }
 
-/// Where the provider sends the browser back: `TLSWATCH_PUBLIC_URL` + `/oauth/mailbox`, else
-/// the address the browser used.
+/// Where the provider sends the browser back.
 fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
-    match &state.public_url {
-        Some(u) => format!("{}/oauth/mailbox", u.trim_end_matches('/')),
-        None => {
-            let host = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            format!("http://{host}/oauth/mailbox")
-        }
-    }
+    super::url_of(state, headers, "/oauth/mailbox")
 }
 
 /// A mailbox as written by a client.

@@ -400,6 +400,21 @@ pub fn router(
         .with_state(state)
 }
 
+/// `path` on this tlswatch as users reach it: `TLSWATCH_PUBLIC_URL` + `path`, else the address
+/// the browser used (the redirect URIs of the OAuth and OpenID flows).
+fn url_of(state: &AppState, headers: &axum::http::HeaderMap, path: &str) -> String {
+    match &state.public_url {
+        Some(u) => format!("{}{path}", u.trim_end_matches('/')),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}{path}")
+        }
+    }
+}
+
 /// Ends a request at `limit` with 503, counts it and logs it: nothing in a request path can
 /// hold its connection forever.
 async fn deadline(

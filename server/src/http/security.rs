@@ -210,6 +210,18 @@ async fn resolve(
     }
 }
 
+/// Signs `session` in as `user_id`: a new session id first (an id planted before sign-in is
+/// worthless), then the user and the time of sign-in (for the absolute timeout). Every way of
+/// signing in (password, first-run setup, single sign-on) ends here.
+pub async fn start_session(
+    session: &Session,
+    user_id: i64,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(SESSION_USER, user_id).await?;
+    session.insert(SESSION_LOGIN_AT, now_unix()).await
+}
+
 /// Client address of a request.
 pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::routes::Routes;
-use super::security::{SESSION_LOGIN_AT, SESSION_USER};
 use super::AppState;
 use crate::auth::oidc::{Pending, SsoError};
 
@@ -25,16 +24,7 @@ pub fn routes() -> Routes {
 
 /// Where the provider sends the browser back.
 fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
-    match &state.public_url {
-        Some(u) => format!("{}/auth/oidc/callback", u.trim_end_matches('/')),
-        None => {
-            let host = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            format!("http://{host}/auth/oidc/callback")
-        }
-    }
+    super::url_of(state, headers, "/auth/oidc/callback")
 }
 
 /// A page saying why signing in did not work, with the way back.
@@ -150,15 +140,10 @@ async fn callback(
         }
         Err(e) => return refusal(StatusCode::FORBIDDEN, &e.to_string()),
     };
-    // A new session id at sign-in (no fixation), as the password sign-in does.
-    let signed_in = async {
-        session.cycle_id().await?;
-        session.insert(SESSION_USER, user.id).await?;
-        session
-            .insert(SESSION_LOGIN_AT, crate::ingest::now_unix())
-            .await
-    };
-    if signed_in.await.is_err() {
+    if super::security::start_session(&session, user.id)
+        .await
+        .is_err()
+    {
         return refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "the session could not be stored; try again",

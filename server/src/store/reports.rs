@@ -278,34 +278,35 @@ async fn resolve_domains(
             .iter()
             .map(|n| vec![Val::Text(n), Val::I64(now), Val::Text("auto")])
             .collect();
-        insert_rows(
+        let inserted = insert_rows(
             tx,
             b,
             "insert into domain (name, created_at, origin)",
             3,
             &rows,
-            "on conflict (name) do nothing",
+            "on conflict (name) do nothing returning id",
         )
         .await?;
         // While there is a single organization, a domain a report registered belongs to it:
         // an installation with one organization works as it did before organizations. With
-        // several, the domain waits for an organization to prove it owns it.
-        for chunk in names.chunks(1_000) {
+        // several, the domain waits for an organization to prove it owns it. Only the
+        // domains this batch registered (usually none) are claimed.
+        let new: Vec<i64> = inserted
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        for chunk in new.chunks(1_000) {
             let sql = format!(
                 "insert into org_domain (org_id, domain_id, challenge, created_at, verified_at, vouched_by)
-                 select (select min(id) from organization), d.id, 'single-organization', {}, {}, 'single organization'
+                 select (select min(o.id) from organization o), d.id, 'single-organization', d.created_at, d.created_at, 'single organization'
                  from domain d
-                 where d.created_at = {} and d.origin = 'auto' and d.name in ({})
-                   and (select count(*) from organization) = 1
+                 where d.id in ({}) and (select count(*) from organization) = 1
                  on conflict (org_id, domain_id) do nothing",
-                list(b, 1, 1),
-                list(b, 2, 1),
-                list(b, 3, 1),
-                list(b, 4, chunk.len())
+                list(b, 1, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(now).bind(now).bind(now);
-            for n in chunk {
-                q = q.bind(*n);
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
             }
             q.execute(&mut **tx)
                 .await
