@@ -1,27 +1,57 @@
 //! Upgrades keep data: a database at the first released schema (only the first migration
 //! applied), holding a report and its rollups, is opened by this version: every later
-//! migration applies, and the report, its totals and its raw bytes read back as before.
+//! migration applies (on PostgreSQL the report tables become partitioned by month and the rows
+//! move into the partitions), and the report, its totals, its listing and its raw bytes read
+//! back as before.
 
 mod support;
 
-use sqlx::Connection;
+use sqlx::{Connection, Executor};
 use tlswatch::domain::days::parse_day;
-use tlswatch::store::Store;
+use tlswatch::store::{ReportFilter, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_at_the_first_schema_upgrades_with_its_data() {
+async fn a_sqlite_database_at_the_first_schema_upgrades_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tlswatch.db");
+    let url = format!("sqlite://{}", file.display());
+    upgrade("sqlite", &format!("{url}?mode=rwc"), &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_at_the_first_schema_upgrades_with_its_data() {
+    let Some(db) = support::postgres().await else {
+        return;
+    };
+    // A second, empty database beside the test's: the first schema only.
+    let admin = support::pg_admin_url();
+    let name = format!("tlswatch_up_{}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    conn.execute(format!("create database {name}").as_str())
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    upgrade("postgres", &url, &url).await;
+    conn.execute(format!("drop database {name} with (force)").as_str())
+        .await
+        .unwrap();
+    drop(db);
+}
+
+async fn upgrade(kind: &str, first_url: &str, url: &str) {
+    sqlx::any::install_default_drivers();
     // The first released schema, applied by sqlx exactly as that release did.
     let first = tempfile::tempdir().unwrap();
-    let initial = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .min()
-        .unwrap();
+    let initial = std::fs::read_dir(format!(
+        "{}/../migrations/{kind}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .min()
+    .unwrap();
     std::fs::copy(&initial, first.path().join(initial.file_name().unwrap())).unwrap();
-    let url = format!("sqlite://{}?mode=rwc", file.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut conn = sqlx::AnyConnection::connect(first_url).await.unwrap();
     sqlx::migrate::Migrator::new(first.path())
         .await
         .unwrap()
@@ -69,12 +99,17 @@ async fn a_database_at_the_first_schema_upgrades_with_its_data() {
     .execute(&mut conn)
     .await
     .unwrap();
+    sqlx::query(
+        "insert into failure_detail (id, policy_id, result_type, sending_mta_ip, receiving_mx_hostname, failed_session_count)
+         values (1, 1, 'certificate-expired', '192.0.2.1', 'mx.upgrade.example', 10)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     conn.close().await.unwrap();
 
     // This version opens it: the later migrations apply on top.
-    let store = Store::connect(&format!("sqlite://{}", file.display()), 2)
-        .await
-        .unwrap();
+    let store = Store::connect(url, 2).await.unwrap();
     let (applied, known) = store.schema_versions().await.unwrap();
     assert_eq!(applied, Some(known));
     assert!(known > 20261128000001, "there are later migrations to test");
@@ -88,6 +123,22 @@ async fn a_database_at_the_first_schema_upgrades_with_its_data() {
     );
     let (raw, _) = store.report_raw(1).await.unwrap().unwrap();
     assert_eq!(raw, raw_gz);
+    let listed: Vec<(String, i64, i64)> = store
+        .reports(&ReportFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.report_id, r.success, r.failure))
+        .collect();
+    assert_eq!(listed, vec![("old-1".to_string(), 90, 10)]);
+    let mtas = store
+        .top_sending_mtas("upgrade.example", day, day, 5)
+        .await
+        .unwrap();
+    assert_eq!(mtas, vec![("192.0.2.1".to_string(), 10, 1)]);
     // New rows go in beside the old ones, and the old report still deduplicates.
     let again = support::import(&store, json.as_bytes(), "again.json").await;
     assert_eq!(
@@ -95,4 +146,17 @@ async fn a_database_at_the_first_schema_upgrades_with_its_data() {
         tlswatch::ingest::Status::Duplicate,
         "{again:?}"
     );
+    // A new report takes the next id: the sequences carried on from the old rows.
+    let other = support::report_json(
+        "New Sender",
+        "new-1",
+        "upgrade.example",
+        "2026-11-21",
+        5,
+        &[],
+    );
+    let o = support::import(&store, other.as_bytes(), "new.json").await;
+    assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
+    assert_eq!(store.report_count().await.unwrap(), 2);
+    store.close().await;
 }

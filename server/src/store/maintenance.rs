@@ -9,10 +9,12 @@ const PRUNE_BATCH: i64 = 5_000;
 
 impl Store {
     /// Deletes reports that ended before `before` (Unix time) with their policy and failure
-    /// rows; the daily rollups stay, so charts and totals are unchanged. Returns how many
+    /// rows (on PostgreSQL months that ended before it are dropped whole); the daily rollups stay, so charts and totals are unchanged. Returns how many
     /// reports were deleted.
     pub async fn prune_reports(&self, before: i64) -> anyhow::Result<u64> {
-        let mut deleted = 0;
+        // PostgreSQL: whole months go at once (their partitions are dropped); what remains
+        // is deleted row by row.
+        let mut deleted = self.drop_old_months(before).await?;
         loop {
             let mut tx = self.begin_write().await?;
             let n = sqlx::query(

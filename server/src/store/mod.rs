@@ -13,6 +13,7 @@ mod domains;
 mod mailboxes;
 mod maintenance;
 pub mod orgs;
+pub mod partitions;
 pub mod policies;
 mod quarantine;
 mod reports;
@@ -56,6 +57,8 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
     quarantine_quota: QuarantineQuota,
     sealer: Option<Arc<crate::secrets::Sealer>>,
+    /// Months whose report partitions are known to exist (PostgreSQL).
+    months: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,6 +130,7 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
             quarantine_quota: QuarantineQuota::default(),
             sealer: None,
+            months: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
 use super::rows::{insert_rows, list, Val};
-use super::{Backend, Store};
+use super::{partitions, Backend, Store};
 use crate::domain::counting::{contributions, counted_policies};
-use crate::domain::days::day_of;
+use crate::domain::days::{day_of, format_day};
 use crate::domain::Report;
 
 /// A parsed report ready to store.
@@ -125,9 +125,32 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
+        // A report dated outside 2000-01-01 .. a month from now is refused (and quarantined
+        // by the caller): no report describes that, and on PostgreSQL every month has its own
+        // partitions, which anyone who can send must not be able to multiply.
+        let last_day = day_of(chrono::Utc::now()) + partitions::DAYS_AHEAD;
+        for (i, item) in batch.iter().enumerate() {
+            let day = day_of(item.report.start);
+            if !(partitions::FIRST_DAY..=last_day).contains(&day) {
+                outcomes[i] = Some(StoreOutcome::Refused(format!(
+                    "the report's date-range starts on {}, outside {} to {}",
+                    format_day(day),
+                    format_day(partitions::FIRST_DAY),
+                    format_day(last_day)
+                )));
+            }
+        }
+        self.ensure_months(
+            batch
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| outcomes[*i].is_none())
+                .map(|(_, item)| day_of(item.report.start)),
+        )
+        .await?;
         let _guard = self.write_guard().await?;
         let mut tx = self.begin_write().await.context("starting transaction")?;
-        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
         mark_duplicates(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
         let domain_ids =
             resolve_domains(&mut tx, self.backend(), batch, &outcomes, domains).await?;
@@ -168,6 +191,9 @@ async fn mark_duplicates(
 ) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
     for (i, item) in batch.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
         let new_hash = seen.insert(item.content_hash.as_str());
         let new_key = seen.insert(keys[i].as_str());
         if !(new_hash && new_key) {
@@ -176,9 +202,23 @@ async fn mark_duplicates(
     }
     let mut by_hash: HashMap<String, i64> = HashMap::new();
     let mut by_key: HashMap<String, (i64, String)> = HashMap::new();
-    for chunk in (0..batch.len()).collect::<Vec<_>>().chunks(1_000) {
+    let todo: Vec<usize> = (0..batch.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+    for chunk in todo.chunks(1_000) {
         let n = chunk.len();
-        let sql = format!("select id, content_hash, dedup_key from report where content_hash in ({}) or dedup_key in ({})", list(b, 1, n), list(b, n + 1, n));
+        // A report's content and dedup key fix its dates: only the days of the chunk can hold
+        // a copy (on PostgreSQL only their months' partitions are read).
+        let days = chunk.iter().map(|&i| day_of(batch[i].report.start));
+        let (first, last) = (days.clone().min().unwrap_or(0), days.max().unwrap_or(0));
+        let sql = format!(
+            "select id, content_hash, dedup_key from report
+             where start_day between ${} and ${} and (content_hash in ({}) or dedup_key in ({}))",
+            2 * n + 1,
+            2 * n + 2,
+            list(b, 1, n),
+            list(b, n + 1, n)
+        );
         let mut q = sqlx::query(&sql);
         for &i in chunk {
             q = q.bind(&batch[i].content_hash);
@@ -186,6 +226,7 @@ async fn mark_duplicates(
         for &i in chunk {
             q = q.bind(&keys[i]);
         }
+        q = q.bind(first).bind(last);
         for row in q
             .fetch_all(&mut **tx)
             .await
@@ -197,7 +238,8 @@ async fn mark_duplicates(
             by_key.insert(row.try_get(2)?, (id, hash));
         }
     }
-    for (i, item) in batch.iter().enumerate() {
+    for &i in &todo {
+        let item = &batch[i];
         if let Some(&id) = by_hash.get(&item.content_hash) {
             outcomes[i] = Some(StoreOutcome::Duplicate(Some(id)));
         } else if let Some((id, _)) = by_key.get(&keys[i]) {
@@ -426,38 +468,41 @@ async fn insert_policies(
                 serde_json::to_string(&p.policy_strings)?,
                 serde_json::to_string(&p.mx_hosts)?,
             ));
-            meta.push((report_row, pos, p, counted));
+            meta.push((report_row, day_of(r.start), pos, p, counted));
         }
     }
     let rows: Vec<Vec<Val>> = meta
         .iter()
         .zip(&texts)
-        .map(|((report_row, pos, p, counted), (strings, mx))| {
-            vec![
-                Val::I64(*report_row),
-                Val::I64(*pos as i64),
-                Val::Text(&p.policy_type),
-                Val::Text(&p.policy_domain),
-                Val::I64(
-                    domain_ids
-                        .get(&p.policy_domain)
-                        .copied()
-                        .unwrap_or_default(),
-                ),
-                Val::Text(strings),
-                Val::Text(mx),
-                Val::I64(to_i64(p.success)),
-                Val::I64(to_i64(p.failure)),
-                Val::I64(i64::from(*counted)),
-            ]
-        })
+        .map(
+            |((report_row, start_day, pos, p, counted), (strings, mx))| {
+                vec![
+                    Val::I64(*report_row),
+                    Val::I64(*start_day),
+                    Val::I64(*pos as i64),
+                    Val::Text(&p.policy_type),
+                    Val::Text(&p.policy_domain),
+                    Val::I64(
+                        domain_ids
+                            .get(&p.policy_domain)
+                            .copied()
+                            .unwrap_or_default(),
+                    ),
+                    Val::Text(strings),
+                    Val::Text(mx),
+                    Val::I64(to_i64(p.success)),
+                    Val::I64(to_i64(p.failure)),
+                    Val::I64(i64::from(*counted)),
+                ]
+            },
+        )
         .collect();
     let returned = insert_rows(
         tx,
         b,
-        "insert into report_policy (report_id, position, policy_type, policy_domain, domain_id, policy_strings, mx_patterns,
-             success_count, failure_count, counted)",
-        10,
+        "insert into report_policy (report_id, start_day, position, policy_type, policy_domain, domain_id, policy_strings,
+             mx_patterns, success_count, failure_count, counted)",
+        11,
         &rows,
         "returning id, report_id, position",
     )
@@ -470,13 +515,14 @@ async fn insert_policies(
         );
     }
     let mut details = Vec::new();
-    for (report_row, pos, p, _) in &meta {
+    for (report_row, start_day, pos, p, _) in &meta {
         let policy_row = *policy_ids
             .get(&(*report_row, *pos as i64))
             .context("policy row not returned")?;
         for f in &p.failures {
             details.push(vec![
                 Val::I64(policy_row),
+                Val::I64(*start_day),
                 Val::Text(&f.result_type),
                 Val::OptText(f.sending_mta_ip.as_deref()),
                 Val::OptText(f.receiving_mx_hostname.as_deref()),
@@ -491,9 +537,9 @@ async fn insert_policies(
     insert_rows(
         tx,
         b,
-        "insert into failure_detail (policy_id, result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo,
-             receiving_ip, failed_session_count, additional_information, failure_reason_code)",
-        9,
+        "insert into failure_detail (policy_id, start_day, result_type, sending_mta_ip, receiving_mx_hostname,
+             receiving_mx_helo, receiving_ip, failed_session_count, additional_information, failure_reason_code)",
+        10,
         &details,
         "",
     )

@@ -237,15 +237,15 @@ impl Store {
     /// Reports matching `f`, newest range first: one row per report and policy domain, with
     /// that domain's counted numbers. The domain and failure filters apply per domain.
     pub async fn reports(&self, f: &ReportFilter) -> anyhow::Result<Vec<ReportSummary>> {
-        type Row = (i64, String, String, i64, i64, String, String);
+        type Row = (i64, String, String, i64, i64, String, String, i64);
         let limit = f.limit.clamp(1, 100_000);
         let domain = f.domain.clone().unwrap_or_default();
         // The newest matching reports (each gives at least one row), then their counted
         // policies grouped by domain.
         let reports: Vec<Row> = sqlx::query_as(
-            "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings
+            "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
              from report r
-             where exists (select 1 from report_policy p where p.report_id = r.id
+             where exists (select 1 from report_policy p where p.report_id = r.id and p.start_day = r.start_day
                              and ($1 = '' or p.policy_domain = $1)
                              and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
                              and ($7 = 0 or p.domain_id in (select c.domain_id from org_domain c
@@ -270,19 +270,26 @@ impl Store {
             let sql = format!(
                 "select report_id, policy_domain, cast(sum(success_count * counted) as bigint),
                         cast(sum(failure_count * counted) as bigint)
-                 from report_policy where report_id in ({}) group by report_id, policy_domain",
-                super::rows::list(self.backend(), 1, chunk.len())
+                 from report_policy where report_id in ({}) and start_day between ${} and ${}
+                 group by report_id, policy_domain",
+                super::rows::list(self.backend(), 1, chunk.len()),
+                chunk.len() + 1,
+                chunk.len() + 2
             );
             let mut q = sqlx::query_as::<_, (i64, String, i64, i64)>(&sql);
             for r in chunk {
                 q = q.bind(r.0);
             }
+            let days = chunk.iter().map(|r| r.7);
+            q = q
+                .bind(days.clone().min().unwrap_or(0))
+                .bind(days.max().unwrap_or(0));
             for (id, d, s, fl) in q.fetch_all(self.pool()).await.context("listing reports")? {
                 per_domain.entry(id).or_default().insert(d, (s, fl));
             }
         }
         let mut out = Vec::new();
-        for (id, org_name, report_id, start_time, end_time, channel, warnings) in reports {
+        for (id, org_name, report_id, start_time, end_time, channel, warnings, _) in reports {
             let warnings = serde_json::from_str::<Vec<String>>(&warnings)
                 .map(|w| w.len() as i64)
                 .unwrap_or(0);
@@ -395,10 +402,11 @@ impl Store {
         sqlx::query_as(
             "select coalesce(fd.sending_mta_ip, ''), cast(sum(fd.failed_session_count) as bigint), count(distinct r.org_name)
              from failure_detail fd
-             join report_policy rp on rp.id = fd.policy_id
-             join report r on r.id = rp.report_id
+             join report_policy rp on rp.id = fd.policy_id and rp.start_day = fd.start_day
+             join report r on r.id = rp.report_id and r.start_day = rp.start_day
              join domain d on d.id = rp.domain_id
-             where d.name = $1 and rp.counted = 1 and r.start_day between $2 and $3
+             where d.name = $1 and rp.counted = 1 and fd.start_day between $2 and $3
+               and rp.start_day between $2 and $3 and r.start_day between $2 and $3
              group by coalesce(fd.sending_mta_ip, '') order by 2 desc, 1 limit $4",
         )
         .bind(domain)
@@ -419,8 +427,10 @@ impl Store {
     ) -> anyhow::Result<Vec<PolicySeen>> {
         let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
             "select r.start_day, r.org_name, rp.policy_type, rp.policy_strings, rp.mx_patterns
-             from report_policy rp join report r on r.id = rp.report_id join domain d on d.id = rp.domain_id
-             where d.name = $1 and r.start_day between $2 and $3 order by r.start_day limit 50000",
+             from report_policy rp join report r on r.id = rp.report_id and r.start_day = rp.start_day
+             join domain d on d.id = rp.domain_id
+             where d.name = $1 and rp.start_day between $2 and $3 and r.start_day between $2 and $3
+             order by r.start_day limit 50000",
         )
         .bind(domain)
         .bind(from)

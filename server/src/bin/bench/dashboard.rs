@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use crate::{percentiles, tempfile_dir};
 
-/// Seeds `n` reports (100 domains × 3 years × ~9 reporters, 3 policies each with failure
-/// details) into a fresh database and measures the overview and the domain stats, through the
-/// server functions' backend and through the HTTP API: p50/p95 over 200 calls each.
+/// Seeds `n` reports (one domain per 10,000 reports: 100 domains at 1 M, 1,000 at 10 M; 3 years
+/// × ~9 reporters; 3 policies each with failure details) into a fresh database and measures the
+/// overview and the domain stats, through the server functions' backend and through the HTTP
+/// API, and the report list's first page: p50/p95 over 200 calls each.
 pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<()> {
     use app::auth::Role;
     use tlswatch::domain::{FailureDetail, PolicyResult, Report};
@@ -17,7 +18,7 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
     let url = url.unwrap_or_else(|| format!("sqlite://{}/dash.db", dir.display()));
     let store = Store::connect(&url, 8).await?;
     anyhow::ensure!(store.report_count().await? == 0, "use an empty database");
-    let (days, domains, reporters) = (1095usize, 100usize, 9usize);
+    let (days, domains, reporters) = (1095usize, (n / 10_000).max(1), 9usize);
     let last_day = tlswatch::domain::days::day_of(chrono::Utc::now());
     let t = Instant::now();
     let mut batch = Vec::with_capacity(5_000);
@@ -82,7 +83,7 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
     }
     let seed_secs = t.elapsed().as_secs_f64();
     println!(
-        "backend: {:?}; seeded {n} reports ({} policy rows) in {seed_secs:.1} s ({:.0} reports/s)",
+        "backend: {:?}; seeded {n} reports ({domains} domains, {} policy rows) in {seed_secs:.1} s ({:.0} reports/s)",
         store.backend(),
         n * 3,
         n as f64 / seed_secs
@@ -134,6 +135,30 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
         let p = percentiles(200, || http_get(addr, &path, &token)).await?;
         println!(
             "GET domains overview (HTTP API), {label:>8}: p50 {:>7.2} ms  p95 {:>7.2} ms",
+            p.0, p.1
+        );
+    }
+    // The report list's first page (the Reports page asks for 500 rows): everything, one
+    // domain, and failures only.
+    for (label, query) in [
+        ("all", "limit=500".to_string()),
+        (
+            "one domain",
+            "domain=domain042.example&limit=500".to_string(),
+        ),
+        ("failures only", "failures=true&limit=500".to_string()),
+        (
+            "one domain, 30 days",
+            format!(
+                "domain=domain042.example&from={}&to={to}&limit=500",
+                tlswatch::domain::days::format_day(last_day - 29)
+            ),
+        ),
+    ] {
+        let path = format!("/api/v1/reports?{query}");
+        let p = percentiles(200, || http_get(addr, &path, &token)).await?;
+        println!(
+            "GET report list first page (HTTP API), {label:>20}: p50 {:>7.2} ms  p95 {:>7.2} ms",
             p.0, p.1
         );
     }
