@@ -122,11 +122,20 @@ impl Stats {
     pub async fn trends(&self, by: &Actor<Viewer>, from: i64, to: i64) -> Outcome<Vec<Trend>> {
         let visible = super::visible(&self.store, by).await?;
         let days = (to - from + 1).max(1);
-        let buckets = days.clamp(1, 60);
-        let width = (days + buckets - 1) / buckets;
-        let n = ((days + width - 1) / width) as usize;
+        // Up to 60 days: one point a day. Longer: whole weeks of the weekly rollup (the first
+        // and last only the range's days), as many per point as keep it to 60 points.
+        let (rows, n) = if days <= 60 {
+            (self.store.domain_buckets(from, to, 1).await?, days as usize)
+        } else {
+            let weeks = to.div_euclid(7) - from.div_euclid(7) + 1;
+            let per = (weeks + 59) / 60;
+            (
+                self.store.domain_week_buckets(from, to, per).await?,
+                ((weeks + per - 1) / per) as usize,
+            )
+        };
         let mut spark: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-        for (name, bucket, ok, fail) in self.store.domain_buckets(from, to, width).await? {
+        for (name, bucket, ok, fail) in rows {
             if !visible.sees(&name) {
                 continue;
             }

@@ -36,7 +36,9 @@ pub use mailboxes::{Mailbox, MailboxOAuth, MailboxTotals, PollErrorKind};
 pub use orgs::{Claim, Org, DEFAULT_ORG};
 pub use quarantine::{NewRejected, QuarantineQuota, Rejected};
 pub use reports::{DomainPolicy, NewReport, StoreOutcome};
-pub use stats::{DailyTotals, DomainStats, DomainTotals, PolicySeen, ReportFilter, ReportSummary};
+pub use stats::{
+    DailyTotals, DomainStats, DomainTotals, PolicySeen, ReportFilter, ReportSummary, WeekSplit,
+};
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -632,6 +632,36 @@ async fn apply_rollups(
         })
         .collect();
     add_to_rollup(tx, b, "daily_domain", &["domain_id", "day"], &COUNTS, &rows).await?;
+    // The same numbers per week and domain, and per day across domains (long ranges at scale).
+    let mut weekly: BTreeMap<(i64, i64), [i64; 3]> = BTreeMap::new();
+    let mut total: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
+    for (&(d, day), v) in &r.domain {
+        add3(weekly.entry((day.div_euclid(7), d)).or_default(), *v);
+        add3(total.entry(day).or_default(), *v);
+    }
+    let rows: Vec<Vec<Val>> = weekly
+        .iter()
+        .map(|(&(week, d), v)| {
+            [Val::I64(week), Val::I64(d)]
+                .into_iter()
+                .chain(counts(v))
+                .collect()
+        })
+        .collect();
+    add_to_rollup(
+        tx,
+        b,
+        "weekly_domain",
+        &["week", "domain_id"],
+        &COUNTS,
+        &rows,
+    )
+    .await?;
+    let rows: Vec<Vec<Val>> = total
+        .iter()
+        .map(|(&day, v)| [Val::I64(day)].into_iter().chain(counts(v)).collect())
+        .collect();
+    add_to_rollup(tx, b, "daily_total", &["day"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = r
         .reporter
         .iter()

@@ -32,16 +32,27 @@ pub struct DailyTotals {
 
 impl Store {
     /// Every registered domain with its totals for `from..=to` (days), zero when it has none.
+    /// Whole weeks come from `weekly_domain`, the days around them from `daily_domain`.
     pub async fn domain_totals(&self, from: i64, to: i64) -> anyhow::Result<Vec<DomainTotals>> {
+        let split = WeekSplit::of(from, to);
         let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "select d.name, cast(coalesce(sum(dd.success), 0) as bigint), cast(coalesce(sum(dd.failure), 0) as bigint),
-                    cast(coalesce(sum(dd.reports), 0) as bigint)
-             from domain d left join daily_domain dd on dd.domain_id = d.id and dd.day between $1 and $2
-             group by d.name
+            "select d.name, coalesce(t.s, 0), coalesce(t.f, 0), coalesce(t.r, 0)
+             from domain d left join (
+                 select domain_id, cast(sum(success) as bigint) as s, cast(sum(failure) as bigint) as f,
+                        cast(sum(reports) as bigint) as r
+                 from (select domain_id, success, failure, reports from weekly_domain where week between $1 and $2
+                       union all
+                       select domain_id, success, failure, reports from daily_domain
+                       where day between $3 and $4 or day between $5 and $6) parts
+                 group by domain_id) t on t.domain_id = d.id
              order by d.name",
         )
-        .bind(from)
-        .bind(to)
+        .bind(split.weeks.0)
+        .bind(split.weeks.1)
+        .bind(split.before.0)
+        .bind(split.before.1)
+        .bind(split.after.0)
+        .bind(split.after.1)
         .fetch_all(self.pool())
         .await
         .context("reading domain totals")?;
@@ -59,9 +70,7 @@ impl Store {
     /// Daily totals across all domains for `from..=to`; days without data are absent.
     pub async fn daily_totals(&self, from: i64, to: i64) -> anyhow::Result<Vec<DailyTotals>> {
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "select day, cast(sum(success) as bigint), cast(sum(failure) as bigint)
-             from daily_domain where day between $1 and $2
-             group by day order by day",
+            "select day, success, failure from daily_total where day between $1 and $2 order by day",
         )
         .bind(from)
         .bind(to)
@@ -78,6 +87,39 @@ impl Store {
             .collect())
     }
 
+    /// Per domain, totals of `from..=to` in buckets of `weeks` weeks (weeks of Unix days,
+    /// `day / 7`): `(domain, bucket, success, failure)` with bucket
+    /// `(day / 7 - from / 7) / weeks`. The first and last bucket hold only the days of the
+    /// range.
+    pub async fn domain_week_buckets(
+        &self,
+        from: i64,
+        to: i64,
+        weeks: i64,
+    ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
+        let split = WeekSplit::of(from, to);
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "select domain_id, (week - $7) / $8, cast(sum(success) as bigint), cast(sum(failure) as bigint)
+             from (select domain_id, week, success, failure from weekly_domain where week between $1 and $2
+                   union all
+                   select domain_id, day / 7 as week, success, failure from daily_domain
+                   where day between $3 and $4 or day between $5 and $6) parts
+             group by domain_id, (week - $7) / $8",
+        )
+        .bind(split.weeks.0)
+        .bind(split.weeks.1)
+        .bind(split.before.0)
+        .bind(split.before.1)
+        .bind(split.after.0)
+        .bind(split.after.1)
+        .bind(from.div_euclid(7))
+        .bind(weeks.max(1))
+        .fetch_all(self.pool())
+        .await
+        .context("reading per-domain trends")?;
+        self.with_domain_names(rows).await
+    }
+
     /// Number of stored reports.
     pub async fn report_count(&self) -> anyhow::Result<i64> {
         let (n,): (i64,) = sqlx::query_as("select count(*) from report")
@@ -85,6 +127,46 @@ impl Store {
             .await
             .context("counting reports")?;
         Ok(n)
+    }
+}
+
+/// A range of days as the rollups read it: the whole weeks in it (`weekly_domain`, weeks of
+/// Unix days) and the days before and after them (`daily_domain`). Empty parts are `(1, 0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeekSplit {
+    /// Whole weeks, first and last.
+    pub weeks: (i64, i64),
+    /// Days before the first whole week.
+    pub before: (i64, i64),
+    /// Days after the last whole week.
+    pub after: (i64, i64),
+}
+
+impl WeekSplit {
+    /// The split of `from..=to` (days).
+    pub fn of(from: i64, to: i64) -> Self {
+        const NONE: (i64, i64) = (1, 0);
+        let first = (from + 6).div_euclid(7);
+        let last = (to + 1).div_euclid(7) - 1;
+        if to < from {
+            return Self {
+                weeks: NONE,
+                before: NONE,
+                after: NONE,
+            };
+        }
+        if first > last {
+            return Self {
+                weeks: NONE,
+                before: (from, to),
+                after: NONE,
+            };
+        }
+        Self {
+            weeks: (first, last),
+            before: (from, first * 7 - 1),
+            after: ((last + 1) * 7, to),
+        }
     }
 }
 
@@ -377,6 +459,14 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading per-domain trends")?;
+        self.with_domain_names(rows).await
+    }
+
+    /// `(domain id, …)` rows with the domain's name in place of its id.
+    async fn with_domain_names(
+        &self,
+        rows: Vec<(i64, i64, i64, i64)>,
+    ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
         let names: std::collections::HashMap<i64, String> =
             sqlx::query_as::<_, (i64, String)>("select id, name from domain")
                 .fetch_all(self.pool())
@@ -482,5 +572,31 @@ impl Store {
                 p
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WeekSplit;
+
+    #[test]
+    fn a_week_split_covers_every_day_of_the_range_once() {
+        for from in 20_000..20_015 {
+            for to in from - 1..from + 40 {
+                let s = WeekSplit::of(from, to);
+                let mut days: Vec<i64> = (s.before.0..=s.before.1)
+                    .chain((s.weeks.0..=s.weeks.1).flat_map(|w| w * 7..w * 7 + 7))
+                    .chain(s.after.0..=s.after.1)
+                    .collect();
+                days.sort();
+                assert_eq!(
+                    days,
+                    (from..=to).collect::<Vec<_>>(),
+                    "{from}..={to}: {s:?}"
+                );
+                assert!(s.before.1 - s.before.0 < 6 || s.weeks == (1, 0), "{s:?}");
+                assert!(s.after.1 - s.after.0 < 6, "{s:?}");
+            }
+        }
     }
 }

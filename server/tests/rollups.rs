@@ -1,0 +1,91 @@
+//! The weekly and instance-wide rollups (issue 18) agree with the reports: for ranges that
+//! start and end anywhere in a week, shorter and longer than the sparkline's 60 days, the
+//! overview's totals, its daily series and the sparklines equal sums computed from the inputs.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::{import, report_json};
+use tlswatch::domain::days::{format_day, parse_day};
+use tlswatch::service::stats::Stats;
+use tlswatch::service::{Actor, Viewer};
+use tlswatch::store::Store;
+
+async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
+    let first = parse_day("2026-03-02").unwrap();
+    // (domain, day) -> (success, failure)
+    let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    for i in 0..150i64 {
+        for (k, domain) in ["a.rollup.example", "b.rollup.example"].iter().enumerate() {
+            if (i + k as i64) % 5 == 3 {
+                continue; // days without a report
+            }
+            let day = first + i;
+            let (ok, fail) = (10 + (i * 7 + k as i64) % 13, (i + k as i64) % 4);
+            let json = report_json(
+                &format!("Sender {}", i % 3),
+                &format!("r-{i}-{k}"),
+                domain,
+                &format_day(day),
+                ok as u64,
+                &[("certificate-expired", &format!("mx.{domain}"), fail as u64)],
+            );
+            let o = import(store, json.as_bytes(), "r.json").await;
+            assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
+            want.insert((domain.to_string(), day), (ok, fail));
+        }
+    }
+    let stats = Stats::new(store.clone());
+    let by = Actor::<Viewer>::operator();
+    for (from, to) in [
+        (first, first + 149),
+        (first + 3, first + 96),
+        (first + 1, first + 61),
+        (first + 5, first + 64),
+        (first + 10, first + 16),
+        (first + 12, first + 12),
+        (first - 20, first + 200),
+    ] {
+        let sum = |domain: Option<&str>| {
+            want.iter()
+                .filter(|((d, day), _)| (from..=to).contains(day) && domain.is_none_or(|x| x == d))
+                .fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1))
+        };
+        let o = stats.overview(&by, from, to).await.unwrap();
+        for d in &o.domains {
+            assert_eq!(
+                (d.success, d.failure),
+                sum(Some(&d.name)),
+                "{} {}..={}",
+                d.name,
+                format_day(from),
+                format_day(to)
+            );
+        }
+        let series: (i64, i64) = o
+            .series
+            .iter()
+            .fold((0, 0), |a, p| (a.0 + p.success, a.1 + p.failure));
+        assert_eq!(series, sum(None), "the daily series {from}..={to}");
+        assert_eq!(o.series.len() as i64, to - from + 1);
+        for day in [from, to, (from + to) / 2] {
+            let p = &o.series[(day - from) as usize];
+            let want_day = want
+                .iter()
+                .filter(|((_, d), _)| *d == day)
+                .fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+            assert_eq!((p.success, p.failure), want_day, "day {}", format_day(day));
+        }
+        let trends = stats.trends(&by, from, to).await.unwrap();
+        for (name, spark) in &trends {
+            assert!(spark.len() <= 60, "{} points", spark.len());
+            let total = spark.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            assert_eq!(total, sum(Some(name)), "sparkline of {name} {from}..={to}");
+        }
+    }
+}
+
+on_both_databases! {
+    ranges => long_and_short_ranges_equal_the_inputs;
+}
