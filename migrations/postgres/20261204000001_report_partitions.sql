@@ -142,9 +142,8 @@ drop table failure_detail_unpartitioned;
 drop table report_policy_unpartitioned;
 drop table report_unpartitioned;
 
-create index report_start_day on report (start_day);
--- The report list: newest first.
-create index report_newest on report (start_time desc, id desc);
+-- The report list: newest first, within a range of days.
+create index report_newest on report (start_day desc, start_time desc, id desc);
 create index report_policy_report on report_policy (report_id);
 create index report_policy_domain on report_policy (domain_id, start_day);
 create index failure_detail_policy on failure_detail (policy_id);

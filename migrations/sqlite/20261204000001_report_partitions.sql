@@ -8,7 +8,8 @@ update report_policy set start_day = coalesce((select r.start_day from report r 
 alter table failure_detail add column start_day bigint not null default 0;
 update failure_detail set start_day = coalesce((select p.start_day from report_policy p where p.id = failure_detail.policy_id), 0);
 
--- The report list: newest first.
-create index report_newest on report (start_time desc, id desc);
+-- The report list: newest first, within a range of days.
+create index report_newest on report (start_day desc, start_time desc, id desc);
+drop index report_start_day;
 drop index report_policy_domain;
 create index report_policy_domain on report_policy (domain_id, start_day);

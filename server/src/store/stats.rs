@@ -323,30 +323,60 @@ impl Store {
         let limit = f.limit.clamp(1, 100_000);
         let domain = f.domain.clone().unwrap_or_default();
         // The newest matching reports (each gives at least one row), then their counted
-        // policies grouped by domain.
-        let reports: Vec<Row> = sqlx::query_as(
-            "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
-             from report r
-             where exists (select 1 from report_policy p where p.report_id = r.id and p.start_day = r.start_day
-                             and ($1 = '' or p.policy_domain = $1)
-                             and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
-                             and ($7 = 0 or p.domain_id in (select c.domain_id from org_domain c
-                                   where c.org_id = $7 and c.verified_at is not null)))
-               and ($2 = '' or r.org_name = $2)
-               and r.start_day >= $3 and r.start_day <= $4
-             order by r.start_time desc, r.id desc
-             limit $6",
-        )
-        .bind(&domain)
-        .bind(f.reporter.clone().unwrap_or_default())
-        .bind(f.from.unwrap_or(i64::MIN / 2))
-        .bind(f.to.unwrap_or(i64::MAX / 2))
-        .bind(i64::from(f.failures_only))
-        .bind(limit)
-        .bind(f.org.unwrap_or(0))
-        .fetch_all(self.pool())
-        .await
-        .context("listing reports")?;
+        // policies grouped by domain. Without a domain: newest first along `report_newest`,
+        // each report checked for a policy that passes; with one: that domain's policies
+        // (`report_policy_domain`), then their reports.
+        let domain_id: Option<i64> = if domain.is_empty() {
+            None
+        } else {
+            match sqlx::query_scalar::<_, i64>("select id from domain where name = $1")
+                .bind(&domain)
+                .fetch_optional(self.pool())
+                .await
+                .context("listing reports")?
+            {
+                Some(id) => Some(id),
+                None => return Ok(Vec::new()),
+            }
+        };
+        const ORG: &str = "($7 = 0 or p.domain_id in (select c.domain_id from org_domain c
+                               where c.org_id = $7 and c.verified_at is not null))";
+        let sql = match domain_id {
+            None => format!(
+                "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
+                 from report r
+                 where r.start_day between $3 and $4
+                   and ($2 = '' or r.org_name = $2)
+                   and ($5 = 0 or r.failure_count > 0)
+                   and exists (select 1 from report_policy p where p.report_id = r.id and p.start_day = r.start_day
+                                 and $1 = 0 -- no domain: $1 is 0 (every parameter must appear)
+                                 and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                                 and {ORG})
+                 order by r.start_day desc, r.start_time desc, r.id desc
+                 limit $6"
+            ),
+            Some(_) => format!(
+                "select distinct r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
+                 from report_policy p join report r on r.id = p.report_id and r.start_day = p.start_day
+                 where p.domain_id = $1 and p.start_day between $3 and $4
+                   and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                   and {ORG}
+                   and ($2 = '' or r.org_name = $2)
+                 order by r.start_day desc, r.start_time desc, r.id desc
+                 limit $6"
+            ),
+        };
+        let reports: Vec<Row> = sqlx::query_as(&sql)
+            .bind(domain_id.unwrap_or(0))
+            .bind(f.reporter.clone().unwrap_or_default())
+            .bind(f.from.unwrap_or(i64::MIN / 2))
+            .bind(f.to.unwrap_or(i64::MAX / 2))
+            .bind(i64::from(f.failures_only))
+            .bind(limit)
+            .bind(f.org.unwrap_or(0))
+            .fetch_all(self.pool())
+            .await
+            .context("listing reports")?;
         let mut per_domain: HashMap<i64, BTreeMap<String, (i64, i64)>> = HashMap::new();
         for chunk in reports.chunks(500) {
             let sql = format!(

@@ -123,9 +123,10 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
     let addr = app.local_addr();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let to = tlswatch::domain::days::format_day(last_day);
+    let one = format!("domain{:03}.example", 42.min(domains - 1));
     for (label, from) in [("30 days", last_day - 29), ("365 days", last_day - 364)] {
         let from = tlswatch::domain::days::format_day(from);
-        let path = format!("/api/v1/domains/domain042.example/stats?from={from}&to={to}");
+        let path = format!("/api/v1/domains/{one}/stats?from={from}&to={to}");
         let p = percentiles(200, || http_get(addr, &path, &token)).await?;
         println!(
             "GET domain stats (HTTP API), {label:>8}:     p50 {:>7.2} ms  p95 {:>7.2} ms",
@@ -142,15 +143,12 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
     // domain, and failures only.
     for (label, query) in [
         ("all", "limit=500".to_string()),
-        (
-            "one domain",
-            "domain=domain042.example&limit=500".to_string(),
-        ),
+        ("one domain", format!("domain={one}&limit=500")),
         ("failures only", "failures=true&limit=500".to_string()),
         (
             "one domain, 30 days",
             format!(
-                "domain=domain042.example&from={}&to={to}&limit=500",
+                "domain={one}&from={}&to={to}&limit=500",
                 tlswatch::domain::days::format_day(last_day - 29)
             ),
         ),
