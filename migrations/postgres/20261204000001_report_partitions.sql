@@ -145,5 +145,6 @@ drop table report_unpartitioned;
 -- The report list: newest first, within a range of days.
 create index report_newest on report (start_day desc, start_time desc, id desc);
 create index report_policy_report on report_policy (report_id);
-create index report_policy_domain on report_policy (domain_id, start_day);
+-- One domain's reports, newest first, from the index alone.
+create index report_policy_domain on report_policy (domain_id, start_day, report_id) include (counted, failure_count);
 create index failure_detail_policy on failure_detail (policy_id);

@@ -12,4 +12,5 @@ update failure_detail set start_day = coalesce((select p.start_day from report_p
 create index report_newest on report (start_day desc, start_time desc, id desc);
 drop index report_start_day;
 drop index report_policy_domain;
-create index report_policy_domain on report_policy (domain_id, start_day);
+-- One domain's reports, newest first, from the index alone.
+create index report_policy_domain on report_policy (domain_id, start_day, report_id, counted, failure_count);

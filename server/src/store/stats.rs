@@ -356,12 +356,13 @@ impl Store {
                  limit $6"
             ),
             Some(_) => format!(
-                "select distinct r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
-                 from report_policy p join report r on r.id = p.report_id and r.start_day = p.start_day
-                 where p.domain_id = $1 and p.start_day between $3 and $4
-                   and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
-                   and {ORG}
-                   and ($2 = '' or r.org_name = $2)
+                "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
+                 from (select distinct p.report_id, p.start_day from report_policy p
+                       where p.domain_id = $1 and p.start_day between $3 and $4
+                         and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                         and {ORG}) m
+                 join report r on r.id = m.report_id and r.start_day = m.start_day
+                 where ($2 = '' or r.org_name = $2)
                  order by r.start_day desc, r.start_time desc, r.id desc
                  limit $6"
             ),
