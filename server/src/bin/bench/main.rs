@@ -17,6 +17,11 @@
 //!   one domain with 3 MX (median of 20 runs), then a sweep of N domains with C at a time.
 #![forbid(unsafe_code)]
 
+/// mimalloc: the receiver and the importer allocate per report from many threads, where it
+/// is markedly faster than the system allocator (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod dashboard;
 mod inputs;
 mod serving;
