@@ -10,7 +10,7 @@ use support::{import, report_json};
 use tlswatch::domain::days::{format_day, parse_day};
 use tlswatch::service::stats::Stats;
 use tlswatch::service::{Actor, Viewer};
-use tlswatch::store::Store;
+use tlswatch::store::{ReportFilter, Store};
 
 async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
     let first = parse_day("2026-03-02").unwrap();
@@ -86,6 +86,70 @@ async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
     }
 }
 
+/// The report list, for all domains and for one, is the newest first whatever the limit:
+/// the same rows as sorting every report by day, start and id.
+async fn the_report_list_is_the_newest_first_at_any_limit(store: &Store) {
+    let first = parse_day("2026-09-01").unwrap();
+    let mut stored: Vec<(i64, String, String)> = Vec::new(); // (day, report id, domain)
+    for i in 0..40i64 {
+        let day = first + (i * 7) % 13;
+        let domain = if i % 3 == 0 {
+            "b.list.example"
+        } else {
+            "a.list.example"
+        };
+        let id = format!("l-{i}");
+        let json = report_json(
+            &format!("Sender {}", i % 4),
+            &id,
+            domain,
+            &format_day(day),
+            5,
+            &[],
+        );
+        let o = import(store, json.as_bytes(), "l.json").await;
+        assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
+        stored.push((day, id, domain.to_string()));
+    }
+    // Newest day first; the same day: the later stored (higher id) first.
+    let order = |domain: Option<&str>, reporter: Option<&str>| -> Vec<String> {
+        let mut v: Vec<(i64, usize, String)> = stored
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, d))| domain.is_none_or(|x| x == d))
+            .filter(|(i, _)| reporter.is_none_or(|r| r == format!("Sender {}", i % 4)))
+            .map(|(i, (day, id, _))| (*day, i, id.clone()))
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        v.into_iter().map(|x| x.2).collect()
+    };
+    for limit in [1, 3, 7, 26, 100] {
+        for (domain, reporter) in [
+            (None, None),
+            (Some("a.list.example"), None),
+            (Some("b.list.example"), None),
+            (Some("a.list.example"), Some("Sender 1")),
+        ] {
+            let got: Vec<String> = store
+                .reports(&ReportFilter {
+                    domain: domain.map(str::to_string),
+                    reporter: reporter.map(str::to_string),
+                    limit,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.report_id)
+                .collect();
+            let mut want = order(domain, reporter);
+            want.truncate(limit as usize);
+            assert_eq!(got, want, "{domain:?} {reporter:?} limit {limit}");
+        }
+    }
+}
+
 on_both_databases! {
     ranges => long_and_short_ranges_equal_the_inputs;
+    list => the_report_list_is_the_newest_first_at_any_limit;
 }

@@ -98,25 +98,34 @@ impl Store {
         weeks: i64,
     ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
         let split = WeekSplit::of(from, to);
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        // One week per bucket: whole weeks as they are (one row per domain and week), and
+        // only the edge days summed into their weeks.
+        let sql = if weeks <= 1 {
+            "select domain_id, week - $7, success, failure from weekly_domain where week between $1 and $2 and $8 = 1
+             union all
+             select domain_id, day / 7 - $7, cast(sum(success) as bigint), cast(sum(failure) as bigint)
+             from daily_domain where day between $3 and $4 or day between $5 and $6
+             group by domain_id, day / 7"
+        } else {
             "select domain_id, (week - $7) / $8, cast(sum(success) as bigint), cast(sum(failure) as bigint)
              from (select domain_id, week, success, failure from weekly_domain where week between $1 and $2
                    union all
                    select domain_id, day / 7 as week, success, failure from daily_domain
                    where day between $3 and $4 or day between $5 and $6) parts
-             group by domain_id, (week - $7) / $8",
-        )
-        .bind(split.weeks.0)
-        .bind(split.weeks.1)
-        .bind(split.before.0)
-        .bind(split.before.1)
-        .bind(split.after.0)
-        .bind(split.after.1)
-        .bind(from.div_euclid(7))
-        .bind(weeks.max(1))
-        .fetch_all(self.pool())
-        .await
-        .context("reading per-domain trends")?;
+             group by domain_id, (week - $7) / $8"
+        };
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(sql)
+            .bind(split.weeks.0)
+            .bind(split.weeks.1)
+            .bind(split.before.0)
+            .bind(split.before.1)
+            .bind(split.after.0)
+            .bind(split.after.1)
+            .bind(from.div_euclid(7))
+            .bind(weeks.max(1))
+            .fetch_all(self.pool())
+            .await
+            .context("reading per-domain trends")?;
         self.with_domain_names(rows).await
     }
 
@@ -345,7 +354,7 @@ impl Store {
             None => format!(
                 "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
                  from report r
-                 where r.start_day between $3 and $4
+                 where r.start_day between $3 and $4 and r.start_day >= $8
                    and ($2 = '' or r.org_name = $2)
                    and ($5 = 0 or r.failure_count > 0)
                    and exists (select 1 from report_policy p where p.report_id = r.id and p.start_day = r.start_day
@@ -358,7 +367,7 @@ impl Store {
             Some(_) => format!(
                 "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
                  from (select distinct p.report_id, p.start_day from report_policy p
-                       where p.domain_id = $1 and p.start_day between $3 and $4
+                       where p.domain_id = $1 and p.start_day between $3 and $4 and p.start_day >= $8
                          and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
                          and {ORG}) m
                  join report r on r.id = m.report_id and r.start_day = m.start_day
@@ -367,14 +376,43 @@ impl Store {
                  limit $6"
             ),
         };
+        // One domain, any reporter: the newest `limit` reports start on or after the day of
+        // the `limit`-th newest, which the covering index tells without reading reports; only
+        // reports from that day on are read and sorted.
+        let from = f.from.unwrap_or(i64::MIN / 2);
+        let first_day = match domain_id {
+            Some(id) if f.reporter.as_deref().unwrap_or("").is_empty() => {
+                sqlx::query_scalar::<_, Option<i64>>(
+                    "select min(start_day) from (select distinct p.report_id, p.start_day from report_policy p
+                     where p.domain_id = $1 and p.start_day between $2 and $3
+                       and ($4 = 0 or (p.counted = 1 and p.failure_count > 0))
+                       and ($5 = 0 or p.domain_id in (select c.domain_id from org_domain c
+                                                      where c.org_id = $5 and c.verified_at is not null))
+                     order by p.start_day desc limit $6) newest",
+                )
+                .bind(id)
+                .bind(from)
+                .bind(f.to.unwrap_or(i64::MAX / 2))
+                .bind(i64::from(f.failures_only))
+                .bind(f.org.unwrap_or(0))
+                .bind(limit)
+                    .fetch_one(self.pool())
+                    .await
+                    .context("listing reports")?
+                    .unwrap_or(from)
+                    .max(from)
+            }
+            _ => from,
+        };
         let reports: Vec<Row> = sqlx::query_as(&sql)
             .bind(domain_id.unwrap_or(0))
             .bind(f.reporter.clone().unwrap_or_default())
-            .bind(f.from.unwrap_or(i64::MIN / 2))
+            .bind(from)
             .bind(f.to.unwrap_or(i64::MAX / 2))
             .bind(i64::from(f.failures_only))
             .bind(limit)
             .bind(f.org.unwrap_or(0))
+            .bind(first_day)
             .fetch_all(self.pool())
             .await
             .context("listing reports")?;
@@ -480,16 +518,20 @@ impl Store {
         to: i64,
         width: i64,
     ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        // One day per bucket: the rows as they are (one per domain and day), in index order.
+        let sql = if width <= 1 {
+            "select domain_id, day - $1, success, failure from daily_domain where day between $1 and $2 and $3 = 1"
+        } else {
             "select domain_id, (day - $1) / $3, cast(sum(success) as bigint), cast(sum(failure) as bigint)
-             from daily_domain where day between $1 and $2 group by domain_id, (day - $1) / $3",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(width.max(1))
-        .fetch_all(self.pool())
-        .await
-        .context("reading per-domain trends")?;
+             from daily_domain where day between $1 and $2 group by domain_id, (day - $1) / $3"
+        };
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(sql)
+            .bind(from)
+            .bind(to)
+            .bind(width.max(1))
+            .fetch_all(self.pool())
+            .await
+            .context("reading per-domain trends")?;
         self.with_domain_names(rows).await
     }
 

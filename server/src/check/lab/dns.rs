@@ -232,9 +232,18 @@ fn respond(zone: &RwLock<Zone>, bytes: &[u8]) -> Option<Vec<u8>> {
 impl DnsServer {
     /// Starts serving `zone` on `ip` (port chosen by the system).
     pub async fn start(ip: IpAddr, zone: Zone) -> io::Result<Self> {
-        let udp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
-        let addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(addr).await?;
+        // The UDP port the system picks may be taken for TCP (another test's connection):
+        // pick again, a few times.
+        let mut attempt = 0;
+        let (udp, addr, tcp) = loop {
+            let udp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+            let addr = udp.local_addr()?;
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, addr, tcp),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempt < 20 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
         let zone = Arc::new(RwLock::new(zone));
         let z = zone.clone();
         let udp_task = tokio::spawn(async move {
