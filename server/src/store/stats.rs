@@ -333,7 +333,9 @@ impl Store {
         let domain = f.domain.clone().unwrap_or_default();
         // The newest matching reports (each gives at least one row), then their counted
         // policies grouped by domain. Without a domain: newest first along `report_newest`,
-        // each report checked for a policy that passes; with one: that domain's policies
+        // each report checked for a policy that passes (a correlated `limit 1` subquery, not
+        // `exists`: PostgreSQL turns `exists` into a semi-join over every partition, 20 s at
+        // 10 M reports instead of 3 ms); with one: that domain's policies
         // (`report_policy_domain`), then their reports.
         let domain_id: Option<i64> = if domain.is_empty() {
             None
@@ -357,10 +359,11 @@ impl Store {
                  where r.start_day between $3 and $4 and r.start_day >= $8
                    and ($2 = '' or r.org_name = $2)
                    and ($5 = 0 or r.failure_count > 0)
-                   and exists (select 1 from report_policy p where p.report_id = r.id and p.start_day = r.start_day
-                                 and $1 = 0 -- no domain: $1 is 0 (every parameter must appear)
-                                 and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
-                                 and {ORG})
+                   and (select 1 from report_policy p where p.report_id = r.id and p.start_day = r.start_day
+                          and $1 = 0 -- no domain: $1 is 0 (every parameter must appear)
+                          and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                          and {ORG}
+                        limit 1) = 1
                  order by r.start_day desc, r.start_time desc, r.id desc
                  limit $6"
             ),
