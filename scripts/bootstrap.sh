@@ -12,3 +12,7 @@ rustup target add wasm32-unknown-unknown >/dev/null
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -f public/echarts.min.js ] || [ package.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+# The ECharts bundle follows its entry file (a checkout that pulled a change to it).
+if [ scripts/echarts-entry.mjs -nt public/echarts.min.js ]; then
+  npm run --silent postinstall
+fi

@@ -17,7 +17,7 @@ pub mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::path;
+use leptos_router::{lazy_route, path, Lazy, LazyRoute};
 
 /// Where the page finds its scripts, stylesheet and icon. The server provides the
 /// content-hashed paths of the site it embeds (cached for a year); without them the plain
@@ -26,6 +26,8 @@ use leptos_router::path;
 pub struct Assets {
     /// The hydration module (wasm-bindgen glue).
     pub js: String,
+    /// The loader of the lazy routes' WASM chunks, which the glue imports.
+    pub split_loader: String,
     /// The WASM.
     pub wasm: String,
     /// The stylesheet.
@@ -40,6 +42,7 @@ impl Default for Assets {
     fn default() -> Self {
         Self {
             js: "/pkg/tlswatch.js".into(),
+            split_loader: "/pkg/__wasm_split.______________________.js".into(),
             wasm: "/pkg/tlswatch.wasm".into(),
             css: "/pkg/tlswatch.css".into(),
             echarts: "/echarts.min.js".into(),
@@ -81,6 +84,7 @@ fn Hydration(assets: Assets) -> impl IntoView {
     );
     view! {
         <link rel="modulepreload" href=assets.js.clone()/>
+        <link rel="modulepreload" href=assets.split_loader.clone()/>
         <link rel="preload" href=assets.wasm.clone() r#as="fetch" r#type="application/wasm" crossorigin="anonymous"/>
         <script type="module" nonce=nonce>{call}</script>
     }
@@ -119,6 +123,42 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// A page whose code is a WASM chunk of its own, fetched the first time it is shown (the
+/// overview, the page most visits start on, is in the main module). On the server the page
+/// renders as usual.
+macro_rules! lazy_page {
+    ($route:ident, $page:path) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(LoginRoute, pages::auth::LoginPage);
+lazy_page!(SetupRoute, pages::auth::SetupPage);
+lazy_page!(UploadRoute, pages::upload::UploadPage);
+lazy_page!(AccountRoute, pages::auth::AccountPage);
+lazy_page!(DomainsRoute, pages::claims::DomainsPage);
+lazy_page!(DomainRoute, pages::domain::DomainPage);
+lazy_page!(PolicyRoute, pages::policy::PolicyPage);
+lazy_page!(ReportsRoute, pages::reports::ReportsPage);
+lazy_page!(AlertsRoute, pages::alerts::AlertsPage);
+lazy_page!(ReportRoute, pages::reports::ReportPage);
+lazy_page!(UsersRoute, pages::admin::UsersPage);
+lazy_page!(TokensRoute, pages::admin::TokensPage);
+lazy_page!(AuditRoute, pages::admin::AuditPage);
+lazy_page!(QuarantineRoute, pages::admin::QuarantinePage);
+lazy_page!(MailboxesRoute, pages::mailboxes::MailboxesPage);
+
 /// The application: layout and routes.
 #[component]
 pub fn App() -> impl IntoView {
@@ -132,21 +172,21 @@ pub fn App() -> impl IntoView {
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::home::HomePage/>
-                    <Route path=path!("/login") view=pages::auth::LoginPage/>
-                    <Route path=path!("/setup") view=pages::auth::SetupPage/>
-                    <Route path=path!("/upload") view=pages::upload::UploadPage/>
-                    <Route path=path!("/account") view=pages::auth::AccountPage/>
-                    <Route path=path!("/domains") view=pages::claims::DomainsPage/>
-                    <Route path=path!("/domains/:domain") view=pages::domain::DomainPage/>
-                    <Route path=path!("/domains/:domain/policy") view=pages::policy::PolicyPage/>
-                    <Route path=path!("/reports") view=pages::reports::ReportsPage/>
-                    <Route path=path!("/alerts") view=pages::alerts::AlertsPage/>
-                    <Route path=path!("/reports/:id") view=pages::reports::ReportPage/>
-                    <Route path=path!("/admin/users") view=pages::admin::UsersPage/>
-                    <Route path=path!("/admin/tokens") view=pages::admin::TokensPage/>
-                    <Route path=path!("/admin/audit") view=pages::admin::AuditPage/>
-                    <Route path=path!("/admin/quarantine") view=pages::admin::QuarantinePage/>
-                    <Route path=path!("/admin/mailboxes") view=pages::mailboxes::MailboxesPage/>
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                    <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()}/>
+                    <Route path=path!("/upload") view={Lazy::<UploadRoute>::new()}/>
+                    <Route path=path!("/account") view={Lazy::<AccountRoute>::new()}/>
+                    <Route path=path!("/domains") view={Lazy::<DomainsRoute>::new()}/>
+                    <Route path=path!("/domains/:domain") view={Lazy::<DomainRoute>::new()}/>
+                    <Route path=path!("/domains/:domain/policy") view={Lazy::<PolicyRoute>::new()}/>
+                    <Route path=path!("/reports") view={Lazy::<ReportsRoute>::new()}/>
+                    <Route path=path!("/alerts") view={Lazy::<AlertsRoute>::new()}/>
+                    <Route path=path!("/reports/:id") view={Lazy::<ReportRoute>::new()}/>
+                    <Route path=path!("/admin/users") view={Lazy::<UsersRoute>::new()}/>
+                    <Route path=path!("/admin/tokens") view={Lazy::<TokensRoute>::new()}/>
+                    <Route path=path!("/admin/audit") view={Lazy::<AuditRoute>::new()}/>
+                    <Route path=path!("/admin/quarantine") view={Lazy::<QuarantineRoute>::new()}/>
+                    <Route path=path!("/admin/mailboxes") view={Lazy::<MailboxesRoute>::new()}/>
                 </Routes>
             </main>
         </Router>
@@ -203,5 +243,6 @@ fn TopBar() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // Lazy routes: a page's chunk is fetched before that part of the page is hydrated.
+    leptos::mount::hydrate_lazy(App);
 }

@@ -90,18 +90,38 @@ test('domain page, report list and report detail; markup from a report is shown 
   assert.deepEqual(errors, []);
 });
 
-test('the binary serves its own site: hashed, compressed, cached for a year', async () => {
+test('the binary serves its own site: hashed, compressed, cached for a year; the glue, chunk loader and chunks revalidated', async () => {
   const html = await (await fetch(`${server.base}/login`)).text();
   const js = html.match(/<link rel="modulepreload" href="([^"]+)"/)?.[1];
   const wasm = html.match(/<link rel="preload" href="([^"]+\.wasm)"/)?.[1];
-  assert.match(js ?? '', /^\/pkg\/tlswatch\.[0-9a-f]{8,}\.js$/, 'the module has a content hash in its name');
-  assert.match(wasm ?? '', /^\/pkg\/tlswatch\.[0-9a-f]{8,}\.wasm$/);
-  for (const path of [js, wasm]) {
+  const css = html.match(/<link rel="stylesheet" id="leptos" href="([^"]+)"/)?.[1];
+  assert.match(wasm ?? '', /^\/pkg\/tlswatch\.[0-9a-f]{8,}\.wasm$/, 'the WASM has a content hash in its name');
+  assert.match(css ?? '', /^\/pkg\/tlswatch\.[0-9a-f]{8,}\.css$/);
+  for (const path of [wasm, css]) {
     const r = await fetch(`${server.base}${path}`, { headers: { 'accept-encoding': 'br, gzip' } });
     assert.equal(r.status, 200, path);
     assert.match(r.headers.get('cache-control') ?? '', /max-age=31536000.*immutable/, path);
     assert.equal(r.headers.get('content-encoding'), 'br', `${path} is sent brotli-compressed`);
     assert.ok(r.headers.get('etag'), `${path} has an ETag`);
     await r.arrayBuffer();
+  }
+  // The glue is imported by the chunk loader under its plain name, so the page uses that name
+  // too; it, the loader and the chunks are revalidated on every use (304 when unchanged).
+  assert.equal(js, '/pkg/tlswatch.js');
+  const glue = await (await fetch(`${server.base}${js}`)).text();
+  const loader = glue.match(/from\s*["']\.\/(__wasm_split\.[^"']+\.js)["']/)?.[1];
+  assert.ok(loader, 'the glue imports the chunk loader');
+  const loaderText = await (await fetch(`${server.base}/pkg/${loader}`)).text();
+  const chunk = loaderText.match(/"\.\/(split_[^"]+\.wasm)"/)?.[1];
+  assert.ok(chunk, 'the loader fetches the lazy routes\' chunks');
+  for (const path of [js, `/pkg/${loader}`, `/pkg/${chunk}`]) {
+    const r = await fetch(`${server.base}${path}`, { headers: { 'accept-encoding': 'br, gzip' } });
+    assert.equal(r.status, 200, path);
+    assert.equal(r.headers.get('cache-control'), 'no-cache', path);
+    const etag = r.headers.get('etag');
+    assert.ok(etag, `${path} has an ETag`);
+    await r.arrayBuffer();
+    const again = await fetch(`${server.base}${path}`, { headers: { 'accept-encoding': 'br, gzip', 'if-none-match': etag } });
+    assert.equal(again.status, 304, `${path} is revalidated`);
   }
 });

@@ -72,22 +72,28 @@ mod browser {
 
     use charming::component::{Axis, Grid, Legend};
     use charming::element::{AxisType, ItemStyle, Tooltip, Trigger};
-    use charming::renderer::{Echarts, WasmRenderer};
     use charming::series::{Bar, Line};
-    use charming::theme::Theme;
-    use charming::Chart;
+    use wasm_bindgen::JsValue;
 
     use crate::api::DayPoint;
 
     #[wasm_bindgen::prelude::wasm_bindgen]
     extern "C" {
-        // charming 0.6 binds `echarts.init` and `setOption` but not `dispose`.
+        /// An ECharts instance.
+        type Instance;
+
+        #[wasm_bindgen(js_namespace = echarts, js_name = init)]
+        fn init(element: &web_sys::Element, theme: &str) -> Instance;
+
+        #[wasm_bindgen(method, js_name = setOption)]
+        fn set_option(this: &Instance, option: &JsValue);
+
         #[wasm_bindgen(js_namespace = echarts, js_name = dispose)]
-        fn dispose(chart: &wasm_bindgen::JsValue);
+        fn dispose(chart: &Instance);
     }
 
     thread_local! {
-        static CHARTS: RefCell<HashMap<&'static str, Echarts>> = RefCell::new(HashMap::new());
+        static CHARTS: RefCell<HashMap<&'static str, Instance>> = RefCell::new(HashMap::new());
     }
 
     fn prefers_dark() -> bool {
@@ -104,7 +110,25 @@ mod browser {
             .collect()
     }
 
-    pub fn draw(id: &'static str, points: &[DayPoint], log: bool, failures_only: bool) {
+    /// One part of the option as the JS value ECharts reads (what charming's renderer does
+    /// for a whole `Chart`).
+    fn js<T: serde::Serialize>(part: &T) -> JsValue {
+        serde_wasm_bindgen::to_value(part).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    fn set(object: &js_sys::Object, key: &str, value: &JsValue) {
+        let _ = js_sys::Reflect::set(object, &JsValue::from_str(key), value);
+    }
+
+    fn array(parts: impl IntoIterator<Item = JsValue>) -> JsValue {
+        parts.into_iter().collect::<js_sys::Array>().into()
+    }
+
+    /// The chart's option. The parts (series, axes, grid, legend, tooltip) are charming's
+    /// types; they are put together here rather than in a `charming::Chart`, whose
+    /// serializer reaches every series and component type ECharts has (and whose renderer
+    /// carries every theme): about 30 KB of the compressed WASM the overview would load.
+    fn option(points: &[DayPoint], log: bool, failures_only: bool) -> JsValue {
         // The current day is still being reported: its label says so.
         let today = today();
         let days: Vec<String> = points
@@ -127,62 +151,78 @@ mod browser {
                 (total > 0).then(|| (p.failure as f64 * 10_000.0 / total as f64).round() / 100.0)
             })
             .collect();
-        let mut chart = Chart::new()
-            .background_color("transparent")
-            .tooltip(Tooltip::new().trigger(Trigger::Axis))
-            .legend(Legend::new().top("0"))
-            .grid(
-                Grid::new()
-                    .left("3%")
-                    .right("3%")
-                    .bottom("3%")
-                    .contain_label(true),
-            )
-            .x_axis(Axis::new().type_(AxisType::Category).data(days))
-            .y_axis(
-                Axis::new()
+        let option = js_sys::Object::new();
+        set(
+            &option,
+            "backgroundColor",
+            &JsValue::from_str("transparent"),
+        );
+        set(
+            &option,
+            "tooltip",
+            &js(&Tooltip::new().trigger(Trigger::Axis)),
+        );
+        set(&option, "legend", &js(&Legend::new().top("0")));
+        set(
+            &option,
+            "grid",
+            &js(&Grid::new()
+                .left("3%")
+                .right("3%")
+                .bottom("3%")
+                .contain_label(true)),
+        );
+        set(
+            &option,
+            "xAxis",
+            &js(&Axis::new().type_(AxisType::Category).data(days)),
+        );
+        set(
+            &option,
+            "yAxis",
+            &array([
+                js(&Axis::new()
                     .type_(if log { AxisType::Log } else { AxisType::Value })
-                    .name(if log { "sessions (log)" } else { "sessions" }),
-            )
-            .y_axis(
-                Axis::new()
+                    .name(if log { "sessions (log)" } else { "sessions" })),
+                js(&Axis::new()
                     .type_(AxisType::Value)
                     .name("failure rate %")
                     .position("right")
-                    .min(0),
-            );
+                    .min(0)),
+            ]),
+        );
+        let mut series = Vec::new();
         if !failures_only {
-            chart = chart.series(bar("Successful", "#2e7d32", log).data(success));
+            series.push(js(&bar("Successful", "#2e7d32", log).data(success)));
         }
-        chart = chart
-            .series(bar("Failed", "#c62828", log).data(failure))
-            .series(
-                Line::new()
-                    .name("Failure rate %")
-                    .y_axis_index(1)
-                    .item_style(ItemStyle::new().color("#e65100"))
-                    .data(rate),
-            );
+        series.push(js(&bar("Failed", "#c62828", log).data(failure)));
+        series.push(js(&Line::new()
+            .name("Failure rate %")
+            .y_axis_index(1)
+            .item_style(ItemStyle::new().color("#e65100"))
+            .data(rate)));
+        set(&option, "series", &array(series));
+        option.into()
+    }
+
+    pub fn draw(id: &'static str, points: &[DayPoint], log: bool, failures_only: bool) {
+        let option = option(points, log, failures_only);
         CHARTS.with(|charts| {
             let mut charts = charts.borrow_mut();
             if let Some(existing) = charts.get(id) {
-                WasmRenderer::update(existing, &chart);
+                existing.set_option(&option);
                 return;
             }
-            let theme = if prefers_dark() {
-                Theme::Dark
-            } else {
-                Theme::Default
+            let Some(element) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id(id))
+            else {
+                leptos::logging::error!("chart {id} could not be drawn: no such element");
+                return;
             };
-            match WasmRenderer::new_opt(None, None)
-                .theme(theme)
-                .render(id, &chart)
-            {
-                Ok(instance) => {
-                    charts.insert(id, instance);
-                }
-                Err(e) => leptos::logging::error!("chart {id} could not be drawn: {e:?}"),
-            }
+            let instance = init(&element, if prefers_dark() { "dark" } else { "" });
+            instance.set_option(&option);
+            charts.insert(id, instance);
         });
     }
 

@@ -53,6 +53,10 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite: one connection of its own for write transactions, so a writer never queues
+    /// behind readers for a pooled connection (SQLite has one writer at a time anyway).
+    /// PostgreSQL, and SQLite in memory: the same pool.
+    writer: AnyPool,
     backend: Backend,
     // SQLite allows one writer at a time; taking this lock before a write transaction avoids
     // SQLITE_BUSY on lock upgrades. PostgreSQL writers do not take it.
@@ -109,29 +113,40 @@ impl Store {
             .with_context(|| format!("invalid database URL {}", redact(&url)))?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL: readers never block the writer. synchronous=FULL: a committed
-                        // report survives power loss, so "200 OK" from the receiver means stored.
-                        conn.execute("pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 10000;")
-                            .await?;
-                    } else {
-                        // Short dashboard queries over large partitioned tables: PostgreSQL's
-                        // JIT compiles them for 0.3–0.6 s each and saves nothing.
-                        conn.execute("set jit = off").await?;
-                    }
-                    Ok(())
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(timeout)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL: readers never block the writer. synchronous=FULL: a committed
+                            // report survives power loss, so "200 OK" from the receiver means stored.
+                            conn.execute("pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 10000;")
+                                .await?;
+                        } else {
+                            // Short dashboard queries over large partitioned tables: PostgreSQL's
+                            // JIT compiles them for 0.3–0.6 s each and saves nothing.
+                            conn.execute("set jit = off").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
+        };
+        let pool = pool_options(max_connections)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = if backend == Backend::Sqlite && !in_memory {
+            // Lazily opened: tools that only read never open it.
+            pool_options(1).connect_lazy_with(options)
+        } else {
+            pool.clone()
+        };
         let store = Self {
             pool,
+            writer,
             backend,
             write_lock: Arc::new(Mutex::new(())),
             quarantine_quota: QuarantineQuota::default(),
@@ -173,6 +188,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections to finish (graceful shutdown).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -201,7 +217,7 @@ impl Store {
         &self,
     ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         };
         tx.context("starting a write transaction")
