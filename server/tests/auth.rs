@@ -575,3 +575,31 @@ async fn a_stale_session_cookie_does_not_undo_a_sign_in() {
         "{set:?}"
     );
 }
+
+#[tokio::test]
+async fn a_token_use_is_recorded_to_the_minute_so_reads_do_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tlswatch::store::Store::connect(
+        &format!("sqlite://{}/t.db", dir.path().display()),
+        2,
+    )
+    .await
+    .unwrap();
+    let (_token, hash) = new_secret("tlsw_");
+    store
+        .add_token("ci", &hash, Role::Viewer, "test", 0)
+        .await
+        .unwrap();
+    let last = |store: tlswatch::store::Store| async move {
+        store.tokens().await.unwrap()[0].last_used_at
+    };
+    assert!(store.use_token(&hash, 1_000).await.unwrap().is_some());
+    assert_eq!(last(store.clone()).await, Some(1_000));
+    // Within the minute: not written again.
+    assert!(store.use_token(&hash, 1_059).await.unwrap().is_some());
+    assert_eq!(last(store.clone()).await, Some(1_000));
+    // A minute on: recorded.
+    assert!(store.use_token(&hash, 1_060).await.unwrap().is_some());
+    assert_eq!(last(store.clone()).await, Some(1_060));
+    assert!(store.use_token("no such hash", 1_100).await.unwrap().is_none());
+}

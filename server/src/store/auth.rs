@@ -103,6 +103,9 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<User> {
     })
 }
 
+/// A token's last use is recorded to this many seconds.
+pub const TOKEN_USE_PRECISION_SECS: i64 = 60;
+
 impl Store {
     /// Number of user accounts.
     pub async fn user_count(&self) -> anyhow::Result<i64> {
@@ -332,29 +335,32 @@ impl Store {
         Ok(id)
     }
 
-    /// The live (not revoked) token with this hash; records its use.
+    /// The live (not revoked) token with this hash; records its use to the minute (a busy
+    /// API client must not turn every read into a write, queued behind the receiver's).
     pub async fn use_token(
         &self,
         token_hash: &str,
         now: i64,
     ) -> anyhow::Result<Option<TokenCaller>> {
-        let row: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
-            "select id, name, role, org_id, instance_admin from api_token where token_hash = $1 and revoked_at is null",
+        let row: Option<(i64, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "select id, name, role, org_id, instance_admin, last_used_at from api_token where token_hash = $1 and revoked_at is null",
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
         .await
         .context("reading token")?;
-        let Some((id, name, role, org_id, instance_admin)) = row else {
+        let Some((id, name, role, org_id, instance_admin, last_used)) = row else {
             return Ok(None);
         };
-        let _guard = self.write_guard().await?;
-        sqlx::query("update api_token set last_used_at = $1 where id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .context("recording token use")?;
+        if last_used.is_none_or(|t| now - t >= TOKEN_USE_PRECISION_SECS || now < t) {
+            let _guard = self.write_guard().await?;
+            sqlx::query("update api_token set last_used_at = $1 where id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .context("recording token use")?;
+        }
         Ok(Some(TokenCaller {
             name,
             role: Role::parse(&role).unwrap_or(Role::Viewer),
