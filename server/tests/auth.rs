@@ -579,12 +579,10 @@ async fn a_stale_session_cookie_does_not_undo_a_sign_in() {
 #[tokio::test]
 async fn a_token_use_is_recorded_to_the_minute_so_reads_do_not_write() {
     let dir = tempfile::tempdir().unwrap();
-    let store = tlswatch::store::Store::connect(
-        &format!("sqlite://{}/t.db", dir.path().display()),
-        2,
-    )
-    .await
-    .unwrap();
+    let store =
+        tlswatch::store::Store::connect(&format!("sqlite://{}/t.db", dir.path().display()), 2)
+            .await
+            .unwrap();
     let (_token, hash) = new_secret("tlsw_");
     store
         .add_token("ci", &hash, Role::Viewer, "test", 0)
@@ -601,5 +599,9 @@ async fn a_token_use_is_recorded_to_the_minute_so_reads_do_not_write() {
     // A minute on: recorded.
     assert!(store.use_token(&hash, 1_060).await.unwrap().is_some());
     assert_eq!(last(store.clone()).await, Some(1_060));
-    assert!(store.use_token("no such hash", 1_100).await.unwrap().is_none());
+    assert!(store
+        .use_token("no such hash", 1_100)
+        .await
+        .unwrap()
+        .is_none());
 }
