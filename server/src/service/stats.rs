@@ -24,7 +24,7 @@ pub struct Stats {
 pub struct MetricsSnapshot {
     /// Totals per domain, MX, result type; rejected inputs; checks; notifications.
     pub totals: MetricTotals,
-    /// Recent alerts.
+    /// Active (pending and firing) alerts.
     pub alerts: Vec<AlertRow>,
     /// `(entries, bytes)` in the quarantine and its quota, when they could be read.
     pub quarantine: Option<((i64, i64), QuarantineQuota)>,
@@ -247,7 +247,8 @@ impl Stats {
     /// operator's (default) organization and instance admins only.
     pub async fn metrics(&self, by: &Actor<Viewer>) -> Outcome<MetricsSnapshot> {
         let (mut totals, mut alerts) =
-            tokio::try_join!(self.store.metric_totals(), self.store.alerts(5000))?;
+            // Only active alerts are exported (firing ones): not the resolved history.
+            tokio::try_join!(self.store.metric_totals(), self.store.active_alerts())?;
         let visible = super::visible(&self.store, by).await?;
         totals.domains = visible.keep(std::mem::take(&mut totals.domains), |t| t.0.as_str());
         totals.mx = visible.keep(std::mem::take(&mut totals.mx), |t| t.0.as_str());

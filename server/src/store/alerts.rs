@@ -731,11 +731,16 @@ impl Store {
         .context("reading reporter days")
     }
 
-    /// Metrics source: all-time sums per domain, and per domain and MX / result type.
+    /// Metrics source: all-time sums per domain (from the weekly rollup, a seventh of the
+    /// daily rows), and per domain and MX / result type.
     pub async fn metric_totals(&self) -> anyhow::Result<MetricTotals> {
         let domains: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "select d.name, cast(coalesce(sum(dd.success), 0) as bigint), cast(coalesce(sum(dd.failure), 0) as bigint), cast(coalesce(sum(dd.reports), 0) as bigint)
-             from domain d left join daily_domain dd on dd.domain_id = d.id group by d.name order by d.name",
+            "select d.name, cast(coalesce(w.success, 0) as bigint), cast(coalesce(w.failure, 0) as bigint), cast(coalesce(w.reports, 0) as bigint)
+             from domain d left join (
+                 select domain_id, sum(success) as success, sum(failure) as failure, sum(reports) as reports
+                 from weekly_domain group by domain_id
+             ) w on w.domain_id = d.id
+             order by d.name",
         )
         .fetch_all(self.pool())
         .await?;

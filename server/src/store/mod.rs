@@ -113,7 +113,11 @@ impl Store {
             .with_context(|| format!("invalid database URL {}", redact(&url)))?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
-        let pool_options = |max: u32| {
+        // SQLite page cache per connection, in KiB (filled as pages are read, so an idle
+        // server stays small). The writer's is larger: inserting reports updates several
+        // indexes on random keys (content hash, dedup key), and with SQLite's default of
+        // 2 MiB every batch re-read most of their pages from the OS.
+        let pool_options = |max: u32, cache_kib: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(timeout)
@@ -122,7 +126,7 @@ impl Store {
                         if backend == Backend::Sqlite {
                             // WAL: readers never block the writer. synchronous=FULL: a committed
                             // report survives power loss, so "200 OK" from the receiver means stored.
-                            conn.execute("pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 10000;")
+                            conn.execute(format!("pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 10000; pragma cache_size = -{cache_kib};").as_str())
                                 .await?;
                         } else {
                             // Short dashboard queries over large partitioned tables: PostgreSQL's
@@ -133,14 +137,14 @@ impl Store {
                     })
                 })
         };
-        let pool = pool_options(max_connections)
+        let pool = pool_options(max_connections, 16 * 1024)
             .connect_with(options.clone())
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let writer = if backend == Backend::Sqlite && !in_memory {
             // Lazily opened: tools that only read never open it.
-            pool_options(1).connect_lazy_with(options)
+            pool_options(1, 128 * 1024).connect_lazy_with(options)
         } else {
             pool.clone()
         };

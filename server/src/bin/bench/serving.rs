@@ -171,6 +171,13 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
             (lat, errors)
         }));
     }
+    // TLSWATCH_BENCH_READS=domains|stats|metrics: only that read (to see what each costs).
+    let only = match std::env::var("TLSWATCH_BENCH_READS").as_deref() {
+        Ok("domains") => Some(0),
+        Ok("stats") => Some(1),
+        Ok("metrics") => Some(2),
+        _ => None,
+    };
     let mut readers = Vec::new();
     for r in 0..50usize {
         let (client, bearer) = (client.clone(), bearer.clone());
@@ -179,7 +186,7 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
             let mut k = r;
             while Instant::now() < deadline {
                 k += 1;
-                let path = match k % 3 {
+                let path = match only.unwrap_or(k % 3) {
                     0 => "/api/v1/domains?from=2026-08-01&to=2026-08-28".to_string(),
                     1 => format!(
                         "/api/v1/domains/domain{}.example/stats?from=2026-08-01&to=2026-08-28",
