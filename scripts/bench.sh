@@ -3,7 +3,7 @@
 # parse-only floor and parsedmarc in the same run), HTTPS receiver throughput and p99, load
 # (200 uploaders + 50 readers), dashboard p95 at N reports on SQLite and PostgreSQL (default
 # 10 million: 1,000 domains, about an hour of seeding on 2 cores), the checker
-# (one domain, 1,000 domains), WASM and first-load sizes, idle memory and memory under a gzip
+# (one domain, 1,000 domains), WASM sizes, the overview's first and repeat load in Chromium, idle memory and memory under a gzip
 # bomb. Not part of the test run. Usage: scripts/bench.sh [DASHBOARD_REPORTS] [LOAD_SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +43,9 @@ RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatc
   echo
   echo "## sizes"
   "$B" sizes
+  echo
+  echo "## first load of the overview in Chromium (bytes as Chromium counts them; time to the drawn chart)"
+  node end2end/first-load.mjs
   echo
   echo "## memory"
   "$B" memory

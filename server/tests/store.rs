@@ -21,6 +21,7 @@ on_both_databases! {
     concurrent_writers_store_a_report_once => concurrent_writers_store_a_report_once;
     overview_fills_every_day_of_the_range => overview_fills_every_day_of_the_range;
     trends_top_mtas_and_policies_equal_a_direct_computation => trends_top_mtas_and_policies_equal_a_direct_computation;
+    one_group_of_inputs_gets_each_its_own_outcome => one_group_of_inputs_gets_each_its_own_outcome;
 }
 
 async fn totals(store: &Store, domain: &str) -> (i64, i64, i64) {
@@ -339,4 +340,69 @@ async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) 
     assert_eq!(o.series.len() as i64, to - from + 1);
     assert!(d.health.is_none() && d.mode.is_none(), "no check has run");
     assert_eq!(d.alerts, 0);
+}
+
+/// Several inputs committed together (as the receiver's group commit and the importer do):
+/// reports are written in the order of their identity, which is not the inputs' order, and
+/// each input still gets the outcome of its own reports.
+async fn one_group_of_inputs_gets_each_its_own_outcome(store: &Store) {
+    let limits = tlswatch::ingest::Limits::default();
+    let prepare = |json: &str, name: &str| {
+        tlswatch::ingest::prepare(
+            json.as_bytes(),
+            None,
+            Some(name),
+            name.to_owned(),
+            "cli",
+            &limits,
+            1_800_000_000,
+        )
+    };
+    let first = report_json("s.example", "g-1", "group.example", "2026-03-01", 7, &[]);
+    assert_eq!(
+        import(store, first.as_bytes(), "first.json").await.status,
+        Status::Imported
+    );
+    // Ids chosen so that the sorted order differs from the inputs' order.
+    let mut inputs = Vec::new();
+    let mut expected = Vec::new();
+    for (i, id) in ["z-9", "a-1", "m-5", "g-1", "c-3", "x-7", "b-2"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("input-{i}.json");
+        let json = report_json(
+            "s.example",
+            id,
+            "group.example",
+            "2026-03-01",
+            100 + i as u64,
+            &[],
+        );
+        inputs.push(prepare(&json, &name));
+        expected.push((
+            name,
+            if *id == "g-1" {
+                Status::Duplicate
+            } else {
+                Status::Imported
+            },
+        ));
+    }
+    // And a broken input in the middle.
+    inputs.insert(3, prepare("{not json", "broken.json"));
+    expected.insert(3, ("broken.json".to_owned(), Status::Rejected));
+    let outcomes =
+        tlswatch::ingest::commit(store, inputs, tlswatch::store::DomainPolicy::AutoRegister)
+            .await
+            .unwrap();
+    let got: Vec<(String, Status)> = outcomes
+        .iter()
+        .map(|o| (o.path.clone(), o.status))
+        .collect();
+    assert_eq!(got, expected);
+    // Each stored report counts its own sessions: 7 from the first import, 100+i from the rest
+    // except the duplicate (index 3 of the ids, "g-1").
+    let success: i64 = 7 + [0, 1, 2, 4, 5, 6].iter().map(|i| 100 + i).sum::<i64>();
+    assert_eq!(totals(store, "group.example").await, (success, 0, 7));
 }

@@ -140,22 +140,27 @@ pub fn prepare(
 /// Returns one outcome per input, in order. Errors are storage failures only.
 pub async fn commit(
     store: &Store,
-    batch: Vec<Prepared>,
+    mut batch: Vec<Prepared>,
     domains: DomainPolicy,
 ) -> anyhow::Result<Vec<InputOutcome>> {
-    let reports: Vec<NewReport> = batch
-        .iter()
-        .flat_map(|p| p.reports.iter().cloned())
-        .collect();
-    let stored = store.store_reports(&reports, domains).await?;
+    // The reports move into one batch (no copies) and come back for the outcomes.
+    let mut counts = Vec::with_capacity(batch.len());
+    let mut reports: Vec<NewReport> = Vec::new();
+    for p in &mut batch {
+        counts.push(p.reports.len());
+        reports.append(&mut p.reports);
+    }
+    let (reports, stored) = store.store_reports_owned(reports, domains).await?;
     let mut stored = stored.into_iter();
+    let mut reports = reports.into_iter();
     let mut outcomes = Vec::with_capacity(batch.len());
-    for p in batch {
+    for (p, n) in batch.into_iter().zip(counts) {
         let (mut imported, mut duplicates, mut warnings) = (0, 0, 0);
         let mut errors = p.errors;
         let mut notes = Vec::new();
         let mut refused_json = None;
-        for r in &p.reports {
+        for r in reports.by_ref().take(n) {
+            let r = &r;
             match stored.next() {
                 Some(StoreOutcome::Imported(_)) => {
                     imported += 1;

@@ -116,6 +116,43 @@ impl Store {
             .collect())
     }
 
+    /// [`Store::store_reports`] for a batch the caller owns: sorted by moving the reports
+    /// rather than copying them (their raw bytes, strings and policies), and handed back in
+    /// the caller's order with their outcomes.
+    pub async fn store_reports_owned(
+        &self,
+        batch: Vec<NewReport>,
+        domains: DomainPolicy,
+    ) -> anyhow::Result<(Vec<NewReport>, Vec<StoreOutcome>)> {
+        let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        if order.iter().enumerate().all(|(i, &o)| i == o) {
+            let outcomes = self.store_in_order(&batch, keys, domains).await?;
+            return Ok((batch, outcomes));
+        }
+        let mut slots: Vec<Option<NewReport>> = batch.into_iter().map(Some).collect();
+        let sorted: Vec<NewReport> = order
+            .iter()
+            .map(|&i| slots[i].take().expect("each index once"))
+            .collect();
+        let sorted_keys: Vec<String> = order.iter().map(|&i| keys[i].clone()).collect();
+        let stored = self.store_in_order(&sorted, sorted_keys, domains).await?;
+        let mut reports: Vec<Option<NewReport>> = (0..sorted.len()).map(|_| None).collect();
+        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; sorted.len()];
+        for ((report, outcome), &i) in sorted.into_iter().zip(stored).zip(&order) {
+            reports[i] = Some(report);
+            outcomes[i] = Some(outcome);
+        }
+        Ok((
+            reports.into_iter().flatten().collect(),
+            outcomes
+                .into_iter()
+                .map(|o| o.unwrap_or(StoreOutcome::Duplicate(None)))
+                .collect(),
+        ))
+    }
+
     async fn store_in_order(
         &self,
         batch: &[NewReport],
