@@ -10,7 +10,7 @@ use tlswatch::service::stats::Stats;
 use tlswatch::service::{Actor, Viewer};
 use tlswatch::store::Store;
 
-use support::{fixture_bytes, gz, import, report_json};
+use support::{fixture_bytes, gz, import, prepare, report_json};
 
 on_both_databases! {
     same_bytes_twice_are_stored_once => same_bytes_twice_are_stored_once;
@@ -346,18 +346,6 @@ async fn trends_top_mtas_and_policies_equal_a_direct_computation(store: &Store) 
 /// reports are written in the order of their identity, which is not the inputs' order, and
 /// each input still gets the outcome of its own reports.
 async fn one_group_of_inputs_gets_each_its_own_outcome(store: &Store) {
-    let limits = tlswatch::ingest::Limits::default();
-    let prepare = |json: &str, name: &str| {
-        tlswatch::ingest::prepare(
-            json.as_bytes(),
-            None,
-            Some(name),
-            name.to_owned(),
-            "cli",
-            &limits,
-            1_800_000_000,
-        )
-    };
     let first = report_json("s.example", "g-1", "group.example", "2026-03-01", 7, &[]);
     assert_eq!(
         import(store, first.as_bytes(), "first.json").await.status,
@@ -379,7 +367,7 @@ async fn one_group_of_inputs_gets_each_its_own_outcome(store: &Store) {
             100 + i as u64,
             &[],
         );
-        inputs.push(prepare(&json, &name));
+        inputs.push(prepare(json.as_bytes(), &name));
         expected.push((
             name,
             if *id == "g-1" {
@@ -390,7 +378,7 @@ async fn one_group_of_inputs_gets_each_its_own_outcome(store: &Store) {
         ));
     }
     // And a broken input in the middle.
-    inputs.insert(3, prepare("{not json", "broken.json"));
+    inputs.insert(3, prepare(b"{not json", "broken.json"));
     expected.insert(3, ("broken.json".to_owned(), Status::Rejected));
     let outcomes =
         tlswatch::ingest::commit(store, inputs, tlswatch::store::DomainPolicy::AutoRegister)

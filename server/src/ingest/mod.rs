@@ -150,7 +150,7 @@ pub async fn commit(
         counts.push(p.reports.len());
         reports.append(&mut p.reports);
     }
-    let (reports, stored) = store.store_reports_owned(reports, domains).await?;
+    let (reports, stored) = store.store_reports(reports, domains).await?;
     let mut stored = stored.into_iter();
     let mut reports = reports.into_iter();
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -160,7 +160,6 @@ pub async fn commit(
         let mut notes = Vec::new();
         let mut refused_json = None;
         for r in reports.by_ref().take(n) {
-            let r = &r;
             match stored.next() {
                 Some(StoreOutcome::Imported(_)) => {
                     imported += 1;

@@ -89,37 +89,13 @@ struct Rollups {
 impl Store {
     /// Stores a batch of reports in one transaction. Duplicates (within the batch, in the
     /// database, or inserted concurrently by another instance) are detected and not counted.
+    /// The reports come back in the caller's order with their outcomes.
+    ///
+    /// Reports are written in the order of their identity, so concurrent writers (other
+    /// instances, group commits) that carry the same reports lock their rows in one order and
+    /// cannot deadlock; they are sorted by moving them, not by copying their raw bytes,
+    /// strings and policies.
     pub async fn store_reports(
-        &self,
-        batch: &[NewReport],
-        domains: DomainPolicy,
-    ) -> anyhow::Result<Vec<StoreOutcome>> {
-        // Reports are written in the order of their identity, so concurrent writers (other
-        // instances, group commits) that carry the same reports lock their rows in one order
-        // and cannot deadlock. Outcomes come back in the caller's order.
-        let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-        if order.iter().enumerate().all(|(i, &o)| i == o) {
-            return self.store_in_order(batch, keys, domains).await;
-        }
-        let sorted: Vec<NewReport> = order.iter().map(|&i| batch[i].clone()).collect();
-        let sorted_keys: Vec<String> = order.iter().map(|&i| keys[i].clone()).collect();
-        let stored = self.store_in_order(&sorted, sorted_keys, domains).await?;
-        let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; batch.len()];
-        for (o, &i) in stored.into_iter().zip(&order) {
-            outcomes[i] = Some(o);
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(StoreOutcome::Duplicate(None)))
-            .collect())
-    }
-
-    /// [`Store::store_reports`] for a batch the caller owns: sorted by moving the reports
-    /// rather than copying them (their raw bytes, strings and policies), and handed back in
-    /// the caller's order with their outcomes.
-    pub async fn store_reports_owned(
         &self,
         batch: Vec<NewReport>,
         domains: DomainPolicy,

@@ -204,17 +204,21 @@ pub fn report_json(
 }
 
 /// Prepares and commits one input through the CLI channel.
-pub async fn import(store: &Store, bytes: &[u8], name: &str) -> tlswatch::ingest::InputOutcome {
-    let limits = tlswatch::ingest::Limits::default();
-    let p = tlswatch::ingest::prepare(
+/// `bytes` named `name` prepared for storing, as `tlswatch import` does.
+pub fn prepare(bytes: &[u8], name: &str) -> tlswatch::ingest::Prepared {
+    tlswatch::ingest::prepare(
         bytes,
         None,
         Some(name),
         name.to_owned(),
         "cli",
-        &limits,
+        &tlswatch::ingest::Limits::default(),
         1_800_000_000,
-    );
+    )
+}
+
+pub async fn import(store: &Store, bytes: &[u8], name: &str) -> tlswatch::ingest::InputOutcome {
+    let p = prepare(bytes, name);
     let mut out =
         tlswatch::ingest::commit(store, vec![p], tlswatch::store::DomainPolicy::AutoRegister)
             .await

@@ -82,9 +82,8 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
         });
         if batch.len() == 5_000 || i + 1 == n {
             store
-                .store_reports(&batch, DomainPolicy::AutoRegister)
+                .store_reports(std::mem::take(&mut batch), DomainPolicy::AutoRegister)
                 .await?;
-            batch.clear();
         }
     }
     let seed_secs = t.elapsed().as_secs_f64();
