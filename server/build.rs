@@ -8,6 +8,8 @@ use std::path::PathBuf;
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     println!("cargo::rerun-if-env-changed=TLSWATCH_SITE_DIR");
+    // `sqlx::migrate!` embeds the migrations; a new file must rebuild the crate.
+    println!("cargo::rerun-if-changed=../migrations");
     let site = std::env::var_os("TLSWATCH_SITE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../target/site"));

@@ -99,7 +99,14 @@ export async function signIn(page, base, email, next = '/') {
   await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
   await page.fill('#email', email);
   await page.fill('#password', E2E_PASSWORD);
-  await page.click('#sign-in');
+  // Done when the browser has left /login for `next`: the sign-in's answer (and its new session
+  // cookie) has arrived. Waiting for `#me` alone is not enough in a browser that is already
+  // signed in (the login page shows `#me` too): a test that went on at once would navigate
+  // with the old session, which the sign-in is about to end.
+  await Promise.all([
+    page.waitForURL((url) => url.pathname !== '/login'),
+    page.click('#sign-in'),
+  ]);
   await page.locator('#me').waitFor();
 }
 

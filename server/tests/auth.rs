@@ -605,3 +605,64 @@ async fn a_token_use_is_recorded_to_the_minute_so_reads_do_not_write() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn a_session_in_use_outlives_its_idle_time_and_a_late_save_does_not_revive_it() {
+    use tower_sessions::cookie::time;
+    use tower_sessions::session::Id;
+    use tower_sessions::session_store::SessionStore;
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let (_, cookie, _) = sign_in(&s, "admin@example.com", PW).await;
+    let cookie = cookie.expect("session cookie");
+    let id: Id = cookie
+        .trim_start_matches("tlswatch_session=")
+        .parse()
+        .unwrap();
+    let sessions = tlswatch::store::DbSessionStore(s.store.clone());
+    let now = time::OffsetDateTime::now_utc();
+    // Signed in three hours ago, last moved then, due to expire in a minute.
+    let mut record = sessions.load(&id).await.unwrap().expect("stored");
+    let three_hours_ago = now.unix_timestamp() - 3 * 3600;
+    record
+        .data
+        .insert("login_at".into(), three_hours_ago.into());
+    record.data.insert("seen_at".into(), three_hours_ago.into());
+    record.expiry_date = now + time::Duration::minutes(1);
+    sessions.save(&record).await.unwrap();
+    let get = |cookie: String| {
+        let base = s.base.clone();
+        async move {
+            client()
+                .get(format!("{base}/"))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Using it moves the deadline by the idle time (12 h by default) and sends the cookie again.
+    let r = get(cookie.clone()).await;
+    assert_eq!(r.status(), 200);
+    let set = r
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("the cookie is sent again with the new deadline");
+    assert!(set.starts_with(&format!("{cookie};")), "{set}");
+    let moved = sessions.load(&id).await.unwrap().expect("still stored");
+    assert!(
+        moved.expiry_date >= now + time::Duration::hours(12) - time::Duration::minutes(1),
+        "{:?}",
+        moved.expiry_date
+    );
+    // Not on every request: the next one writes nothing.
+    let r = get(cookie.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get(SET_COOKIE).is_none(), "{:?}", r.headers());
+    // Signed out: a request that had loaded the session before cannot save it back.
+    assert!([200, 302].contains(&call(&s, "POST", app::api::Logout::PATH, Some(&cookie), "").await));
+    sessions.save(&moved).await.unwrap();
+    assert!(sessions.load(&id).await.unwrap().is_none());
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 303);
+}

@@ -1,12 +1,13 @@
 //! The weekly and instance-wide rollups (issue 18) agree with the reports: for ranges that
 //! start and end anywhere in a week, shorter and longer than the sparkline's 60 days, the
-//! overview's totals, its daily series and the sparklines equal sums computed from the inputs.
+//! overview's totals, its daily series and the sparklines equal sums computed from the inputs;
+//! so do the all-time totals `/metrics` exports.
 
 mod support;
 
 use std::collections::BTreeMap;
 
-use support::{import, report_json};
+use support::{import, prepare, report_json};
 use tlswatch::domain::days::{format_day, parse_day};
 use tlswatch::service::stats::Stats;
 use tlswatch::service::{Actor, Viewer};
@@ -16,6 +17,7 @@ async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
     let first = parse_day("2026-03-02").unwrap();
     // (domain, day) -> (success, failure)
     let mut want: BTreeMap<(String, i64), (i64, i64)> = BTreeMap::new();
+    let mut group = Vec::new();
     for i in 0..150i64 {
         for (k, domain) in ["a.rollup.example", "b.rollup.example"].iter().enumerate() {
             if (i + k as i64) % 5 == 3 {
@@ -31,11 +33,50 @@ async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
                 ok as u64,
                 &[("certificate-expired", &format!("mx.{domain}"), fail as u64)],
             );
-            let o = import(store, json.as_bytes(), "r.json").await;
-            assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
+            // Groups of inputs, as the receiver and the importer commit them: a group holds
+            // several days of both domains.
+            group.push(prepare(json.as_bytes(), "r.json"));
+            if group.len() == 9 {
+                commit(store, &mut group).await;
+            }
             want.insert((domain.to_string(), day), (ok, fail));
         }
     }
+    commit(store, &mut group).await;
+    // All-time totals: every input of a domain, and its failures per MX and result type.
+    let totals = store.metric_totals().await.unwrap();
+    let got: Vec<(String, i64, i64, i64)> = totals.domains.clone();
+    let mut all: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for ((d, _), (ok, fail)) in &want {
+        let e = all.entry(d.clone()).or_default();
+        *e = (e.0 + ok, e.1 + fail, e.2 + 1);
+    }
+    let all_vec: Vec<(String, i64, i64, i64)> = all
+        .iter()
+        .map(|(d, v)| (d.clone(), v.0, v.1, v.2))
+        .collect();
+    assert_eq!(got, all_vec, "all-time totals per domain");
+    let failing = |v: &[(String, String, i64)]| -> Vec<(String, String, i64)> {
+        v.iter().filter(|x| x.2 != 0).cloned().collect()
+    };
+    let mx: Vec<(String, String, i64)> = all
+        .iter()
+        .map(|(d, v)| (d.clone(), format!("mx.{d}"), v.1))
+        .collect();
+    assert_eq!(
+        failing(&totals.mx),
+        failing(&mx),
+        "all-time failures per MX"
+    );
+    let result: Vec<(String, String, i64)> = all
+        .iter()
+        .map(|(d, v)| (d.clone(), "certificate-expired".to_string(), v.1))
+        .collect();
+    assert_eq!(
+        failing(&totals.result_types),
+        failing(&result),
+        "all-time failures per result type"
+    );
     let stats = Stats::new(store.clone());
     let by = Actor::<Viewer>::operator();
     for (from, to) in [
@@ -83,6 +124,19 @@ async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
             let total = spark.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             assert_eq!(total, sum(Some(name)), "sparkline of {name} {from}..={to}");
         }
+    }
+}
+
+async fn commit(store: &Store, group: &mut Vec<tlswatch::ingest::Prepared>) {
+    let out = tlswatch::ingest::commit(
+        store,
+        std::mem::take(group),
+        tlswatch::store::DomainPolicy::AutoRegister,
+    )
+    .await
+    .unwrap();
+    for o in out {
+        assert_eq!(o.status, tlswatch::ingest::Status::Imported, "{o:?}");
     }
 }
 

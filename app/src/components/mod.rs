@@ -2,6 +2,17 @@
 
 pub mod chart;
 
+use leptos::prelude::*;
+
+/// False while the server renders and until this part of the page has hydrated, then true.
+/// Buttons that work only through script (`on:click`) are disabled until then: a lazy route's
+/// script arrives after its HTML, and a click before it would do nothing.
+pub fn hydrated() -> ReadSignal<bool> {
+    let (get, set) = signal(false);
+    Effect::new(move |_| set.set(true));
+    get
+}
+
 /// A count with its digits grouped by three (`1 953 736`), separated by a narrow no-break
 /// space: readable in every language, never mistaken for a decimal point. What the server
 /// renders; [`Count`] then shows the browser's locale.

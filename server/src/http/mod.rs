@@ -83,6 +83,8 @@ pub struct AppStateInner {
 pub struct AuthState {
     /// A session older than this (since sign-in) is signed out, whatever its activity.
     pub absolute_timeout_secs: i64,
+    /// A session unused for this long is signed out; using it moves the deadline.
+    pub idle_timeout_secs: i64,
 }
 
 /// Settings of the HTTP server.
@@ -231,6 +233,7 @@ impl Application {
         }
         let auth = AuthState {
             absolute_timeout_secs: session_absolute_hours.max(1) * 3600,
+            idle_timeout_secs: session_idle_minutes.max(1) * 60,
         };
         // The domain proofs are looked up with the checker's DNS settings (no checker: no
         // lookups; instance admins can still vouch for domains).

@@ -19,16 +19,24 @@ use crate::ingest::now_unix;
 pub const SESSION_USER: &str = "user_id";
 /// Unix seconds of sign-in, for the absolute timeout.
 pub const SESSION_LOGIN_AT: &str = "login_at";
+/// Unix seconds the session's idle deadline was last moved.
+pub const SESSION_SEEN_AT: &str = "seen_at";
+
+/// The site's own files: the WASM, its glue, chunks and CSS under `/pkg/`, ECharts and the
+/// icon (under their plain and their content-hashed names). The same for everyone, so a request
+/// for one reads no session: a page load fetches a hundred of them.
+pub fn is_static_asset(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || (path.starts_with("/echarts.min.") && path.ends_with(".js") && !path[1..].contains('/'))
+        || (path.starts_with("/favicon.") && path.ends_with(".svg") && !path[1..].contains('/'))
+}
 
 /// Paths anyone may request: health, the RFC 8460 receiver, static assets, sign-in and setup.
 pub fn is_public(path: &str) -> bool {
     path == "/healthz"
         || path == "/tlsrpt"
         || path.starts_with("/tlsrpt/")
-        || path.starts_with("/pkg/")
-        // ECharts and the icon, under their plain and their content-hashed names.
-        || (path.starts_with("/echarts.min.") && path.ends_with(".js") && !path[1..].contains('/'))
-        || (path.starts_with("/favicon.") && path.ends_with(".svg") && !path[1..].contains('/'))
+        || is_static_asset(path)
         || path == "/login"
         || path == "/setup"
         || path == "/auth/oidc/start"
@@ -112,6 +120,9 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
+    if is_static_asset(&path) {
+        return next.run(req).await;
+    }
     // Only owned values cross the awaits below (a request body is not `Sync`).
     let authorization = req
         .headers()
@@ -202,7 +213,22 @@ async fn resolve(
         .await
         .map_err(internal)?
     {
-        Some(user) => Ok(Some(user)),
+        Some(user) => {
+            // Use moves the idle deadline (the session is saved with a new expiry and its
+            // cookie sent again). Not on every request, which would make every page and read
+            // a write: once a twentieth of the idle time has passed since the last move.
+            let now = now_unix();
+            let seen = session
+                .get::<i64>(SESSION_SEEN_AT)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(login_at);
+            if now - seen >= (state.auth.idle_timeout_secs / 20).max(30) {
+                let _ = session.insert(SESSION_SEEN_AT, now).await;
+            }
+            Ok(Some(user))
+        }
         None => {
             let _ = session.flush().await;
             Ok(None)

@@ -731,26 +731,23 @@ impl Store {
         .context("reading reporter days")
     }
 
-    /// Metrics source: all-time sums per domain (from the weekly rollup, a seventh of the
-    /// daily rows), and per domain and MX / result type.
+    /// Metrics source: all-time sums per domain, and per domain and MX / result type (the
+    /// `total_*` rollups: a row each, however long the history).
     pub async fn metric_totals(&self) -> anyhow::Result<MetricTotals> {
         let domains: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "select d.name, cast(coalesce(w.success, 0) as bigint), cast(coalesce(w.failure, 0) as bigint), cast(coalesce(w.reports, 0) as bigint)
-             from domain d left join (
-                 select domain_id, sum(success) as success, sum(failure) as failure, sum(reports) as reports
-                 from weekly_domain group by domain_id
-             ) w on w.domain_id = d.id
+            "select d.name, coalesce(t.success, 0), coalesce(t.failure, 0), coalesce(t.reports, 0)
+             from domain d left join total_domain t on t.domain_id = d.id
              order by d.name",
         )
         .fetch_all(self.pool())
         .await?;
         let mx: Vec<(String, String, i64)> = sqlx::query_as(
-            "select d.name, t.mx, cast(sum(t.failure) as bigint) from daily_mx t join domain d on d.id = t.domain_id group by d.name, t.mx order by 1, 2",
+            "select d.name, t.mx, t.failure from total_mx t join domain d on d.id = t.domain_id order by 1, 2",
         )
         .fetch_all(self.pool())
         .await?;
         let result_types: Vec<(String, String, i64)> = sqlx::query_as(
-            "select d.name, t.result_type, cast(sum(t.failure) as bigint) from daily_result t join domain d on d.id = t.domain_id group by d.name, t.result_type order by 1, 2",
+            "select d.name, t.result_type, t.failure from total_result t join domain d on d.id = t.domain_id order by 1, 2",
         )
         .fetch_all(self.pool())
         .await?;

@@ -567,7 +567,9 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let _guard = self.0.write_guard().await.map_err(backend_err)?;
-        sqlx::query("insert into session (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date")
+        // Only an existing session is saved (new ones go through `create`): a request that
+        // loaded the session before a sign-out deleted it must not bring it back.
+        sqlx::query("update session set data = $2, expiry_date = $3 where id = $1")
             .bind(record.id.to_string())
             .bind(data)
             .bind(record.expiry_date.unix_timestamp())

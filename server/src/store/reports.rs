@@ -648,10 +648,18 @@ async fn apply_rollups(
     // The same numbers per week and domain, and per day across domains (long ranges at scale).
     let mut weekly: BTreeMap<(i64, i64), [i64; 3]> = BTreeMap::new();
     let mut total: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
+    // All-time, for /metrics.
+    let mut per_domain: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
     for (&(d, day), v) in &r.domain {
         add3(weekly.entry((day.div_euclid(7), d)).or_default(), *v);
         add3(total.entry(day).or_default(), *v);
+        add3(per_domain.entry(d).or_default(), *v);
     }
+    let rows: Vec<Vec<Val>> = per_domain
+        .iter()
+        .map(|(&d, v)| [Val::I64(d)].into_iter().chain(counts(v)).collect())
+        .collect();
+    add_to_rollup(tx, b, "total_domain", &["domain_id"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = weekly
         .iter()
         .map(|(&(week, d), v)| {
@@ -711,6 +719,20 @@ async fn apply_rollups(
             &rows,
         )
         .await?;
+    }
+    for (table, key, map) in [
+        ("total_mx", "mx", &r.mx),
+        ("total_result", "result_type", &r.result),
+    ] {
+        let mut all_time: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+        for ((d, _, k), n) in map.iter() {
+            *all_time.entry((*d, k.as_str())).or_default() += n;
+        }
+        let rows: Vec<Vec<Val>> = all_time
+            .iter()
+            .map(|(&(d, k), &n)| vec![Val::I64(d), Val::Text(k), Val::I64(n)])
+            .collect();
+        add_to_rollup(tx, b, table, &["domain_id", key], &["failure"], &rows).await?;
     }
     Ok(())
 }
