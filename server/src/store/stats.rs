@@ -367,6 +367,23 @@ impl Store {
                  order by r.start_day desc, r.start_time desc, r.id desc
                  limit $6"
             ),
+            // PostgreSQL: each report looked up by its key (a lateral subquery that is not
+            // flattened, so its month is chosen at run time); a plain join let the planner hash
+            // the months' whole report partitions instead (1.3 s on 1 M reports instead of
+            // 44 ms). SQLite joins by nested loops, through the key, anyway.
+            Some(_) if self.backend() == super::Backend::Postgres => format!(
+                "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
+                 from (select distinct p.report_id, p.start_day from report_policy p
+                       where p.domain_id = $1 and p.start_day between $3 and $4 and p.start_day >= $8
+                         and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                         and {ORG}) m
+                 cross join lateral (select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
+                                     from report r where r.id = m.report_id and r.start_day = m.start_day
+                                       and ($2 = '' or r.org_name = $2)
+                                     limit 1) r
+                 order by r.start_day desc, r.start_time desc, r.id desc
+                 limit $6"
+            ),
             Some(_) => format!(
                 "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
                  from (select distinct p.report_id, p.start_day from report_policy p
@@ -386,12 +403,17 @@ impl Store {
         let first_day = match domain_id {
             Some(id) if f.reporter.as_deref().unwrap_or("").is_empty() => {
                 sqlx::query_scalar::<_, Option<i64>>(
-                    "select min(start_day) from (select distinct p.report_id, p.start_day from report_policy p
+                    // Ordered as the index is (day, then report), so the newest distinct
+                    // pairs come straight off it, month by month, and the scan stops at the
+                    // limit; ordered by day alone, PostgreSQL collected and de-duplicated
+                    // every policy row of the domain first (88 ms instead of 1.9 ms on 1 M
+                    // reports).
+                    "select min(start_day) from (select distinct p.start_day, p.report_id from report_policy p
                      where p.domain_id = $1 and p.start_day between $2 and $3
                        and ($4 = 0 or (p.counted = 1 and p.failure_count > 0))
                        and ($5 = 0 or p.domain_id in (select c.domain_id from org_domain c
                                                       where c.org_id = $5 and c.verified_at is not null))
-                     order by p.start_day desc limit $6) newest",
+                     order by p.start_day desc, p.report_id desc limit $6) newest",
                 )
                 .bind(id)
                 .bind(from)

@@ -1,0 +1,6 @@
+-- One domain's report list (domain id 42, 500 rows, no filter), the two statements of
+-- `Store::reports` as `e86a8bc` sent them, parameters filled in (20369: the first statement's answer on
+-- pg-1m-seed.sql's data). pgbench -n -M prepared -f THIS_FILE -t 50 -r postgres://…/scratch
+set jit = off;
+select min(start_day) from (select distinct p.report_id, p.start_day from report_policy p where p.domain_id = 42 and p.start_day between -1000000 and 1000000 and (0 = 0 or (p.counted = 1 and p.failure_count > 0)) and (0 = 0 or p.domain_id in (select c.domain_id from org_domain c where c.org_id = 0 and c.verified_at is not null)) order by p.start_day desc limit 500) newest;
+select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day from (select distinct p.report_id, p.start_day from report_policy p where p.domain_id = 42 and p.start_day between -1000000 and 1000000 and p.start_day >= 20369 and (0 = 0 or (p.counted = 1 and p.failure_count > 0)) and (0 = 0 or p.domain_id in (select c.domain_id from org_domain c where c.org_id = 0 and c.verified_at is not null))) m join report r on r.id = m.report_id and r.start_day = m.start_day where ('' = '' or r.org_name = '') order by r.start_day desc, r.start_time desc, r.id desc limit 500;
