@@ -203,7 +203,52 @@ async fn the_report_list_is_the_newest_first_at_any_limit(store: &Store) {
     }
 }
 
+/// `/metrics` counts check runs from a totals row per severity, kept by a trigger: it equals
+/// the runs stored, including those made before the totals table existed (the migration).
+async fn check_runs_are_counted_for_metrics(store: &Store) {
+    use app::health::{Finding, Severity};
+    use tlswatch::check::{Outcome, Snapshot};
+    let run = |severity: Option<Severity>| Outcome {
+        domain: "checks.rollup.example".into(),
+        findings: severity
+            .map(|severity| Finding {
+                id: "STS-TXT-01".into(),
+                severity,
+                title: "t".into(),
+                detail: "d".into(),
+                fix: String::new(),
+                rfc: String::new(),
+                subject: None,
+                result_type: None,
+            })
+            .into_iter()
+            .collect(),
+        snapshot: Snapshot::default(),
+        mx_hosts: Vec::new(),
+        policy_text: None,
+        elapsed: std::time::Duration::from_millis(5),
+    };
+    for s in [
+        Some(Severity::Fail),
+        None,
+        Some(Severity::Fail),
+        Some(Severity::Warn),
+    ] {
+        store
+            .save_check(&run(s), "manual", 1_700_000_000)
+            .await
+            .unwrap();
+    }
+    let want = vec![
+        ("fail".to_string(), 2),
+        ("pass".into(), 1),
+        ("warn".into(), 1),
+    ];
+    assert_eq!(store.metric_totals().await.unwrap().checks, want);
+}
+
 on_both_databases! {
+    checks => check_runs_are_counted_for_metrics;
     ranges => long_and_short_ranges_equal_the_inputs;
     list => the_report_list_is_the_newest_first_at_any_limit;
 }

@@ -13,6 +13,13 @@ pub fn hydrated() -> ReadSignal<bool> {
     get
 }
 
+/// True until this part of the page has hydrated ([`hydrated`]): the `disabled` of a button
+/// that works only through script.
+pub fn until_hydrated() -> impl Fn() -> bool + Copy + Send + Sync + 'static {
+    let h = hydrated();
+    move || !h.get()
+}
+
 /// A count with its digits grouped by three (`1 953 736`), separated by a narrow no-break
 /// space: readable in every language, never mistaken for a decimal point. What the server
 /// renders; [`Count`] then shows the browser's locale.

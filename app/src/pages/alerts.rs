@@ -114,8 +114,8 @@ fn AlertsBody(
                 </td>
                 <td><crate::components::LocalTime utc=a.started.clone()/>{a.resolved.clone().map(|r| view! { <div class="hint">"resolved " <crate::components::LocalTime utc=r/></div> })}</td>
                 <td>{(live && editor).then(|| view! {
-                    <button class="ack" type="button" disabled={let (h, done) = (crate::components::hydrated(), a.acknowledged_by.is_some()); move || done || !h.get()} on:click=move |_| { ack.dispatch(AckAlert { id }); }>"Acknowledge"</button>
-                    <button class="silence" type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} on:click=move |_| { silence.dispatch(SilenceAlert { id, minutes: 24 * 60, comment: "silenced from the alerts page".into() }); }>"Silence 24 h"</button>
+                    <button class="ack" type="button" disabled={let (off, done) = (crate::components::until_hydrated(), a.acknowledged_by.is_some()); move || done || off()} on:click=move |_| { ack.dispatch(AckAlert { id }); }>"Acknowledge"</button>
+                    <button class="silence" type="button" disabled=crate::components::until_hydrated() on:click=move |_| { silence.dispatch(SilenceAlert { id, minutes: 24 * 60, comment: "silenced from the alerts page".into() }); }>"Silence 24 h"</button>
                 })}</td>
             </tr>
         }
@@ -135,7 +135,7 @@ fn AlertsBody(
                 let id = s.id;
                 view! { <tr class:inactive=!s.active>
                     <td><code>{s.matchers}</code></td><td>{s.ends}</td><td>{s.author}</td><td>{s.comment}</td>
-                    <td>{(editor && s.active).then(|| view! { <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} on:click=move |_| { end.dispatch(EndSilence { id }); }>"End now"</button> })}</td>
+                    <td>{(editor && s.active).then(|| view! { <button type="button" disabled=crate::components::until_hydrated() on:click=move |_| { end.dispatch(EndSilence { id }); }>"End now"</button> })}</td>
                 </tr> }
             }).collect_view()}</tbody>
         </table>
@@ -262,7 +262,7 @@ fn RuleRow(r: RuleView, editor: bool, rule: ServerAction<SaveRule>) -> impl Into
             <td><input type="checkbox" aria-label=format!("{} on", r.name) prop:checked=move || enabled.get() disabled=!editor
                 on:change=move |ev| enabled.set(event_target_checked(&ev))/></td>
             <td>{editor.then(|| view! {
-                <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} class="edit-rule" aria-expanded=move || open.get().to_string()
+                <button type="button" disabled=crate::components::until_hydrated() class="edit-rule" aria-expanded=move || open.get().to_string()
                     on:click=move |_| open.update(|o| *o = !*o)>"Edit"</button>
             })}</td>
         </tr>

@@ -42,11 +42,11 @@ pub fn Channels(
                             <li>{when} " " {kind} " " <strong>{status}</strong> {(!err.is_empty()).then(|| view! { <span class="hint">" " {err}</span> })}</li>
                         }).collect_view()}</ul></td>
                         <td class="actions">
-                            <button class="send-test" type="button" disabled={let h = crate::components::hydrated(); move || !h.get() || test.pending().get()}
+                            <button class="send-test" type="button" disabled={let off = crate::components::until_hydrated(); move || off() || test.pending().get()}
                                 on:click=move |_| { tested.set(Some(id)); test.dispatch(TestChannel { id }); }>"Send test"</button>
-                            <button class="edit-channel" type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} aria-expanded=move || (editing.get() == Some(id)).to_string()
+                            <button class="edit-channel" type="button" disabled=crate::components::until_hydrated() aria-expanded=move || (editing.get() == Some(id)).to_string()
                                 on:click=move |_| editing.update(|e| *e = if *e == Some(id) { None } else { Some(id) })>"Edit"</button>
-                            <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} on:click=move |_| { del.dispatch(DeleteChannel { id }); }>"Delete"</button>
+                            <button type="button" disabled=crate::components::until_hydrated() on:click=move |_| { del.dispatch(DeleteChannel { id }); }>"Delete"</button>
                             <Show when=move || tested.get() == Some(id)>
                                 <p class="test-result" role="status">{move || match (test.pending().get(), test.value().get()) {
                                     (true, _) => "Sending…".to_owned(),

@@ -58,7 +58,7 @@ pub fn HealthSection(domain: Signal<String>) -> impl IntoView {
                 <h2>"Configuration health"</h2>
                 <Show when=can_run>
                     <button id="check-now" type="button"
-                        disabled={let h = crate::components::hydrated(); move || !h.get() || run.pending().get()}
+                        disabled={let off = crate::components::until_hydrated(); move || off() || run.pending().get()}
                         on:click=move |_| { run.dispatch(domain.get_untracked()); }>
                         {move || if run.pending().get() { "Checking…" } else { "Check now" }}
                     </button>

@@ -126,18 +126,18 @@ fn MailboxTable(
                         <td class="num"><crate::components::Count n=m.duplicates/></td>
                         <td class="num"><crate::components::Count n=m.rejected/></td>
                         <td class="actions">
-                            <button type="button" class="test-mailbox" disabled={let h = crate::components::hydrated(); move || !h.get() || test.pending().get()}
+                            <button type="button" class="test-mailbox" disabled={let off = crate::components::until_hydrated(); move || off() || test.pending().get()}
                                 on:click=move |_| { answered.set(Some((id, "test"))); test.dispatch(TestMailbox { id }); }>"Test connection"</button>
-                            <button type="button" class="poll-mailbox" disabled={let h = crate::components::hydrated(); move || !h.get() || poll.pending().get()}
+                            <button type="button" class="poll-mailbox" disabled={let off = crate::components::until_hydrated(); move || off() || poll.pending().get()}
                                 on:click=move |_| { answered.set(Some((id, "poll"))); poll.dispatch(PollMailbox { id }); }>"Poll now"</button>
                             {sign_in}
                             {has_retention.then(|| view! {
-                                <button type="button" class="preview-retention" disabled={let h = crate::components::hydrated(); move || !h.get() || preview.pending().get()}
+                                <button type="button" class="preview-retention" disabled={let off = crate::components::until_hydrated(); move || off() || preview.pending().get()}
                                     on:click=move |_| { answered.set(Some((id, "retention"))); preview.dispatch(PreviewRetention { id }); }>"Preview clean-up"</button>
                             })}
-                            <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} class="edit-mailbox" aria-expanded=move || (editing.get() == Some(id)).to_string()
+                            <button type="button" disabled=crate::components::until_hydrated() class="edit-mailbox" aria-expanded=move || (editing.get() == Some(id)).to_string()
                                 on:click=move |_| editing.update(|e| *e = if *e == Some(id) { None } else { Some(id) })>"Edit"</button>
-                            <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} on:click=move |_| { remove.dispatch(RemoveMailbox { id }); }>"Delete"</button>
+                            <button type="button" disabled=crate::components::until_hydrated() on:click=move |_| { remove.dispatch(RemoveMailbox { id }); }>"Delete"</button>
                             <Show when=move || answered.get().is_some_and(|(i, _)| i == id)>
                                 <p class="mailbox-result" role="status">{move || {
                                     let (pending, value) = match answered.get().map(|a| a.1) {

@@ -227,7 +227,7 @@ fn PolicyBody(
                         <td>{h.mx.join(", ")}</td><td>{age(h.max_age)}</td><td>{h.author}</td><td><crate::components::LocalTime utc=utc(h.created_at)/></td>
                         <td>{h.comment}{h.override_reason.map(|r| view! { <div class="hint">"Override: " {r}</div> })}</td>
                         <td><Show when=move || editor.get()>
-                            <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} class="link rollback" title=format!("Publish version {version}'s content again")
+                            <button type="button" disabled=crate::components::until_hydrated() class="link rollback" title=format!("Publish version {version}'s content again")
                                 on:click={ let d = d.clone(); move |_| { rollback.dispatch(RollbackPolicy { domain: d.clone(), version, override_reason: String::new() }); } }>
                                 "Roll back to this"
                             </button>
@@ -286,7 +286,7 @@ fn StopHosting(domain: String, stop: ServerAction<StopPolicy>) -> impl IntoView 
                     }
                 }
             }>
-                <button type="button" disabled={let h = crate::components::hydrated(); move || !h.get()} id="policy-stop" class="link danger" on:click=move |_| asked.set(true)>"Stop hosting…"</button>
+                <button type="button" disabled=crate::components::until_hydrated() id="policy-stop" class="link danger" on:click=move |_| asked.set(true)>"Stop hosting…"</button>
             </Show>
         </div>
     }

@@ -410,44 +410,70 @@ async fn insert_reports(
         .iter()
         .map(|&i| serde_json::to_string(&batch[i].report.warnings).unwrap_or_else(|_| "[]".into()))
         .collect();
+    let first_id = new_ids(tx, b, "report").await?;
     let rows: Vec<Vec<Val>> = todo
         .iter()
         .enumerate()
         .map(|(k, &i)| {
             let (item, r) = (&batch[i], &batch[i].report);
-            vec![
-                Val::Text(&r.organization_name),
-                Val::Text(&r.report_id),
-                Val::OptText(r.contact_info.as_deref()),
-                Val::I64(r.start.timestamp()),
-                Val::I64(r.end.timestamp()),
-                Val::I64(day_of(r.start)),
-                Val::Text(item.channel),
-                Val::I64(item.received_at),
-                Val::Text(&item.content_hash),
-                Val::Bytes(&item.raw_gz),
-                Val::I64(item.raw_size as i64),
-                Val::Text(&warnings[k]),
-                Val::I64(r.policies.len() as i64),
-                Val::I64(totals[k].0),
-                Val::I64(totals[k].1),
-                Val::Text(&keys[i]),
-            ]
+            first_id
+                .map(|first| Val::I64(first + k as i64))
+                .into_iter()
+                .chain([
+                    Val::Text(&r.organization_name),
+                    Val::Text(&r.report_id),
+                    Val::OptText(r.contact_info.as_deref()),
+                    Val::I64(r.start.timestamp()),
+                    Val::I64(r.end.timestamp()),
+                    Val::I64(day_of(r.start)),
+                    Val::Text(item.channel),
+                    Val::I64(item.received_at),
+                    Val::Text(&item.content_hash),
+                    Val::Bytes(&item.raw_gz),
+                    Val::I64(item.raw_size as i64),
+                    Val::Text(&warnings[k]),
+                    Val::I64(r.policies.len() as i64),
+                    Val::I64(totals[k].0),
+                    Val::I64(totals[k].1),
+                    Val::Text(&keys[i]),
+                ])
+                .collect()
         })
         .collect();
-    let inserted = insert_rows(
-        tx,
-        b,
-        "insert into report (org_name, report_id, contact_info, start_time, end_time, start_day, channel, received_at,
-             content_hash, raw_gz, raw_size, warnings, policy_count, success_count, failure_count, dedup_key)",
-        16,
-        &rows,
-        "on conflict do nothing returning id, content_hash",
-    )
-    .await?;
+    const COLUMNS: &str = "org_name, report_id, contact_info, start_time, end_time, start_day, channel, received_at,
+             content_hash, raw_gz, raw_size, warnings, policy_count, success_count, failure_count, dedup_key";
     let mut by_hash = HashMap::new();
-    for row in inserted {
-        by_hash.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+    match first_id {
+        Some(first) => {
+            // No `on conflict`: a conflict cannot happen here, and if it did the batch fails
+            // whole rather than count a report that was not written.
+            insert_rows(
+                tx,
+                b,
+                &format!("insert into report (id, {COLUMNS})"),
+                17,
+                &rows,
+                "",
+            )
+            .await?;
+            for (k, &i) in todo.iter().enumerate() {
+                by_hash.insert(batch[i].content_hash.clone(), first + k as i64);
+            }
+        }
+        None => {
+            let inserted = insert_rows(
+                tx,
+                b,
+                &format!("insert into report ({COLUMNS})"),
+                16,
+                &rows,
+                "on conflict do nothing returning id, content_hash",
+            )
+            .await?;
+            for row in inserted {
+                by_hash.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+            }
+        }
     }
     let mut ids = HashMap::new();
     for i in todo {
@@ -484,48 +510,74 @@ async fn insert_policies(
             meta.push((report_row, day_of(r.start), pos, p, counted));
         }
     }
+    let first_id = new_ids(tx, b, "report_policy").await?;
     let rows: Vec<Vec<Val>> = meta
         .iter()
         .zip(&texts)
+        .enumerate()
         .map(
-            |((report_row, start_day, pos, p, counted), (strings, mx))| {
-                vec![
-                    Val::I64(*report_row),
-                    Val::I64(*start_day),
-                    Val::I64(*pos as i64),
-                    Val::Text(&p.policy_type),
-                    Val::Text(&p.policy_domain),
-                    Val::I64(
-                        domain_ids
-                            .get(&p.policy_domain)
-                            .copied()
-                            .unwrap_or_default(),
-                    ),
-                    Val::Text(strings),
-                    Val::Text(mx),
-                    Val::I64(to_i64(p.success)),
-                    Val::I64(to_i64(p.failure)),
-                    Val::I64(i64::from(*counted)),
-                ]
+            |(k, ((report_row, start_day, pos, p, counted), (strings, mx)))| {
+                first_id
+                    .map(|first| Val::I64(first + k as i64))
+                    .into_iter()
+                    .chain([
+                        Val::I64(*report_row),
+                        Val::I64(*start_day),
+                        Val::I64(*pos as i64),
+                        Val::Text(&p.policy_type),
+                        Val::Text(&p.policy_domain),
+                        Val::I64(
+                            domain_ids
+                                .get(&p.policy_domain)
+                                .copied()
+                                .unwrap_or_default(),
+                        ),
+                        Val::Text(strings),
+                        Val::Text(mx),
+                        Val::I64(to_i64(p.success)),
+                        Val::I64(to_i64(p.failure)),
+                        Val::I64(i64::from(*counted)),
+                    ])
+                    .collect()
             },
         )
         .collect();
-    let returned = insert_rows(
-        tx,
-        b,
-        "insert into report_policy (report_id, start_day, position, policy_type, policy_domain, domain_id, policy_strings,
-             mx_patterns, success_count, failure_count, counted)",
-        11,
-        &rows,
-        "returning id, report_id, position",
-    )
-    .await?;
+    const COLUMNS: &str =
+        "report_id, start_day, position, policy_type, policy_domain, domain_id, policy_strings,
+             mx_patterns, success_count, failure_count, counted";
     let mut policy_ids = HashMap::new();
-    for row in returned {
-        policy_ids.insert(
-            (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
-            row.try_get::<i64, _>(0)?,
-        );
+    match first_id {
+        Some(first) => {
+            insert_rows(
+                tx,
+                b,
+                &format!("insert into report_policy (id, {COLUMNS})"),
+                12,
+                &rows,
+                "",
+            )
+            .await?;
+            for (k, (report_row, _, pos, _, _)) in meta.iter().enumerate() {
+                policy_ids.insert((*report_row, *pos as i64), first + k as i64);
+            }
+        }
+        None => {
+            let returned = insert_rows(
+                tx,
+                b,
+                &format!("insert into report_policy ({COLUMNS})"),
+                11,
+                &rows,
+                "returning id, report_id, position",
+            )
+            .await?;
+            for row in returned {
+                policy_ids.insert(
+                    (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
+                    row.try_get::<i64, _>(0)?,
+                );
+            }
+        }
     }
     let mut details = Vec::new();
     for (report_row, start_day, pos, p, _) in &meta {
@@ -558,6 +610,26 @@ async fn insert_policies(
     )
     .await?;
     Ok(())
+}
+
+/// On SQLite, the first id of the rows about to be inserted into `table`; `None` on PostgreSQL,
+/// where the database numbers them and returns the numbers. The SQLite writer holds the
+/// database's write lock (`BEGIN IMMEDIATE`) and has already set duplicates aside, so it numbers
+/// the rows itself: sqlx-sqlite hands every returned row from its worker thread to the task on
+/// its own, which cost more than the inserts (issue 18).
+async fn new_ids(
+    tx: &mut Transaction<'static, Any>,
+    b: Backend,
+    table: &str,
+) -> anyhow::Result<Option<i64>> {
+    if b == Backend::Postgres {
+        return Ok(None);
+    }
+    let (max,): (i64,) = sqlx::query_as(&format!("select coalesce(max(id), 0) from {table}"))
+        .fetch_one(&mut **tx)
+        .await
+        .with_context(|| format!("numbering new {table} rows"))?;
+    Ok(Some(max + 1))
 }
 
 fn rollups(

@@ -352,6 +352,13 @@ impl Store {
         };
         const ORG: &str = "($7 = 0 or p.domain_id in (select c.domain_id from org_domain c
                                where c.org_id = $7 and c.verified_at is not null))";
+        // With a domain: its reports (day, id) that have a matching policy.
+        let pairs = format!(
+            "(select distinct p.report_id, p.start_day from report_policy p
+              where p.domain_id = $1 and p.start_day between $3 and $4 and p.start_day >= $8
+                and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
+                and {ORG})"
+        );
         let sql = match domain_id {
             None => format!(
                 "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
@@ -373,10 +380,7 @@ impl Store {
             // 44 ms). SQLite joins by nested loops, through the key, anyway.
             Some(_) if self.backend() == super::Backend::Postgres => format!(
                 "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
-                 from (select distinct p.report_id, p.start_day from report_policy p
-                       where p.domain_id = $1 and p.start_day between $3 and $4 and p.start_day >= $8
-                         and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
-                         and {ORG}) m
+                 from {pairs} m
                  cross join lateral (select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
                                      from report r where r.id = m.report_id and r.start_day = m.start_day
                                        and ($2 = '' or r.org_name = $2)
@@ -386,10 +390,7 @@ impl Store {
             ),
             Some(_) => format!(
                 "select r.id, r.org_name, r.report_id, r.start_time, r.end_time, r.channel, r.warnings, r.start_day
-                 from (select distinct p.report_id, p.start_day from report_policy p
-                       where p.domain_id = $1 and p.start_day between $3 and $4 and p.start_day >= $8
-                         and ($5 = 0 or (p.counted = 1 and p.failure_count > 0))
-                         and {ORG}) m
+                 from {pairs} m
                  join report r on r.id = m.report_id and r.start_day = m.start_day
                  where ($2 = '' or r.org_name = $2)
                  order by r.start_day desc, r.start_time desc, r.id desc
