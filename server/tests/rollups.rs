@@ -87,6 +87,8 @@ async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
         (first + 10, first + 16),
         (first + 12, first + 12),
         (first - 20, first + 200),
+        // More than 60 weeks: two weeks per sparkline point.
+        (first - 400, first + 149),
     ] {
         let sum = |domain: Option<&str>| {
             want.iter()
@@ -123,6 +125,16 @@ async fn long_and_short_ranges_equal_the_inputs(store: &Store) {
             assert!(spark.len() <= 60, "{} points", spark.len());
             let total = spark.iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             assert_eq!(total, sum(Some(name)), "sparkline of {name} {from}..={to}");
+            if to - from < 60 {
+                // A point a day: each in its place.
+                for (i, point) in spark.iter().enumerate() {
+                    let day = from + i as i64;
+                    let want_point = want
+                        .get(&(name.clone(), day))
+                        .map_or((0, 0), |v| (v.0, v.1));
+                    assert_eq!(*point, want_point, "{name} on {}", format_day(day));
+                }
+            }
         }
     }
 }
