@@ -101,7 +101,7 @@ impl Store {
         // One week per bucket: whole weeks as they are (one row per domain and week), and
         // only the edge days summed into their weeks.
         let sql = if weeks <= 1 {
-            "select domain_id, week - $7 as b, success as s, failure as f from weekly_domain where week between $1 and $2 and $8 = 1
+            "select domain_id, week - $7, success, failure from weekly_domain where week between $1 and $2 and $8 = 1
              union all
              select domain_id, day / 7 - $7, cast(sum(success) as bigint), cast(sum(failure) as bigint)
              from daily_domain where day between $3 and $4 or day between $5 and $6
@@ -563,7 +563,7 @@ impl Store {
     ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
         // One day per bucket: the rows as they are (one per domain and day), in index order.
         let sql = if width <= 1 {
-            "select domain_id, day - $1 as b, success as s, failure as f from daily_domain where day between $1 and $2 and $3 = 1"
+            "select domain_id, day - $1, success, failure from daily_domain where day between $1 and $2 and $3 = 1"
         } else {
             "select domain_id, (day - $1) / $3 as b, cast(sum(success) as bigint) as s, cast(sum(failure) as bigint) as f
              from daily_domain where day between $1 and $2 group by domain_id, (day - $1) / $3"
@@ -600,11 +600,7 @@ impl Store {
                 .iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
                 .collect(),
-            super::Backend::Sqlite => unpack_buckets(
-                rows.iter()
-                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?,
-            ),
+            super::Backend::Sqlite => unpack_buckets(&rows),
         }
     }
 
@@ -738,14 +734,14 @@ fn packed(sql: &str) -> String {
 /// which cost more than the query (365 days at 10 M reports: p50 96 ms, of which SQLite's
 /// part is ~4 ms). Packed a bucket per row, in the index's order (no sort), the query
 /// returns 30 or 53 rows.
-fn unpack_buckets(
-    rows: Vec<(i64, String, String, String)>,
-) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
+fn unpack_buckets(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
+    use sqlx::Row;
     let mut out = Vec::new();
-    for (bucket, ids, success, failure) in rows {
-        let ids: Vec<i64> = serde_json::from_str(&ids)?;
-        let success: Vec<i64> = serde_json::from_str(&success)?;
-        let failure: Vec<i64> = serde_json::from_str(&failure)?;
+    for r in rows {
+        let bucket: i64 = r.try_get(0)?;
+        let ids: Vec<i64> = serde_json::from_str(r.try_get(1)?)?;
+        let success: Vec<i64> = serde_json::from_str(r.try_get(2)?)?;
+        let failure: Vec<i64> = serde_json::from_str(r.try_get(3)?)?;
         anyhow::ensure!(
             ids.len() == success.len() && ids.len() == failure.len(),
             "sparkline bucket {bucket}: arrays of different lengths"
