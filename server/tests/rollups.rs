@@ -256,7 +256,56 @@ async fn check_runs_are_counted_for_metrics(store: &Store) {
         ("pass".into(), 1),
         ("warn".into(), 1),
     ];
-    assert_eq!(store.metric_totals().await.unwrap().checks, want);
+    let totals = store.metric_totals().await.unwrap();
+    assert_eq!(totals.checks, want);
+    assert_eq!((totals.rejected, totals.notifications.len()), (0, 0));
+    // The rest of the one statement `/metrics` reads: rejected inputs, notifications by status.
+    for (i, reason) in ["not json", "not gzip"].iter().enumerate() {
+        store
+            .quarantine(&tlswatch::store::NewRejected {
+                channel: "upload",
+                source_name: "bad.json",
+                received_at: 1_700_000_000 + i as i64,
+                reason,
+                content_hash: &format!("{i:064}"),
+                raw_gz: b"x",
+                raw_size: 1,
+            })
+            .await
+            .unwrap();
+    }
+    let channel = store
+        .add_channel(
+            &tlswatch::store::alerts::ChannelRow {
+                id: 0,
+                name: "hook".into(),
+                kind: "webhook".into(),
+                config: serde_json::json!({"url": "https://hooks.example/x"}),
+                domains: vec![],
+                enabled: true,
+                org_id: tlswatch::store::DEFAULT_ORG,
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    for k in 0..3 {
+        store
+            .queue_notification(
+                channel,
+                &format!("g{k}"),
+                "firing",
+                "{}",
+                &[],
+                1_700_000_000,
+            )
+            .await
+            .unwrap();
+    }
+    let totals = store.metric_totals().await.unwrap();
+    assert_eq!(totals.checks, want);
+    assert_eq!(totals.rejected, 2);
+    assert_eq!(totals.notifications, vec![("pending".to_string(), 3)]);
 }
 
 on_both_databases! {

@@ -733,43 +733,48 @@ impl Store {
 
     /// Metrics source: all-time sums per domain, and per domain and MX / result type (the
     /// `total_*` rollups: a row each, however long the history).
+    ///
+    /// One statement, each list packed into a JSON array: `/metrics` is scraped often, and
+    /// six statements returning a row per domain and MX were six hand-offs to a connection and
+    /// a hand-off per row (on SQLite each one a wake-up of the connection's thread). The lists
+    /// are sorted here.
     pub async fn metric_totals(&self) -> anyhow::Result<MetricTotals> {
-        let domains: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "select d.name, coalesce(t.success, 0), coalesce(t.failure, 0), coalesce(t.reports, 0)
-             from domain d left join total_domain t on t.domain_id = d.id
-             order by d.name",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mx: Vec<(String, String, i64)> = sqlx::query_as(
-            "select d.name, t.mx, t.failure from total_mx t join domain d on d.id = t.domain_id order by 1, 2",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let result_types: Vec<(String, String, i64)> = sqlx::query_as(
-            "select d.name, t.result_type, t.failure from total_result t join domain d on d.id = t.domain_id order by 1, 2",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let (rejected,): (i64,) = sqlx::query_as("select count(*) from rejected_input")
+        let (list, list_end) = match self.backend() {
+            super::Backend::Sqlite => ("json_group_array(json_array(", "))"),
+            super::Backend::Postgres => ("coalesce(json_agg(json_build_array(", ")), '[]')::text"),
+        };
+        let sql = format!(
+            "select
+               (select {list}d.name, coalesce(t.success, 0), coalesce(t.failure, 0), coalesce(t.reports, 0){list_end}
+                  from domain d left join total_domain t on t.domain_id = d.id),
+               (select {list}d.name, t.mx, t.failure{list_end} from total_mx t join domain d on d.id = t.domain_id),
+               (select {list}d.name, t.result_type, t.failure{list_end}
+                  from total_result t join domain d on d.id = t.domain_id),
+               (select count(*) from rejected_input),
+               (select {list}worst, runs{list_end} from total_check_run),
+               (select {list}status, n{list_end}
+                  from (select status, count(*) as n from notification group by status) s)"
+        );
+        let row = sqlx::query(&sql)
             .fetch_one(self.pool())
-            .await?;
-        let checks: Vec<(String, i64)> =
-            sqlx::query_as("select worst, runs from total_check_run order by worst")
-                .fetch_all(self.pool())
-                .await?;
-        let notifications: Vec<(String, i64)> = sqlx::query_as(
-            "select status, count(*) from notification group by status order by status",
-        )
-        .fetch_all(self.pool())
-        .await?;
+            .await
+            .context("reading the metric totals")?;
+        fn unpack<T: serde::de::DeserializeOwned + Ord>(
+            row: &sqlx::any::AnyRow,
+            i: usize,
+        ) -> anyhow::Result<Vec<T>> {
+            let text: String = row.try_get(i)?;
+            let mut v: Vec<T> = serde_json::from_str(&text).context("metric totals")?;
+            v.sort_unstable();
+            Ok(v)
+        }
         Ok(MetricTotals {
-            domains,
-            mx,
-            result_types,
-            rejected,
-            checks,
-            notifications,
+            domains: unpack(&row, 0)?,
+            mx: unpack(&row, 1)?,
+            result_types: unpack(&row, 2)?,
+            rejected: row.try_get(3)?,
+            checks: unpack(&row, 4)?,
+            notifications: unpack(&row, 5)?,
         })
     }
 }
