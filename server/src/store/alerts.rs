@@ -739,21 +739,26 @@ impl Store {
     /// a hand-off per row (on SQLite each one a wake-up of the connection's thread). The lists
     /// are sorted here.
     pub async fn metric_totals(&self) -> anyhow::Result<MetricTotals> {
-        let (list, list_end) = match self.backend() {
-            super::Backend::Sqlite => ("json_group_array(json_array(", "))"),
-            super::Backend::Postgres => ("coalesce(json_agg(json_build_array(", ")), '[]')::text"),
-        };
         let sql = format!(
-            "select
-               (select {list}d.name, coalesce(t.success, 0), coalesce(t.failure, 0), coalesce(t.reports, 0){list_end}
-                  from domain d left join total_domain t on t.domain_id = d.id),
-               (select {list}d.name, t.mx, t.failure{list_end} from total_mx t join domain d on d.id = t.domain_id),
-               (select {list}d.name, t.result_type, t.failure{list_end}
-                  from total_result t join domain d on d.id = t.domain_id),
-               (select count(*) from rejected_input),
-               (select {list}worst, runs{list_end} from total_check_run),
-               (select {list}status, n{list_end}
-                  from (select status, count(*) as n from notification group by status) s)"
+            "select ({}), ({}), ({}), (select count(*) from rejected_input), ({}), ({})",
+            self.packed_rows(
+                "select d.name, coalesce(t.success, 0) as s, coalesce(t.failure, 0) as f, coalesce(t.reports, 0) as r
+                 from domain d left join total_domain t on t.domain_id = d.id",
+                "name, s, f, r"
+            ),
+            self.packed_rows(
+                "select d.name, t.mx, t.failure from total_mx t join domain d on d.id = t.domain_id",
+                "name, mx, failure"
+            ),
+            self.packed_rows(
+                "select d.name, t.result_type, t.failure from total_result t join domain d on d.id = t.domain_id",
+                "name, result_type, failure"
+            ),
+            self.packed_rows("select worst, runs from total_check_run", "worst, runs"),
+            self.packed_rows(
+                "select status, count(*) as n from notification group by status",
+                "status, n"
+            ),
         );
         let row = sqlx::query(&sql)
             .fetch_one(self.pool())
@@ -763,8 +768,7 @@ impl Store {
             row: &sqlx::any::AnyRow,
             i: usize,
         ) -> anyhow::Result<Vec<T>> {
-            let text: String = row.try_get(i)?;
-            let mut v: Vec<T> = serde_json::from_str(&text).context("metric totals")?;
+            let mut v: Vec<T> = super::unpack_rows(row, i)?;
             v.sort_unstable();
             Ok(v)
         }

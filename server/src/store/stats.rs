@@ -35,8 +35,8 @@ impl Store {
     /// Whole weeks come from `weekly_domain`, the days around them from `daily_domain`.
     pub async fn domain_totals(&self, from: i64, to: i64) -> anyhow::Result<Vec<DomainTotals>> {
         let split = WeekSplit::of(from, to);
-        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "select d.name, coalesce(t.s, 0), coalesce(t.f, 0), coalesce(t.r, 0)
+        let sql = self.packed_rows(
+            "select d.name, coalesce(t.s, 0) as s, coalesce(t.f, 0) as f, coalesce(t.r, 0) as r
              from domain d left join (
                  select domain_id, cast(sum(success) as bigint) as s, cast(sum(failure) as bigint) as f,
                         cast(sum(reports) as bigint) as r
@@ -44,18 +44,21 @@ impl Store {
                        union all
                        select domain_id, success, failure, reports from daily_domain
                        where day between $3 and $4 or day between $5 and $6) parts
-                 group by domain_id) t on t.domain_id = d.id
-             order by d.name",
-        )
-        .bind(split.weeks.0)
-        .bind(split.weeks.1)
-        .bind(split.before.0)
-        .bind(split.before.1)
-        .bind(split.after.0)
-        .bind(split.after.1)
-        .fetch_all(self.pool())
-        .await
-        .context("reading domain totals")?;
+                 group by domain_id) t on t.domain_id = d.id",
+            "name, s, f, r",
+        );
+        let row = sqlx::query(&sql)
+            .bind(split.weeks.0)
+            .bind(split.weeks.1)
+            .bind(split.before.0)
+            .bind(split.before.1)
+            .bind(split.after.0)
+            .bind(split.after.1)
+            .fetch_one(self.pool())
+            .await
+            .context("reading domain totals")?;
+        let mut rows: Vec<(String, i64, i64, i64)> = super::unpack_rows(&row, 0)?;
+        rows.sort_unstable();
         Ok(rows
             .into_iter()
             .map(|(domain, success, failure, reports)| DomainTotals {
@@ -609,11 +612,12 @@ impl Store {
         &self,
         rows: Vec<(i64, i64, i64, i64)>,
     ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
+        let row = sqlx::query(&self.packed_rows("select id, name from domain", "id, name"))
+            .fetch_one(self.pool())
+            .await
+            .context("reading domain names")?;
         let names: std::collections::HashMap<i64, String> =
-            sqlx::query_as::<_, (i64, String)>("select id, name from domain")
-                .fetch_all(self.pool())
-                .await
-                .context("reading domain names")?
+            super::unpack_rows::<(i64, String)>(&row, 0)?
                 .into_iter()
                 .collect();
         Ok(rows
