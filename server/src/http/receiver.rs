@@ -163,7 +163,7 @@ async fn rate_limit(
         state.receiver.in_flight.clone().acquire_owned(),
     )
     .await;
-    let Ok(Ok(_permit)) = permit else {
+    let Ok(Ok(permit)) = permit else {
         crate::telemetry::count_receiver_refusal("busy");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -172,12 +172,28 @@ async fn rate_limit(
         )
             .into_response();
     };
+    // The handler gives the slot back once the report is prepared (it then waits for its
+    // transaction under the intake's byte bound); at the latest it goes with the request.
+    request
+        .extensions_mut()
+        .insert(Slot(Arc::new(std::sync::Mutex::new(Some(permit)))));
     next.run(request).await
+}
+
+/// A receiver request's place among the reports read and prepared at once.
+#[derive(Clone)]
+struct Slot(Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl Slot {
+    fn release(&self) {
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
 }
 
 async fn receive_open(
     state: State<AppState>,
     peer: Extension<Client>,
+    slot: Extension<Slot>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -188,13 +204,14 @@ async fn receive_open(
         )
             .into_response();
     }
-    receive(state, peer, headers, body).await
+    receive(state, peer, slot, headers, body).await
 }
 
 async fn receive_secret(
     state: State<AppState>,
     Path(secret): Path<String>,
     peer: Extension<Client>,
+    slot: Extension<Slot>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -206,13 +223,14 @@ async fn receive_secret(
     if !ok {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
-    receive(state, peer, headers, body).await
+    receive(state, peer, slot, headers, body).await
 }
 
 #[tracing::instrument(skip_all, fields(%client, bytes = body.len()))]
 async fn receive(
     State(state): State<AppState>,
     Extension(Client(client)): Extension<Client>,
+    Extension(slot): Extension<Slot>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -245,7 +263,15 @@ async fn receive(
         media_type: essence,
         client: client.to_string(),
     };
-    match state.services.intake.receive(received).await {
+    let intake = &state.services.intake;
+    let outcome = match intake.prepare_received(received).await {
+        Ok(prepared) => {
+            slot.release();
+            intake.commit_received(prepared).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
         Ok(o) => {
             tracing::info!(status = ?o.status, reports = o.reports, reason = o.reason.as_deref().unwrap_or(""), "report received over HTTPS");
             match o.status {

@@ -19,6 +19,14 @@ pub const RECEIVER_QUARANTINE_KEEP: usize = 64 * 1024;
 /// Most inputs one group commit writes in one transaction.
 const GROUP_MAX: usize = 256;
 
+/// Most bytes of prepared inputs (their reports' JSON and compressed copies) waiting for the
+/// group commit, all channels together. The receiver bounds the requests being read and
+/// prepared at once by count; once prepared, a report waits for its transaction under this
+/// bound instead, so more reports share a transaction than there are preparation slots
+/// (200 uploaders: groups of ~100 instead of ~32) while memory stays bounded whatever their
+/// sizes. A larger input waits until enough of the queue has been written.
+pub const QUEUED_BYTES: usize = 256 * 1024 * 1024;
+
 /// One input waiting for the group commit, and where its outcome goes.
 type Waiting = (
     Prepared,
@@ -35,6 +43,8 @@ pub struct Intake {
     wake: Arc<tokio::sync::Notify>,
     /// The group committer: inputs that arrive together are written in one transaction.
     group: Option<tokio::sync::mpsc::Sender<Waiting>>,
+    /// Bytes of prepared inputs waiting for the group commit ([`QUEUED_BYTES`]).
+    queued: Arc<tokio::sync::Semaphore>,
 }
 
 /// Writes what is waiting, in as few transactions as there are domain policies among it, and
@@ -117,6 +127,7 @@ impl Intake {
             domains,
             wake,
             group,
+            queued: Arc::new(tokio::sync::Semaphore::new(QUEUED_BYTES)),
         }
     }
 
@@ -158,9 +169,16 @@ impl Intake {
     /// registered are stored, and a rejected body is kept only up to
     /// [`RECEIVER_QUARANTINE_KEEP`] bytes.
     pub async fn receive(&self, r: Received) -> Outcome<InputOutcome> {
+        let prepared = self.prepare_received(r).await?;
+        self.commit_received(prepared).await
+    }
+
+    /// The first half of [`Intake::receive`]: extracts and parses the report (on a blocking
+    /// thread). The receiver lets the next request be read once this is done.
+    pub async fn prepare_received(&self, r: Received) -> Outcome<Prepared> {
         let limits = self.limits;
         let source = format!("https from {}", r.client);
-        let prepared = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut p = ingest::prepare(
                 &r.body,
                 Some(&r.media_type),
@@ -179,12 +197,24 @@ impl Intake {
         .map_err(|e| {
             tracing::error!(error = %e, "report preparation task failed");
             ServiceError::Unavailable
-        })?;
+        })
+    }
+
+    /// The second half of [`Intake::receive`]: stores what was prepared (registered domains
+    /// only), answering once its transaction has committed.
+    pub async fn commit_received(&self, prepared: Prepared) -> Outcome<InputOutcome> {
         self.commit(prepared, DomainPolicy::KnownOnly).await
     }
 
     async fn commit(&self, prepared: Prepared, domains: DomainPolicy) -> Outcome<InputOutcome> {
         if let Some(group) = &self.group {
+            // Held until the answer: the input's bytes count against the queue until written.
+            let weight = queued_weight(&prepared);
+            let _queued = self
+                .queued
+                .acquire_many(weight)
+                .await
+                .map_err(|_| ServiceError::Unavailable)?;
             let (tx, rx) = tokio::sync::oneshot::channel();
             if group.send((prepared, domains, tx)).await.is_ok() {
                 return rx.await.unwrap_or(Err(ServiceError::Unavailable));
@@ -198,4 +228,16 @@ impl Intake {
         }
         Ok(o)
     }
+}
+
+/// What a prepared input weighs in the commit queue: its reports' JSON and compressed copies
+/// and any rejected bytes kept, at least 1 KiB, at most the whole queue.
+fn queued_weight(p: &Prepared) -> u32 {
+    let bytes: usize = p
+        .reports
+        .iter()
+        .map(|r| r.raw_size + r.raw_gz.len())
+        .sum::<usize>()
+        + p.raw_if_rejected.as_ref().map_or(0, Vec::len);
+    u32::try_from(bytes.clamp(1024, QUEUED_BYTES)).unwrap_or(u32::MAX)
 }
