@@ -675,8 +675,8 @@ pub struct ServeArgs {
     /// client, for the receiver's rate limit and the logs. Default: none, the peer is the client.
     #[arg(long, env = "TLSWATCH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
-    /// Reports the open receiver prepares at once, all clients together; beyond it it answers
-    /// 503 with `Retry-After`.
+    /// Reports the open receiver reads and prepares at once, all clients together; beyond it
+    /// it answers 503 with `Retry-After`.
     #[arg(long, env = "TLSWATCH_RECEIVER_MAX_IN_FLIGHT", default_value_t = 64)]
     pub receiver_max_in_flight: usize,
     /// Server-side deadline of a request, in seconds (uploads and received reports: 4×).
