@@ -165,16 +165,10 @@ impl Intake {
         self.commit(prepared, self.domains).await
     }
 
-    /// A report POSTed to the open receiver: anyone may send, so only domains already
-    /// registered are stored, and a rejected body is kept only up to
-    /// [`RECEIVER_QUARANTINE_KEEP`] bytes.
-    pub async fn receive(&self, r: Received) -> Outcome<InputOutcome> {
-        let prepared = self.prepare_received(r).await?;
-        self.commit_received(prepared).await
-    }
-
-    /// The first half of [`Intake::receive`]: extracts and parses the report (on a blocking
-    /// thread). The receiver lets the next request be read once this is done.
+    /// A report POSTed to the open receiver, first half: extracts and parses it (on a
+    /// blocking thread); a rejected body is kept only up to [`RECEIVER_QUARANTINE_KEEP`]
+    /// bytes. The receiver lets the next request be read once this is done, then calls
+    /// [`Intake::commit_received`].
     pub async fn prepare_received(&self, r: Received) -> Outcome<Prepared> {
         let limits = self.limits;
         let source = format!("https from {}", r.client);
@@ -200,8 +194,8 @@ impl Intake {
         })
     }
 
-    /// The second half of [`Intake::receive`]: stores what was prepared (registered domains
-    /// only), answering once its transaction has committed.
+    /// A report POSTed to the open receiver, second half: anyone may send, so only domains
+    /// already registered are stored; answers once its transaction has committed.
     pub async fn commit_received(&self, prepared: Prepared) -> Outcome<InputOutcome> {
         self.commit(prepared, DomainPolicy::KnownOnly).await
     }

@@ -47,13 +47,8 @@ impl Store {
                  group by domain_id) t on t.domain_id = d.id",
             "name, s, f, r",
         );
-        let row = sqlx::query(&sql)
-            .bind(split.weeks.0)
-            .bind(split.weeks.1)
-            .bind(split.before.0)
-            .bind(split.before.1)
-            .bind(split.after.0)
-            .bind(split.after.1)
+        let row = split
+            .bind(sqlx::query(&sql))
             .fetch_one(self.pool())
             .await
             .context("reading domain totals")?;
@@ -136,13 +131,8 @@ impl Store {
                 &sqlite_sql
             }
         };
-        let q = sqlx::query(sql)
-            .bind(split.weeks.0)
-            .bind(split.weeks.1)
-            .bind(split.before.0)
-            .bind(split.before.1)
-            .bind(split.after.0)
-            .bind(split.after.1)
+        let q = split
+            .bind(sqlx::query(sql))
             .bind(from.div_euclid(7))
             .bind(weeks.max(1));
         let rows = self.buckets(q).await.context("reading per-domain trends")?;
@@ -172,6 +162,19 @@ pub struct WeekSplit {
 }
 
 impl WeekSplit {
+    /// Binds the split to `$1`..`$6` of `q`: whole weeks, days before, days after.
+    fn bind<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        q.bind(self.weeks.0)
+            .bind(self.weeks.1)
+            .bind(self.before.0)
+            .bind(self.before.1)
+            .bind(self.after.0)
+            .bind(self.after.1)
+    }
+
     /// The split of `from..=to` (days).
     pub fn of(from: i64, to: i64) -> Self {
         const NONE: (i64, i64) = (1, 0);
