@@ -394,3 +394,44 @@ async fn one_group_of_inputs_gets_each_its_own_outcome(store: &Store) {
     let success: i64 = 7 + [0, 1, 2, 4, 5, 6].iter().map(|i| 100 + i).sum::<i64>();
     assert_eq!(totals(store, "group.example").await, (success, 0, 7));
 }
+
+/// SQLite's write-ahead log is copied into the database file in the background and starts
+/// again from the beginning while a writer keeps committing: the log file stays well under
+/// the writer's own checkpoint threshold (10,000 pages, about 41 MB), which is where it would
+/// end without the background checkpointer, and far under what was written (an earlier
+/// checkpointer that never finished let it grow until the disk was full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
+    let db = support::sqlite().await;
+    let store = &db.store;
+    let wal = db.sqlite_path().with_extension("db-wal");
+    let mut most = 0u64;
+    for batch in 0..200 {
+        let inputs = (0..32)
+            .map(|i| {
+                let json = report_json(
+                    "wal.example",
+                    &format!("wal-{batch}-{i}"),
+                    &format!("d{}.example", i % 7),
+                    "2026-03-01",
+                    10 + i,
+                    &[("validation-failure", "mx.example", 1)],
+                );
+                prepare(json.as_bytes(), "wal.json")
+            })
+            .collect();
+        let outcomes =
+            tlswatch::ingest::commit(store, inputs, tlswatch::store::DomainPolicy::AutoRegister)
+                .await
+                .unwrap();
+        assert!(outcomes.iter().all(|o| o.status == Status::Imported));
+        most = most.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    assert_eq!(store.report_count().await.unwrap(), 6_400);
+    let frame = 4096 + 24;
+    assert!(
+        most < 7_000 * frame,
+        "the write-ahead log reached {most} bytes ({} frames)",
+        most / frame
+    );
+}

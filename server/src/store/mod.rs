@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use auth::{AuditEntry, DbSessionStore, Token, TokenCaller, User};
@@ -61,6 +61,10 @@ pub struct Store {
     // SQLite allows one writer at a time; taking this lock before a write transaction avoids
     // SQLITE_BUSY on lock upgrades. PostgreSQL writers do not take it.
     write_lock: Arc<Mutex<()>>,
+    /// SQLite: the background checkpointer's connection ([`spawn_checkpointer`]).
+    checkpointer: Option<AnyPool>,
+    /// SQLite: tells the background checkpointer that the write-ahead log grew.
+    wal_written: Option<tokio::sync::mpsc::Sender<()>>,
     quarantine_quota: QuarantineQuota,
     sealer: Option<Arc<crate::secrets::Sealer>>,
     /// Months whose report partitions are known to exist (PostgreSQL).
@@ -77,6 +81,61 @@ impl std::fmt::Debug for Store {
 
 /// Longest a writer waits for this process's SQLite write turn.
 const WRITE_WAIT: Duration = Duration::from_secs(30);
+
+/// How long after a write the background checkpointer moves the write-ahead log into the
+/// database file: the writes of that time (about 20 group commits under load) are copied once.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+
+/// Frames (pages) of write-ahead log from which the background checkpointer finishes its copy
+/// holding the write turn, so that the log starts again from the beginning (16 MiB).
+const RESTART_FRAMES: i64 = 4_096;
+
+/// Pages of write-ahead log after which the writer checkpoints in its own commit, should the
+/// background checkpointer fall behind (SQLite's default is 1,000 pages, about 4 MiB).
+const WRITER_AUTOCHECKPOINT: u32 = 10_000;
+
+/// SQLite's checkpoints, off the writer's path. With SQLite's own automatic checkpoint the
+/// committing writer copies the log into the database file every 1,000 pages and fsyncs it,
+/// and every report in that group commit waits for it (a third of the receiver's commit
+/// time). Here a connection of its own copies the log in the background ("passive": beside
+/// the writer, which keeps appending), then once more holding the process's write turn, so
+/// the copy finishes (only what was appended meanwhile is left) and the next writer starts
+/// the log from the beginning again: the log stays bounded under continuous writes. Ends
+/// when every handle of the store is gone.
+fn spawn_checkpointer(
+    checkpointer: AnyPool,
+    write_lock: std::sync::Weak<Mutex<()>>,
+) -> tokio::sync::mpsc::Sender<()> {
+    let (wal_written, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        let passive = "pragma wal_checkpoint(passive)";
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(CHECKPOINT_DELAY).await;
+            let _ = rx.try_recv();
+            let Some(lock) = write_lock.upgrade() else {
+                break;
+            };
+            let done = async {
+                // (busy, frames in the log, frames copied)
+                let (_, log, _): (i64, i64, i64) =
+                    sqlx::query_as(passive).fetch_one(&checkpointer).await?;
+                if log >= RESTART_FRAMES {
+                    let _turn = lock.lock().await;
+                    sqlx::query(passive).execute(&checkpointer).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            };
+            if let Err(e) = done.await {
+                if checkpointer.is_closed() {
+                    break;
+                }
+                tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed; the writer checkpoints instead");
+            }
+        }
+        checkpointer.close().await;
+    });
+    wal_written
+}
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -140,7 +199,10 @@ impl Store {
                                 // and deleted per transaction, 15 % of the writer's time.
                                 // Bounded by one statement's pages; readers keep temporary
                                 // files for their large sorts.
-                                conn.execute("pragma temp_store = memory").await?;
+                                conn.execute(
+                                    format!("pragma temp_store = memory; pragma wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}").as_str(),
+                                )
+                                .await?;
                             }
                         } else {
                             // Short dashboard queries over large partitioned tables: PostgreSQL's
@@ -156,17 +218,26 @@ impl Store {
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let writer = if backend == Backend::Sqlite && !in_memory {
-            // Lazily opened: tools that only read never open it.
-            pool_options(1, 128 * 1024, true).connect_lazy_with(options)
+        let write_lock = Arc::new(Mutex::new(()));
+        let (writer, checkpointer, wal_written) = if backend == Backend::Sqlite && !in_memory {
+            // Lazily opened: tools that only read never open them.
+            let checkpointer = pool_options(1, 1024, false).connect_lazy_with(options.clone());
+            let wal_written = spawn_checkpointer(checkpointer.clone(), Arc::downgrade(&write_lock));
+            (
+                pool_options(1, 128 * 1024, true).connect_lazy_with(options),
+                Some(checkpointer),
+                Some(wal_written),
+            )
         } else {
-            pool.clone()
+            (pool.clone(), None, None)
         };
         let store = Self {
             pool,
             writer,
             backend,
-            write_lock: Arc::new(Mutex::new(())),
+            write_lock,
+            checkpointer,
+            wal_written,
             quarantine_quota: QuarantineQuota::default(),
             sealer: None,
             months: Arc::default(),
@@ -221,6 +292,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to finish (graceful shutdown).
     pub async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
         self.writer.close().await;
         self.pool.close().await;
     }
@@ -246,9 +320,11 @@ impl Store {
     /// Starts a write transaction. On SQLite it starts as a writer (`BEGIN IMMEDIATE`), so
     /// it waits for other processes' writers (busy timeout) instead of failing with "database
     /// is locked" when it would upgrade from reading to writing.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(crate) async fn begin_write(&self) -> anyhow::Result<Transaction<'static, Any>> {
+        if let Some(wal) = &self.wal_written {
+            // Full means a checkpoint is already due.
+            let _ = wal.try_send(());
+        }
         let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,

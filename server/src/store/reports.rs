@@ -10,7 +10,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
-use super::rows::{insert_rows, list, Val};
+use super::rows::{insert_rows, list, Script, Val};
 use super::{partitions, Backend, Store};
 use crate::domain::counting::{contributions, counted_policies};
 use crate::domain::days::{day_of, format_day};
@@ -182,11 +182,31 @@ impl Store {
                 }
             }
         }
-        let report_ids =
-            insert_reports(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
-        insert_policies(&mut tx, self.backend(), batch, &report_ids, &domain_ids).await?;
+        let first_ids = new_ids(&mut tx, self.backend()).await?;
+        let mut script = Script::new(self.backend());
+        let report_ids = insert_reports(
+            &mut tx,
+            &mut script,
+            first_ids,
+            self.backend(),
+            batch,
+            &keys,
+            &mut outcomes,
+        )
+        .await?;
+        insert_policies(
+            &mut tx,
+            &mut script,
+            first_ids,
+            self.backend(),
+            batch,
+            &report_ids,
+            &domain_ids,
+        )
+        .await?;
         let rollups = rollups(batch, &report_ids, &domain_ids);
-        apply_rollups(&mut tx, self.backend(), &rollups).await?;
+        apply_rollups(&mut tx, &mut script, self.backend(), &rollups).await?;
+        script.flush(&mut tx).await?;
         tx.commit().await.context("committing reports")?;
         Ok(outcomes
             .into_iter()
@@ -196,7 +216,7 @@ impl Store {
 }
 
 async fn mark_duplicates(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     b: Backend,
     batch: &[NewReport],
     keys: &[String],
@@ -281,7 +301,7 @@ async fn mark_duplicates(
 
 /// Appends a warning to a stored report (at most 100 warnings are kept per report).
 async fn note_conflict(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     id: i64,
     warning: &str,
 ) -> anyhow::Result<()> {
@@ -305,7 +325,7 @@ async fn note_conflict(
 }
 
 async fn resolve_domains(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     b: Backend,
     batch: &[NewReport],
     outcomes: &[Option<StoreOutcome>],
@@ -387,7 +407,9 @@ async fn resolve_domains(
 
 /// Inserts the reports still without an outcome; returns batch index → row id.
 async fn insert_reports(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
+    script: &mut Script,
+    first_ids: Option<(i64, i64)>,
     b: Backend,
     batch: &[NewReport],
     keys: &[String],
@@ -410,7 +432,7 @@ async fn insert_reports(
         .iter()
         .map(|&i| serde_json::to_string(&batch[i].report.warnings).unwrap_or_else(|_| "[]".into()))
         .collect();
-    let first_id = new_ids(tx, b, "report").await?;
+    let first_id = first_ids.map(|(report, _)| report);
     let rows: Vec<Vec<Val>> = todo
         .iter()
         .enumerate()
@@ -447,29 +469,31 @@ async fn insert_reports(
         Some(first) => {
             // No `on conflict`: a conflict cannot happen here, and if it did the batch fails
             // whole rather than count a report that was not written.
-            insert_rows(
-                tx,
-                b,
-                &format!("insert into report (id, {COLUMNS})"),
-                17,
-                &rows,
-                "",
-            )
-            .await?;
+            script
+                .insert_rows(
+                    tx,
+                    b,
+                    &format!("insert into report (id, {COLUMNS})"),
+                    17,
+                    &rows,
+                    "",
+                )
+                .await?;
             for (k, &i) in todo.iter().enumerate() {
                 by_hash.insert(batch[i].content_hash.clone(), first + k as i64);
             }
         }
         None => {
-            let inserted = insert_rows(
-                tx,
-                b,
-                &format!("insert into report ({COLUMNS})"),
-                16,
-                &rows,
-                "on conflict do nothing returning id, content_hash",
-            )
-            .await?;
+            let inserted = script
+                .insert_rows(
+                    tx,
+                    b,
+                    &format!("insert into report ({COLUMNS})"),
+                    16,
+                    &rows,
+                    "on conflict do nothing returning id, content_hash",
+                )
+                .await?;
             for row in inserted {
                 by_hash.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
             }
@@ -490,7 +514,9 @@ async fn insert_reports(
 }
 
 async fn insert_policies(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
+    script: &mut Script,
+    first_ids: Option<(i64, i64)>,
     b: Backend,
     batch: &[NewReport],
     report_ids: &HashMap<usize, i64>,
@@ -510,7 +536,7 @@ async fn insert_policies(
             meta.push((report_row, day_of(r.start), pos, p, counted));
         }
     }
-    let first_id = new_ids(tx, b, "report_policy").await?;
+    let first_id = first_ids.map(|(_, policy)| policy);
     let rows: Vec<Vec<Val>> = meta
         .iter()
         .zip(&texts)
@@ -548,29 +574,31 @@ async fn insert_policies(
     let mut policy_ids = HashMap::new();
     match first_id {
         Some(first) => {
-            insert_rows(
-                tx,
-                b,
-                &format!("insert into report_policy (id, {COLUMNS})"),
-                12,
-                &rows,
-                "",
-            )
-            .await?;
+            script
+                .insert_rows(
+                    tx,
+                    b,
+                    &format!("insert into report_policy (id, {COLUMNS})"),
+                    12,
+                    &rows,
+                    "",
+                )
+                .await?;
             for (k, (report_row, _, pos, _, _)) in meta.iter().enumerate() {
                 policy_ids.insert((*report_row, *pos as i64), first + k as i64);
             }
         }
         None => {
-            let returned = insert_rows(
-                tx,
-                b,
-                &format!("insert into report_policy ({COLUMNS})"),
-                11,
-                &rows,
-                "returning id, report_id, position",
-            )
-            .await?;
+            let returned = script
+                .insert_rows(
+                    tx,
+                    b,
+                    &format!("insert into report_policy ({COLUMNS})"),
+                    11,
+                    &rows,
+                    "returning id, report_id, position",
+                )
+                .await?;
             for row in returned {
                 policy_ids.insert(
                     (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
@@ -599,7 +627,7 @@ async fn insert_policies(
             ]);
         }
     }
-    insert_rows(
+    script.insert_rows(
         tx,
         b,
         "insert into failure_detail (policy_id, start_day, result_type, sending_mta_ip, receiving_mx_hostname,
@@ -612,24 +640,23 @@ async fn insert_policies(
     Ok(())
 }
 
-/// On SQLite, the first id of the rows about to be inserted into `table`; `None` on PostgreSQL,
-/// where the database numbers them and returns the numbers. The SQLite writer holds the
-/// database's write lock (`BEGIN IMMEDIATE`) and has already set duplicates aside, so it numbers
-/// the rows itself: sqlx-sqlite hands every returned row from its worker thread to the task on
-/// its own, which cost more than the inserts (issue 18).
-async fn new_ids(
-    tx: &mut Transaction<'static, Any>,
-    b: Backend,
-    table: &str,
-) -> anyhow::Result<Option<i64>> {
+/// On SQLite, the first ids of the report and policy rows about to be inserted; `None` on
+/// PostgreSQL, where the database numbers them and returns the numbers. The SQLite writer holds
+/// the database's write lock (`BEGIN IMMEDIATE`) and has already set duplicates aside, so it
+/// numbers the rows itself: sqlx-sqlite hands every returned row from its worker thread to the
+/// task on its own, which cost more than the inserts (issue 18), and with nothing returned the
+/// inserts can be sent as one [`Script`].
+async fn new_ids(tx: &mut Transaction<'_, Any>, b: Backend) -> anyhow::Result<Option<(i64, i64)>> {
     if b == Backend::Postgres {
         return Ok(None);
     }
-    let (max,): (i64,) = sqlx::query_as(&format!("select coalesce(max(id), 0) from {table}"))
-        .fetch_one(&mut **tx)
-        .await
-        .with_context(|| format!("numbering new {table} rows"))?;
-    Ok(Some(max + 1))
+    let (report, policy): (i64, i64) = sqlx::query_as(
+        "select (select coalesce(max(id), 0) from report), (select coalesce(max(id), 0) from report_policy)",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .context("numbering new report rows")?;
+    Ok(Some((report + 1, policy + 1)))
 }
 
 fn rollups(
@@ -673,7 +700,8 @@ const COUNTS: [&str; 3] = ["success", "failure", "reports"];
 /// Adds `rows` (key columns, then counters) to the rollup `table`: new keys are inserted,
 /// existing ones have the counters added.
 async fn add_to_rollup(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
+    script: &mut Script,
     b: Backend,
     table: &str,
     keys: &[&str],
@@ -694,14 +722,17 @@ async fn add_to_rollup(
         keys.join(", "),
         add.join(", ")
     );
-    insert_rows(tx, b, &insert, keys.len() + counters.len(), rows, &conflict).await?;
+    script
+        .insert_rows(tx, b, &insert, keys.len() + counters.len(), rows, &conflict)
+        .await?;
     Ok(())
 }
 
 // Keys are sorted (BTreeMap), so concurrent PostgreSQL writers lock rollup rows in one order
 // and cannot deadlock.
 async fn apply_rollups(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
+    script: &mut Script,
     b: Backend,
     r: &Rollups,
 ) -> anyhow::Result<()> {
@@ -716,7 +747,16 @@ async fn apply_rollups(
                 .collect()
         })
         .collect();
-    add_to_rollup(tx, b, "daily_domain", &["domain_id", "day"], &COUNTS, &rows).await?;
+    add_to_rollup(
+        tx,
+        script,
+        b,
+        "daily_domain",
+        &["domain_id", "day"],
+        &COUNTS,
+        &rows,
+    )
+    .await?;
     // The same numbers per week and domain, and per day across domains (long ranges at scale).
     let mut weekly: BTreeMap<(i64, i64), [i64; 3]> = BTreeMap::new();
     let mut total: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
@@ -731,7 +771,16 @@ async fn apply_rollups(
         .iter()
         .map(|(&d, v)| [Val::I64(d)].into_iter().chain(counts(v)).collect())
         .collect();
-    add_to_rollup(tx, b, "total_domain", &["domain_id"], &COUNTS, &rows).await?;
+    add_to_rollup(
+        tx,
+        script,
+        b,
+        "total_domain",
+        &["domain_id"],
+        &COUNTS,
+        &rows,
+    )
+    .await?;
     let rows: Vec<Vec<Val>> = weekly
         .iter()
         .map(|(&(week, d), v)| {
@@ -743,6 +792,7 @@ async fn apply_rollups(
         .collect();
     add_to_rollup(
         tx,
+        script,
         b,
         "weekly_domain",
         &["week", "domain_id"],
@@ -754,7 +804,7 @@ async fn apply_rollups(
         .iter()
         .map(|(&day, v)| [Val::I64(day)].into_iter().chain(counts(v)).collect())
         .collect();
-    add_to_rollup(tx, b, "daily_total", &["day"], &COUNTS, &rows).await?;
+    add_to_rollup(tx, script, b, "daily_total", &["day"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = r
         .reporter
         .iter()
@@ -767,6 +817,7 @@ async fn apply_rollups(
         .collect();
     add_to_rollup(
         tx,
+        script,
         b,
         "daily_reporter",
         &["domain_id", "day", "org_name"],
@@ -784,6 +835,7 @@ async fn apply_rollups(
             .collect();
         add_to_rollup(
             tx,
+            script,
             b,
             table,
             &["domain_id", "day", key],
@@ -804,7 +856,16 @@ async fn apply_rollups(
             .iter()
             .map(|(&(d, k), &n)| vec![Val::I64(d), Val::Text(k), Val::I64(n)])
             .collect();
-        add_to_rollup(tx, b, table, &["domain_id", key], &["failure"], &rows).await?;
+        add_to_rollup(
+            tx,
+            script,
+            b,
+            table,
+            &["domain_id", key],
+            &["failure"],
+            &rows,
+        )
+        .await?;
     }
     Ok(())
 }
