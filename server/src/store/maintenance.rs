@@ -84,6 +84,20 @@ impl Store {
         Ok((reports, domains))
     }
 
+    /// Refreshes PostgreSQL's planner statistics of every table (a no-op on SQLite). After a
+    /// bulk load autovacuum may not have analyzed the new partitions yet: at 10 M reports one
+    /// domain's report list took 130 ms instead of 11 ms, planned from an estimate of 24 rows
+    /// per partition where there were 1,164.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("analyze")
+                .execute(&self.pool)
+                .await
+                .context("analyzing tables")?;
+        }
+        Ok(())
+    }
+
     /// Moves SQLite's write-ahead log into the database file (a no-op on PostgreSQL).
     pub async fn checkpoint(&self) -> anyhow::Result<()> {
         if self.backend == Backend::Sqlite {

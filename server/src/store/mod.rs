@@ -90,6 +90,9 @@ const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
 /// holding the write turn, so that the log starts again from the beginning (16 MiB).
 const RESTART_FRAMES: i64 = 4_096;
 
+/// Frames the background checkpointer leaves for its copy under the write turn.
+const CATCH_UP_FRAMES: i64 = 256;
+
 /// Pages of write-ahead log after which the writer checkpoints in its own commit, should the
 /// background checkpointer fall behind (SQLite's default is 1,000 pages, about 4 MiB).
 const WRITER_AUTOCHECKPOINT: u32 = 10_000;
@@ -117,9 +120,19 @@ fn spawn_checkpointer(
             };
             let done = async {
                 // (busy, frames in the log, frames copied)
-                let (_, log, _): (i64, i64, i64) =
+                let (_, mut log, mut copied): (i64, i64, i64) =
                     sqlx::query_as(passive).fetch_one(&checkpointer).await?;
                 if log >= RESTART_FRAMES {
+                    // Again while the writer appended more than a little during the copy, so
+                    // that what is left for the write turn (writers wait) is short.
+                    for _ in 0..3 {
+                        if log - copied <= CATCH_UP_FRAMES {
+                            break;
+                        }
+                        (_, log, copied) = sqlx::query_as::<_, (i64, i64, i64)>(passive)
+                            .fetch_one(&checkpointer)
+                            .await?;
+                    }
                     let _turn = lock.lock().await;
                     sqlx::query(passive).execute(&checkpointer).await?;
                 }

@@ -136,8 +136,8 @@ impl Script {
         }
         let sql = std::mem::take(&mut self.sql);
         let values = std::mem::take(&mut self.values);
-        // Not kept prepared: a script's text changes with its number of rows.
-        let mut q = sqlx::query(&sql).persistent(false);
+        // Kept prepared like any statement: batches of the same size (an import's) reuse it.
+        let mut q = sqlx::query(&sql);
         for v in &values {
             q = match v {
                 Owned::I64(n) => q.bind(*n),

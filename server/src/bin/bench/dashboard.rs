@@ -87,6 +87,12 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
         }
     }
     let seed_secs = t.elapsed().as_secs_f64();
+    if already == 0 && store.backend() == tlswatch::store::Backend::Postgres {
+        // As after any bulk load: the planner's statistics of the new partitions.
+        let t = Instant::now();
+        store.analyze().await?;
+        println!("analyze after seeding: {:.1} s", t.elapsed().as_secs_f64());
+    }
     if already > 0 {
         println!(
             "backend: {:?}; {n} reports ({domains} domains) already seeded: measuring only",
