@@ -111,7 +111,11 @@ fn spawn_checkpointer(
 ) -> tokio::sync::mpsc::Sender<()> {
     let (wal_written, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     tokio::spawn(async move {
-        let passive = "pragma wal_checkpoint(passive)";
+        // (busy, frames in the log, frames copied)
+        let passive = || {
+            sqlx::query_as::<_, (i64, i64, i64)>("pragma wal_checkpoint(passive)")
+                .fetch_one(&checkpointer)
+        };
         while rx.recv().await.is_some() {
             tokio::time::sleep(CHECKPOINT_DELAY).await;
             let _ = rx.try_recv();
@@ -119,9 +123,7 @@ fn spawn_checkpointer(
                 break;
             };
             let done = async {
-                // (busy, frames in the log, frames copied)
-                let (_, mut log, mut copied): (i64, i64, i64) =
-                    sqlx::query_as(passive).fetch_one(&checkpointer).await?;
+                let (_, mut log, mut copied) = passive().await?;
                 if log >= RESTART_FRAMES {
                     // Again while the writer appended more than a little during the copy, so
                     // that what is left for the write turn (writers wait) is short.
@@ -129,12 +131,10 @@ fn spawn_checkpointer(
                         if log - copied <= CATCH_UP_FRAMES {
                             break;
                         }
-                        (_, log, copied) = sqlx::query_as::<_, (i64, i64, i64)>(passive)
-                            .fetch_one(&checkpointer)
-                            .await?;
+                        (_, log, copied) = passive().await?;
                     }
                     let _turn = lock.lock().await;
-                    sqlx::query(passive).execute(&checkpointer).await?;
+                    passive().await?;
                 }
                 Ok::<_, sqlx::Error>(())
             };

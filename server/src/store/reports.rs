@@ -184,28 +184,19 @@ impl Store {
         }
         let first_ids = new_ids(&mut tx, self.backend()).await?;
         let mut script = Script::new(self.backend());
-        let report_ids = insert_reports(
-            &mut tx,
-            &mut script,
-            first_ids,
-            self.backend(),
-            batch,
-            &keys,
-            &mut outcomes,
-        )
-        .await?;
+        let report_ids =
+            insert_reports(&mut tx, &mut script, first_ids, batch, &keys, &mut outcomes).await?;
         insert_policies(
             &mut tx,
             &mut script,
             first_ids,
-            self.backend(),
             batch,
             &report_ids,
             &domain_ids,
         )
         .await?;
         let rollups = rollups(batch, &report_ids, &domain_ids);
-        apply_rollups(&mut tx, &mut script, self.backend(), &rollups).await?;
+        apply_rollups(&mut tx, &mut script, &rollups).await?;
         script.flush(&mut tx).await?;
         tx.commit().await.context("committing reports")?;
         Ok(outcomes
@@ -410,7 +401,6 @@ async fn insert_reports(
     tx: &mut Transaction<'_, Any>,
     script: &mut Script,
     first_ids: Option<(i64, i64)>,
-    b: Backend,
     batch: &[NewReport],
     keys: &[String],
     outcomes: &mut [Option<StoreOutcome>],
@@ -472,7 +462,6 @@ async fn insert_reports(
             script
                 .insert_rows(
                     tx,
-                    b,
                     &format!("insert into report (id, {COLUMNS})"),
                     17,
                     &rows,
@@ -487,7 +476,6 @@ async fn insert_reports(
             let inserted = script
                 .insert_rows(
                     tx,
-                    b,
                     &format!("insert into report ({COLUMNS})"),
                     16,
                     &rows,
@@ -517,7 +505,6 @@ async fn insert_policies(
     tx: &mut Transaction<'_, Any>,
     script: &mut Script,
     first_ids: Option<(i64, i64)>,
-    b: Backend,
     batch: &[NewReport],
     report_ids: &HashMap<usize, i64>,
     domain_ids: &HashMap<String, i64>,
@@ -577,7 +564,6 @@ async fn insert_policies(
             script
                 .insert_rows(
                     tx,
-                    b,
                     &format!("insert into report_policy (id, {COLUMNS})"),
                     12,
                     &rows,
@@ -592,7 +578,6 @@ async fn insert_policies(
             let returned = script
                 .insert_rows(
                     tx,
-                    b,
                     &format!("insert into report_policy ({COLUMNS})"),
                     11,
                     &rows,
@@ -627,9 +612,7 @@ async fn insert_policies(
             ]);
         }
     }
-    script.insert_rows(
-        tx,
-        b,
+    script.insert_rows(tx,
         "insert into failure_detail (policy_id, start_day, result_type, sending_mta_ip, receiving_mx_hostname,
              receiving_mx_helo, receiving_ip, failed_session_count, additional_information, failure_reason_code)",
         10,
@@ -702,7 +685,6 @@ const COUNTS: [&str; 3] = ["success", "failure", "reports"];
 async fn add_to_rollup(
     tx: &mut Transaction<'_, Any>,
     script: &mut Script,
-    b: Backend,
     table: &str,
     keys: &[&str],
     counters: &[&str],
@@ -723,7 +705,7 @@ async fn add_to_rollup(
         add.join(", ")
     );
     script
-        .insert_rows(tx, b, &insert, keys.len() + counters.len(), rows, &conflict)
+        .insert_rows(tx, &insert, keys.len() + counters.len(), rows, &conflict)
         .await?;
     Ok(())
 }
@@ -733,7 +715,6 @@ async fn add_to_rollup(
 async fn apply_rollups(
     tx: &mut Transaction<'_, Any>,
     script: &mut Script,
-    b: Backend,
     r: &Rollups,
 ) -> anyhow::Result<()> {
     let counts = |v: &[i64; 3]| v.map(Val::I64);
@@ -750,7 +731,6 @@ async fn apply_rollups(
     add_to_rollup(
         tx,
         script,
-        b,
         "daily_domain",
         &["domain_id", "day"],
         &COUNTS,
@@ -771,16 +751,7 @@ async fn apply_rollups(
         .iter()
         .map(|(&d, v)| [Val::I64(d)].into_iter().chain(counts(v)).collect())
         .collect();
-    add_to_rollup(
-        tx,
-        script,
-        b,
-        "total_domain",
-        &["domain_id"],
-        &COUNTS,
-        &rows,
-    )
-    .await?;
+    add_to_rollup(tx, script, "total_domain", &["domain_id"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = weekly
         .iter()
         .map(|(&(week, d), v)| {
@@ -793,7 +764,6 @@ async fn apply_rollups(
     add_to_rollup(
         tx,
         script,
-        b,
         "weekly_domain",
         &["week", "domain_id"],
         &COUNTS,
@@ -804,7 +774,7 @@ async fn apply_rollups(
         .iter()
         .map(|(&day, v)| [Val::I64(day)].into_iter().chain(counts(v)).collect())
         .collect();
-    add_to_rollup(tx, script, b, "daily_total", &["day"], &COUNTS, &rows).await?;
+    add_to_rollup(tx, script, "daily_total", &["day"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = r
         .reporter
         .iter()
@@ -818,7 +788,6 @@ async fn apply_rollups(
     add_to_rollup(
         tx,
         script,
-        b,
         "daily_reporter",
         &["domain_id", "day", "org_name"],
         &COUNTS,
@@ -836,7 +805,6 @@ async fn apply_rollups(
         add_to_rollup(
             tx,
             script,
-            b,
             table,
             &["domain_id", "day", key],
             &["failure"],
@@ -856,16 +824,7 @@ async fn apply_rollups(
             .iter()
             .map(|(&(d, k), &n)| vec![Val::I64(d), Val::Text(k), Val::I64(n)])
             .collect();
-        add_to_rollup(
-            tx,
-            script,
-            b,
-            table,
-            &["domain_id", key],
-            &["failure"],
-            &rows,
-        )
-        .await?;
+        add_to_rollup(tx, script, table, &["domain_id", key], &["failure"], &rows).await?;
     }
     Ok(())
 }

@@ -38,24 +38,9 @@ pub async fn insert_rows(
     tail: &str,
 ) -> anyhow::Result<Vec<AnyRow>> {
     let mut out = Vec::new();
-    let per_statement = (MAX_PARAMS / cols).max(1);
-    for chunk in rows.chunks(per_statement) {
-        let sql = format!(
-            "{head} values {} {tail}",
-            placeholders(backend, chunk.len(), cols)
-        );
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            debug_assert_eq!(row.len(), cols);
-            for v in row {
-                q = match v {
-                    Val::I64(n) => q.bind(*n),
-                    Val::Text(s) => q.bind(*s),
-                    Val::OptText(s) => q.bind(*s),
-                    Val::Bytes(b) => q.bind(*b),
-                };
-            }
-        }
+    for chunk in rows.chunks(rows_per_statement(cols)) {
+        let sql = values_statement(backend, head, chunk.len(), cols, tail);
+        let q = bind_all(sqlx::query(&sql), chunk.iter().flatten().cloned());
         let mut rows = q
             .fetch_all(&mut **tx)
             .await
@@ -63,6 +48,32 @@ pub async fn insert_rows(
         out.append(&mut rows);
     }
     Ok(out)
+}
+
+/// Rows of `cols` values per statement, within [`MAX_PARAMS`].
+fn rows_per_statement(cols: usize) -> usize {
+    (MAX_PARAMS / cols).max(1)
+}
+
+/// `head values (…),(…) tail` for `rows` rows of `cols` values.
+fn values_statement(backend: Backend, head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    format!("{head} values {} {tail}", placeholders(backend, rows, cols))
+}
+
+/// `q` with `values` bound in order.
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    values: impl IntoIterator<Item = Val<'q>>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for v in values {
+        q = match v {
+            Val::I64(n) => q.bind(n),
+            Val::Text(s) => q.bind(s),
+            Val::OptText(s) => q.bind(s),
+            Val::Bytes(b) => q.bind(b),
+        };
+    }
+    q
 }
 
 /// A transaction's inserts, sent to SQLite as one script: sqlx runs each SQLite connection on
@@ -74,7 +85,7 @@ pub async fn insert_rows(
 /// own rows); anything else, and every statement on PostgreSQL (whose extended protocol takes
 /// one statement at a time), runs at once, after what was queued before it.
 pub struct Script {
-    queue: bool,
+    backend: Backend,
     sql: String,
     values: Vec<Owned>,
 }
@@ -87,11 +98,31 @@ enum Owned {
     Bytes(Vec<u8>),
 }
 
+impl Owned {
+    fn of(v: &Val<'_>) -> Self {
+        match v {
+            Val::I64(n) => Self::I64(*n),
+            Val::Text(s) => Self::Text((*s).to_owned()),
+            Val::OptText(s) => Self::OptText(s.map(str::to_owned)),
+            Val::Bytes(b) => Self::Bytes(b.to_vec()),
+        }
+    }
+
+    fn val(&self) -> Val<'_> {
+        match self {
+            Self::I64(n) => Val::I64(*n),
+            Self::Text(s) => Val::Text(s),
+            Self::OptText(s) => Val::OptText(s.as_deref()),
+            Self::Bytes(b) => Val::Bytes(b),
+        }
+    }
+}
+
 impl Script {
     /// Queues on SQLite, runs at once on PostgreSQL.
     pub fn new(backend: Backend) -> Self {
         Self {
-            queue: backend == Backend::Sqlite,
+            backend,
             sql: String::new(),
             values: Vec::new(),
         }
@@ -101,30 +132,25 @@ impl Script {
     pub async fn insert_rows(
         &mut self,
         tx: &mut Transaction<'_, Any>,
-        backend: Backend,
         head: &str,
         cols: usize,
         rows: &[Vec<Val<'_>>],
         tail: &str,
     ) -> anyhow::Result<Vec<AnyRow>> {
-        if !self.queue || tail.contains("returning") {
+        if self.backend != Backend::Sqlite || tail.contains("returning") {
             self.flush(tx).await?;
-            return insert_rows(tx, backend, head, cols, rows, tail).await;
+            return insert_rows(tx, self.backend, head, cols, rows, tail).await;
         }
-        let per_statement = (MAX_PARAMS / cols).max(1);
-        for chunk in rows.chunks(per_statement) {
-            self.sql.push_str(&format!(
-                "{head} values {} {tail};\n",
-                placeholders(backend, chunk.len(), cols)
+        for chunk in rows.chunks(rows_per_statement(cols)) {
+            self.sql.push_str(&values_statement(
+                self.backend,
+                head,
+                chunk.len(),
+                cols,
+                tail,
             ));
-            for v in chunk.iter().flatten() {
-                self.values.push(match v {
-                    Val::I64(n) => Owned::I64(*n),
-                    Val::Text(s) => Owned::Text((*s).to_owned()),
-                    Val::OptText(s) => Owned::OptText(s.map(str::to_owned)),
-                    Val::Bytes(b) => Owned::Bytes(b.to_vec()),
-                });
-            }
+            self.sql.push_str(";\n");
+            self.values.extend(chunk.iter().flatten().map(Owned::of));
         }
         Ok(Vec::new())
     }
@@ -137,16 +163,10 @@ impl Script {
         let sql = std::mem::take(&mut self.sql);
         let values = std::mem::take(&mut self.values);
         // Kept prepared like any statement: batches of the same size (an import's) reuse it.
-        let mut q = sqlx::query(&sql);
-        for v in &values {
-            q = match v {
-                Owned::I64(n) => q.bind(*n),
-                Owned::Text(s) => q.bind(s.as_str()),
-                Owned::OptText(s) => q.bind(s.as_deref()),
-                Owned::Bytes(b) => q.bind(b.as_slice()),
-            };
-        }
-        q.execute(&mut **tx).await.context("writing the batch")?;
+        bind_all(sqlx::query(&sql), values.iter().map(Owned::val))
+            .execute(&mut **tx)
+            .await
+            .context("writing the batch")?;
         Ok(())
     }
 }
