@@ -70,6 +70,16 @@ async fn upgrade(kind: &str, first_url: &str, url: &str) {
     let raw_gz = support::gz(json.as_bytes());
     let day = parse_day("2026-11-20").unwrap();
     let start = day * 86_400;
+    // The dedup key as the first release computed it (SHA-256 of organization, report-id and
+    // dates): a copy arriving after the upgrade is found by it alone.
+    let dedup_key = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"Old Sender\0old-1\0");
+        h.update(start.to_be_bytes());
+        h.update((start + 86_399).to_be_bytes());
+        hex::encode(h.finalize())
+    };
     for sql in [
         "insert into domain (id, name, created_at, origin) values (1, 'upgrade.example', 0, 'manual')".to_owned(),
         format!("insert into daily_domain (domain_id, day, success, failure, reports) values (1, {day}, 90, 10, 1)"),
@@ -81,7 +91,7 @@ async fn upgrade(kind: &str, first_url: &str, url: &str) {
     }
     sqlx::query(
         "insert into report (id, org_name, report_id, contact_info, start_time, end_time, start_day, channel, received_at, content_hash, raw_gz, raw_size, warnings, policy_count, success_count, failure_count, dedup_key)
-         values (1, 'Old Sender', 'old-1', null, $1, $2, $3, 'cli', $1, $6, $4, $5, '[]', 1, 90, 10, 'dedup-1')",
+         values (1, 'Old Sender', 'old-1', null, $1, $2, $3, 'cli', $1, $6, $4, $5, '[]', 1, 90, 10, $7)",
     )
     .bind(start)
     .bind(start + 86_399)
@@ -89,6 +99,7 @@ async fn upgrade(kind: &str, first_url: &str, url: &str) {
     .bind(&raw_gz)
     .bind(json.len() as i64)
     .bind(tlswatch::ingest::sha256_hex(json.as_bytes()))
+    .bind(&dedup_key)
     .execute(&mut conn)
     .await
     .unwrap();
@@ -113,6 +124,25 @@ async fn upgrade(kind: &str, first_url: &str, url: &str) {
     let (applied, known) = store.schema_versions().await.unwrap();
     assert_eq!(applied, Some(known));
     assert!(known > 20261128000001, "there are later migrations to test");
+    if kind == "sqlite" {
+        // The report table was rebuilt with foreign keys off: every reference still holds,
+        // and they are on again.
+        let mut check = sqlx::AnyConnection::connect(url).await.unwrap();
+        let broken = sqlx::query("pragma foreign_key_check")
+            .fetch_all(&mut check)
+            .await
+            .unwrap();
+        assert!(broken.is_empty(), "{} dangling references", broken.len());
+        let unique_on_content: i64 = sqlx::query_scalar(
+            "select count(*) from pragma_index_list('report') l, pragma_index_info(l.name) i
+             where l.\"unique\" and i.name = 'content_hash'",
+        )
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+        assert_eq!(unique_on_content, 0, "the report table was rebuilt");
+        check.close().await.unwrap();
+    }
     let totals = store.domain_totals(day, day).await.unwrap();
     assert_eq!(
         totals

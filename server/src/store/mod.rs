@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod partitions;
 pub mod policies;
 mod quarantine;
+mod rebuilds;
 mod reports;
 mod rows;
 mod sealing;
@@ -186,8 +187,8 @@ impl Store {
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
         // SQLite page cache per connection, in KiB (filled as pages are read, so an idle
-        // server stays small). The writer's is larger: inserting reports updates several
-        // indexes on random keys (content hash, dedup key), and with SQLite's default of
+        // server stays small). The writer's is larger: inserting reports updates
+        // indexes at random places (the dedup key, domains), and with SQLite's default of
         // 2 MiB every batch re-read most of their pages from the OS.
         let pool_options = |max: u32, cache_kib: u32, writer: bool| {
             AnyPoolOptions::new()
@@ -271,6 +272,9 @@ impl Store {
             .run(&self.pool)
             .await
             .context("applying database migrations")?;
+        if self.backend == Backend::Sqlite {
+            rebuilds::apply(&self.pool).await?;
+        }
         Ok(())
     }
 

@@ -224,29 +224,28 @@ async fn mark_duplicates(
             outcomes[i] = Some(StoreOutcome::Duplicate(None));
         }
     }
-    let mut by_hash: HashMap<String, i64> = HashMap::new();
+    // Equal content means equal organization, report-id and dates, so the dedup key finds
+    // every stored copy; its content hash tells a copy from a conflicting report. (The
+    // content hash has no index of its own: a second unique key on a random hash cost every
+    // stored report another index page written at a random place.)
     let mut by_key: HashMap<String, (i64, String)> = HashMap::new();
     let todo: Vec<usize> = (0..batch.len())
         .filter(|&i| outcomes[i].is_none())
         .collect();
     for chunk in todo.chunks(1_000) {
         let n = chunk.len();
-        // A report's content and dedup key fix its dates: only the days of the chunk can hold
-        // a copy (on PostgreSQL only their months' partitions are read).
+        // A report's dedup key fixes its dates: only the days of the chunk can hold a copy
+        // (on PostgreSQL only their months' partitions are read).
         let days = chunk.iter().map(|&i| day_of(batch[i].report.start));
         let (first, last) = (days.clone().min().unwrap_or(0), days.max().unwrap_or(0));
         let sql = format!(
             "select id, content_hash, dedup_key from report
-             where start_day between ${} and ${} and (content_hash in ({}) or dedup_key in ({}))",
-            2 * n + 1,
-            2 * n + 2,
-            list(b, 1, n),
-            list(b, n + 1, n)
+             where start_day between ${} and ${} and dedup_key in ({})",
+            n + 1,
+            n + 2,
+            list(b, 1, n)
         );
         let mut q = sqlx::query(&sql);
-        for &i in chunk {
-            q = q.bind(&batch[i].content_hash);
-        }
         for &i in chunk {
             q = q.bind(&keys[i]);
         }
@@ -257,16 +256,17 @@ async fn mark_duplicates(
             .context("looking for duplicate reports")?
         {
             let id: i64 = row.try_get(0)?;
-            let hash: String = row.try_get(1)?;
-            by_hash.insert(hash.clone(), id);
-            by_key.insert(row.try_get(2)?, (id, hash));
+            by_key.insert(row.try_get(2)?, (id, row.try_get(1)?));
         }
     }
     for &i in &todo {
         let item = &batch[i];
-        if let Some(&id) = by_hash.get(&item.content_hash) {
-            outcomes[i] = Some(StoreOutcome::Duplicate(Some(id)));
-        } else if let Some((id, _)) = by_key.get(&keys[i]) {
+        let Some((id, hash)) = by_key.get(&keys[i]) else {
+            continue;
+        };
+        if *hash == item.content_hash {
+            outcomes[i] = Some(StoreOutcome::Duplicate(Some(*id)));
+        } else {
             outcomes[i] = Some(StoreOutcome::Conflicting(*id));
             let r = &item.report;
             note_conflict(
