@@ -53,6 +53,7 @@ pub(crate) async fn ingest(n: usize) -> anyhow::Result<()> {
 
     let dir = tempfile_dir()?;
     let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 4).await?;
+    let written = crate::written_bytes();
     let t = Instant::now();
     let mut stored = 0;
     import_pipelined(
@@ -72,6 +73,7 @@ pub(crate) async fn ingest(n: usize) -> anyhow::Result<()> {
     )
     .await?;
     let ingest_secs = t.elapsed().as_secs_f64();
+    let written = crate::written_bytes().saturating_sub(written);
     anyhow::ensure!(
         stored == n && store.report_count().await? as usize == n,
         "stored count mismatch"
@@ -90,6 +92,11 @@ pub(crate) async fn ingest(n: usize) -> anyhow::Result<()> {
     println!(
         "store share of ingest time: {:.0} %",
         100.0 * (ingest_secs - parse_secs).max(0.0) / ingest_secs
+    );
+    println!(
+        "written to disk by the ingest: {:.1} MB ({:.1} KB a report)",
+        written as f64 / 1e6,
+        written as f64 / 1e3 / n as f64
     );
     parsedmarc_compare(&dir, &mails_copy, parse_secs, ingest_secs)?;
     let _ = std::fs::remove_dir_all(&dir);

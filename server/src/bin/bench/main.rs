@@ -148,6 +148,21 @@ pub(crate) fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes this process has caused to be written to storage (`write_bytes` of `/proc/self/io`,
+/// counted when pages are dirtied): the database's log and file writes, independent of the
+/// machine's speed.
+pub(crate) fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("write_bytes:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 pub(crate) fn pct(sorted: &[f64], p: usize) -> f64 {
     if sorted.is_empty() {
         return 0.0;

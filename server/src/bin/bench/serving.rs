@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::{pct, rss_kib, tempfile_dir};
+use crate::{pct, rss_kib, tempfile_dir, written_bytes};
 
 /// A server on a fresh SQLite file with `domains` registered; returns its address and store.
 pub(crate) async fn bench_server(
@@ -48,6 +48,7 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
     );
     let client = reqwest_like_client();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let written = written_bytes();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -84,13 +85,16 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
         errors += e;
     }
     let secs = started.elapsed().as_secs_f64();
+    let written = written_bytes().saturating_sub(written);
     lat.sort_by(f64::total_cmp);
     let stored = store.report_count().await?;
     println!(
-        "receiver: {n} gzip reports over HTTP, {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}",
+        "receiver: {n} gzip reports over HTTP, {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}; written to disk {:.1} MB ({:.1} KB a report)",
         n as f64 / secs,
         pct(&lat, 50),
-        pct(&lat, 99)
+        pct(&lat, 99),
+        written as f64 / 1e6,
+        written as f64 / 1e3 / n as f64
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
