@@ -19,8 +19,8 @@ use sqlx::{AnyPool, Executor, Row};
 /// each unique index at a random place, to the log and again to the database file.
 const REPORT_ONE_RANDOM_KEY: &str = include_str!("rebuild_report.sql");
 
-/// Applies the rebuilds a database still needs; returns how many ran.
-pub(crate) async fn apply(pool: &AnyPool) -> anyhow::Result<usize> {
+/// Applies the rebuilds a database still needs.
+pub(crate) async fn apply(pool: &AnyPool) -> anyhow::Result<()> {
     let unique_content_hash: i64 = sqlx::query_scalar(
         "select count(*) from pragma_index_list('report') l, pragma_index_info(l.name) i
          where l.\"unique\" and i.name = 'content_hash'",
@@ -29,7 +29,7 @@ pub(crate) async fn apply(pool: &AnyPool) -> anyhow::Result<usize> {
     .await
     .context("reading the report table's indexes")?;
     if unique_content_hash == 0 {
-        return Ok(0);
+        return Ok(());
     }
     tracing::info!(
         "rebuilding the report table once (one unique key on a random hash instead of two); \
@@ -56,7 +56,7 @@ pub(crate) async fn apply(pool: &AnyPool) -> anyhow::Result<usize> {
         seconds = started.elapsed().as_secs_f64(),
         "rebuilt the report table with one unique key on a random hash"
     );
-    Ok(1)
+    Ok(())
 }
 
 /// Runs `sql` in one transaction and commits only if every foreign key still holds.

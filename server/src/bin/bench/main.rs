@@ -137,26 +137,23 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Resident set size of this process, in KiB.
 pub(crate) fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_self_field("status", "VmRSS:")
 }
 
 /// Bytes this process has caused to be written to storage (`write_bytes` of `/proc/self/io`,
 /// counted when pages are dirtied): the database's log and file writes, independent of the
 /// machine's speed.
 pub(crate) fn written_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
+    proc_self_field("io", "write_bytes:")
+}
+
+/// The number after `key` in `/proc/self/{file}` (0 where there is none).
+fn proc_self_field(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("write_bytes:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
