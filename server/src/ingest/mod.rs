@@ -113,14 +113,14 @@ pub fn prepare(
                             report.report_id = format!("sha256:{}", &content_hash[..32]);
                         }
                         let raw_gz = f.original_gzip.unwrap_or_else(|| gzip(&f.json));
-                        prepared.reports.push(NewReport {
+                        prepared.reports.push(NewReport::new(
                             report,
                             content_hash,
                             raw_gz,
-                            raw_size: f.json.len(),
+                            f.json.len(),
                             channel,
-                            received_at: now,
-                        });
+                            now,
+                        ));
                     }
                     Err(e) if Some(f.origin.as_str()) == name || f.origin == "input" => {
                         prepared.errors.push(e.to_string())

@@ -292,8 +292,8 @@ impl Store {
         active: &[Active],
         now: i64,
     ) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self.begin_write(&mut turn).await?;
         let current: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
             "select id, rule_id, fingerprint, state, started_at from alert where active_key is not null",
         )
@@ -536,8 +536,8 @@ impl Store {
         alert_ids: &[i64],
         now: i64,
     ) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self.begin_write(&mut turn).await?;
         let (id,): (i64,) = sqlx::query_as(
             "insert into notification (channel_id, group_key, kind, payload, created_at, status, attempts, next_attempt_at)
              values ($1, $2, $3, $4, $5, 'pending', 0, $5) returning id",

@@ -378,8 +378,8 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<()> {
         let sealed = self.sealer()?.seal(verifier);
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self.begin_write(&mut turn).await?;
         sqlx::query("delete from mailbox_authorization where created_at < $1")
             .bind(now - 3600)
             .execute(&mut *tx)

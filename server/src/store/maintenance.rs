@@ -16,7 +16,8 @@ impl Store {
         // is deleted row by row.
         let mut deleted = self.drop_old_months(before).await?;
         loop {
-            let mut tx = self.begin_write().await?;
+            let mut turn = self.write_guard().await?;
+            let mut tx = self.begin_write(&mut turn).await?;
             let n = sqlx::query(
                 "delete from report where id in (select id from report where end_time < $1 order by id limit $2)",
             )

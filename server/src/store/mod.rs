@@ -60,8 +60,11 @@ pub struct Store {
     writer: AnyPool,
     backend: Backend,
     // SQLite allows one writer at a time; taking this lock before a write transaction avoids
-    // SQLITE_BUSY on lock upgrades. PostgreSQL writers do not take it.
-    write_lock: Arc<Mutex<()>>,
+    // SQLITE_BUSY on lock upgrades. It holds the writer connection between transactions
+    // ([`Writer`]). PostgreSQL writers do not take it.
+    write_lock: Arc<Mutex<Writer>>,
+    /// SQLite on a file: the writer connection stays with the write lock ([`Writer`]).
+    hold_writer: bool,
     /// SQLite: the background checkpointer's connection ([`spawn_checkpointer`]).
     checkpointer: Option<AnyPool>,
     /// SQLite: tells the background checkpointer that the write-ahead log grew.
@@ -79,6 +82,20 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
+
+/// The SQLite writer connection, kept checked out of its pool under the write lock. Returned to
+/// the pool after each transaction, sqlx tests it on the way back (a spawned task, then a ping:
+/// a hand-off to the connection's thread and back) before the next writer can have it; kept,
+/// the next transaction begins at once.
+#[derive(Default)]
+pub(crate) struct Writer {
+    conn: Option<sqlx::pool::PoolConnection<Any>>,
+    /// The last `BEGIN` on `conn` failed: a fresh connection is taken for the next one.
+    failed: bool,
+}
+
+/// This process's SQLite write turn ([`Store::write_guard`]); empty on PostgreSQL.
+pub(crate) struct WriteTurn<'a>(Option<MutexGuard<'a, Writer>>);
 
 /// Longest a writer waits for this process's SQLite write turn.
 const WRITE_WAIT: Duration = Duration::from_secs(30);
@@ -108,7 +125,7 @@ const WRITER_AUTOCHECKPOINT: u32 = 10_000;
 /// when every handle of the store is gone.
 fn spawn_checkpointer(
     checkpointer: AnyPool,
-    write_lock: std::sync::Weak<Mutex<()>>,
+    write_lock: std::sync::Weak<Mutex<Writer>>,
 ) -> tokio::sync::mpsc::Sender<()> {
     let (wal_written, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     tokio::spawn(async move {
@@ -232,7 +249,7 @@ impl Store {
             .await
             .with_context(|| format!("connecting to {}", redact(&url)))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let write_lock = Arc::new(Mutex::new(()));
+        let write_lock = Arc::new(Mutex::new(Writer::default()));
         let (writer, checkpointer, wal_written) = if backend == Backend::Sqlite && !in_memory {
             // Lazily opened: tools that only read never open them.
             let checkpointer = pool_options(1, 1024, false).connect_lazy_with(options.clone());
@@ -250,6 +267,7 @@ impl Store {
             writer,
             backend,
             write_lock,
+            hold_writer: checkpointer.is_some(),
             checkpointer,
             wal_written,
             quarantine_quota: QuarantineQuota::default(),
@@ -283,14 +301,7 @@ impl Store {
     /// its own (a wake-up each); a list of a thousand domains is one hand-off this way.
     /// The rows' order is not kept: sort after unpacking.
     pub(crate) fn packed_rows(&self, sql: &str, columns: &str) -> String {
-        match self.backend {
-            Backend::Sqlite => {
-                format!("select json_group_array(json_array({columns})) from ({sql}) packed")
-            }
-            Backend::Postgres => format!(
-                "select coalesce(json_agg(json_build_array({columns})), '[]')::text from ({sql}) packed"
-            ),
-        }
+        packed_rows(self.backend, sql, columns)
     }
 
     /// The database in use.
@@ -312,6 +323,8 @@ impl Store {
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.close().await;
         }
+        // The pool waits for its connections: the held writer goes back first.
+        drop(self.write_lock.lock().await.conn.take());
         self.writer.close().await;
         self.pool.close().await;
     }
@@ -319,32 +332,55 @@ impl Store {
     /// Serializes this process's SQLite writers (PostgreSQL writers do not wait). Bounded: a
     /// writer that cannot get its turn within [`WRITE_WAIT`] fails with "database busy" instead
     /// of waiting forever.
-    pub(crate) async fn write_guard(&self) -> anyhow::Result<Option<MutexGuard<'_, ()>>> {
+    pub(crate) async fn write_guard(&self) -> anyhow::Result<WriteTurn<'_>> {
         match self.backend {
             Backend::Sqlite => tokio::time::timeout(WRITE_WAIT, self.write_lock.lock())
                 .await
-                .map(Some)
+                .map(|g| WriteTurn(Some(g)))
                 .map_err(|_| {
                     anyhow::anyhow!(
                         "the database is busy (waited {}s for a write); try again",
                         WRITE_WAIT.as_secs()
                     )
                 }),
-            Backend::Postgres => Ok(None),
+            Backend::Postgres => Ok(WriteTurn(None)),
         }
     }
 
-    /// Starts a write transaction. On SQLite it starts as a writer (`BEGIN IMMEDIATE`), so
-    /// it waits for other processes' writers (busy timeout) instead of failing with "database
-    /// is locked" when it would upgrade from reading to writing.
-    pub(crate) async fn begin_write(&self) -> anyhow::Result<Transaction<'static, Any>> {
+    /// Starts a write transaction in `turn`. On SQLite it starts as a writer (`BEGIN
+    /// IMMEDIATE`), so it waits for other processes' writers (busy timeout) instead of failing
+    /// with "database is locked" when it would upgrade from reading to writing.
+    pub(crate) async fn begin_write<'t>(
+        &self,
+        turn: &'t mut WriteTurn<'_>,
+    ) -> anyhow::Result<Transaction<'t, Any>> {
         if let Some(wal) = &self.wal_written {
             // Full means a checkpoint is already due.
             let _ = wal.try_send(());
         }
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+        let tx = match (self.backend, turn.0.as_deref_mut()) {
+            (Backend::Sqlite, Some(w)) if self.hold_writer => {
+                if w.conn.is_none() || w.failed {
+                    w.conn = None;
+                    w.conn = Some(
+                        self.writer
+                            .acquire()
+                            .await
+                            .context("opening the database for writing")?,
+                    );
+                    w.failed = false;
+                }
+                let conn = w.conn.as_mut().expect("set above");
+                match sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await {
+                    Ok(tx) => Ok(tx),
+                    Err(e) => {
+                        w.failed = true;
+                        Err(e)
+                    }
+                }
+            }
+            (Backend::Sqlite, _) => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            (Backend::Postgres, _) => self.pool.begin().await,
         };
         tx.context("starting a write transaction")
     }
@@ -447,6 +483,18 @@ pub(crate) fn unique_violation(e: sqlx::Error, message: &str) -> anyhow::Error {
 /// The conflict inside `e`, if that is what it is.
 pub fn conflict_of(e: &anyhow::Error) -> Option<&Conflict> {
     e.chain().find_map(|c| c.downcast_ref::<Conflict>())
+}
+
+/// [`Store::packed_rows`] for `backend`.
+pub(crate) fn packed_rows(backend: Backend, sql: &str, columns: &str) -> String {
+    match backend {
+        Backend::Sqlite => {
+            format!("select json_group_array(json_array({columns})) from ({sql}) packed")
+        }
+        Backend::Postgres => format!(
+            "select coalesce(json_agg(json_build_array({columns})), '[]')::text from ({sql}) packed"
+        ),
+    }
 }
 
 /// The rows [`Store::packed_rows`] packed into column `i` of `row`.

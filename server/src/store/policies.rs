@@ -164,8 +164,8 @@ impl Store {
         domain: &str,
         new: &NewVersion<'_>,
     ) -> anyhow::Result<i64> {
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self.begin_write(&mut turn).await?;
         let (domain_id,): (i64,) = sqlx::query_as("select id from domain where name = $1")
             .bind(domain)
             .fetch_one(&mut *tx)

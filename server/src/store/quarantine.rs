@@ -65,8 +65,8 @@ impl Store {
     /// the open channels (the HTTPS receiver first, then mail, which stays in its mailbox) are
     /// evicted; inputs from the CLI and uploads are never evicted.
     pub async fn quarantine(&self, r: &NewRejected<'_>) -> anyhow::Result<()> {
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self.begin_write(&mut turn).await?;
         sqlx::query(
             "insert into rejected_input (channel, source_name, received_at, reason, content_hash, raw_gz, raw_size)
              values ($1, $2, $3, $4, $5, $6, $7)

@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::rows::{insert_rows, list, Script, Val};
 use super::{partitions, Backend, Store};
-use crate::domain::counting::{contributions, counted_policies};
+use crate::domain::counting::{contributions, counted_policies, Contribution};
 use crate::domain::days::{day_of, format_day};
 use crate::domain::Report;
 
@@ -31,25 +31,85 @@ pub struct NewReport {
     pub channel: &'static str,
     /// Unix seconds it arrived.
     pub received_at: i64,
+    /// What its rows are made of, computed with it ([`NewReport::new`]).
+    derived: Derived,
+}
+
+/// What a report's rows need computed from it: its identity, the counting rule's results, its
+/// JSON columns. Computed when the report is prepared, on the threads that parse in parallel,
+/// so the writer, which holds the one write turn, only puts rows together.
+#[derive(Debug, Clone)]
+struct Derived {
+    dedup_key: String,
+    /// The parse warnings as a JSON array.
+    warnings: String,
+    /// Counted successful and failed sessions.
+    totals: (i64, i64),
+    /// What it adds to the rollups, per policy domain.
+    contributions: Vec<Contribution>,
+    /// Per policy: its policy strings and MX patterns as JSON arrays, whether it is counted.
+    policies: Vec<(String, String, bool)>,
 }
 
 impl NewReport {
-    /// Identity of a report whatever its bytes: organization, report-id and date range.
-    pub fn dedup_key(&self) -> String {
-        let r = &self.report;
-        let mut h = Sha256::new();
-        for part in [
-            r.organization_name.as_bytes(),
-            b"\0",
-            r.report_id.as_bytes(),
-            b"\0",
-        ] {
-            h.update(part);
+    /// `report` as received over `channel` at `received_at` (`raw_gz`: the JSON of
+    /// `raw_size` bytes, compressed, whose SHA-256 is `content_hash`).
+    pub fn new(
+        report: Report,
+        content_hash: String,
+        raw_gz: Vec<u8>,
+        raw_size: usize,
+        channel: &'static str,
+        received_at: i64,
+    ) -> Self {
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let contributions = contributions(&report);
+        let totals = contributions.iter().fold((0, 0), |(s, f), c| {
+            (s + to_i64(c.success), f + to_i64(c.failure))
+        });
+        let derived = Derived {
+            dedup_key: dedup_key(&report),
+            warnings: json(&report.warnings),
+            totals,
+            contributions,
+            policies: report
+                .policies
+                .iter()
+                .zip(counted_policies(&report))
+                .map(|(p, counted)| (json(&p.policy_strings), json(&p.mx_hosts), counted))
+                .collect(),
+        };
+        Self {
+            report,
+            content_hash,
+            raw_gz,
+            raw_size,
+            channel,
+            received_at,
+            derived,
         }
-        h.update(r.start.timestamp().to_be_bytes());
-        h.update(r.end.timestamp().to_be_bytes());
-        hex::encode(h.finalize())
     }
+
+    /// Identity of a report whatever its bytes: organization, report-id and date range.
+    pub fn dedup_key(&self) -> &str {
+        &self.derived.dedup_key
+    }
+}
+
+/// [`NewReport::dedup_key`] of `r`.
+fn dedup_key(r: &Report) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        r.organization_name.as_bytes(),
+        b"\0",
+        r.report_id.as_bytes(),
+        b"\0",
+    ] {
+        h.update(part);
+    }
+    h.update(r.start.timestamp().to_be_bytes());
+    h.update(r.end.timestamp().to_be_bytes());
+    hex::encode(h.finalize())
 }
 
 /// What storing one report did.
@@ -76,14 +136,14 @@ pub enum DomainPolicy {
     KnownOnly,
 }
 
-type Key3 = (i64, i64, String);
+type Key3<'a> = (i64, i64, &'a str);
 
 #[derive(Default)]
-struct Rollups {
+struct Rollups<'a> {
     domain: BTreeMap<(i64, i64), [i64; 3]>,
-    reporter: BTreeMap<Key3, [i64; 3]>,
-    mx: BTreeMap<Key3, i64>,
-    result: BTreeMap<Key3, i64>,
+    reporter: BTreeMap<Key3<'a>, [i64; 3]>,
+    mx: BTreeMap<Key3<'a>, i64>,
+    result: BTreeMap<Key3<'a>, i64>,
 }
 
 impl Store {
@@ -100,11 +160,10 @@ impl Store {
         batch: Vec<NewReport>,
         domains: DomainPolicy,
     ) -> anyhow::Result<(Vec<NewReport>, Vec<StoreOutcome>)> {
-        let keys: Vec<String> = batch.iter().map(NewReport::dedup_key).collect();
         let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        order.sort_by(|&a, &b| batch[a].dedup_key().cmp(batch[b].dedup_key()));
         if order.iter().enumerate().all(|(i, &o)| i == o) {
-            let outcomes = self.store_in_order(&batch, keys, domains).await?;
+            let outcomes = self.store_in_order(&batch, domains).await?;
             return Ok((batch, outcomes));
         }
         let mut slots: Vec<Option<NewReport>> = batch.into_iter().map(Some).collect();
@@ -112,8 +171,7 @@ impl Store {
             .iter()
             .map(|&i| slots[i].take().expect("each index once"))
             .collect();
-        let sorted_keys: Vec<String> = order.iter().map(|&i| keys[i].clone()).collect();
-        let stored = self.store_in_order(&sorted, sorted_keys, domains).await?;
+        let stored = self.store_in_order(&sorted, domains).await?;
         let mut reports: Vec<Option<NewReport>> = (0..sorted.len()).map(|_| None).collect();
         let mut outcomes: Vec<Option<StoreOutcome>> = vec![None; sorted.len()];
         for ((report, outcome), &i) in sorted.into_iter().zip(stored).zip(&order) {
@@ -132,7 +190,6 @@ impl Store {
     async fn store_in_order(
         &self,
         batch: &[NewReport],
-        keys: Vec<String>,
         domains: DomainPolicy,
     ) -> anyhow::Result<Vec<StoreOutcome>> {
         if batch.is_empty() {
@@ -162,9 +219,12 @@ impl Store {
                 .map(|(_, item)| day_of(item.report.start)),
         )
         .await?;
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await.context("starting transaction")?;
-        mark_duplicates(&mut tx, self.backend(), batch, &keys, &mut outcomes).await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self
+            .begin_write(&mut turn)
+            .await
+            .context("starting transaction")?;
+        mark_duplicates(&mut tx, self.backend(), batch, &mut outcomes).await?;
         let domain_ids =
             resolve_domains(&mut tx, self.backend(), batch, &outcomes, domains).await?;
         for (i, item) in batch.iter().enumerate() {
@@ -185,7 +245,7 @@ impl Store {
         let first_ids = new_ids(&mut tx, self.backend()).await?;
         let mut script = Script::new(self.backend());
         let report_ids =
-            insert_reports(&mut tx, &mut script, first_ids, batch, &keys, &mut outcomes).await?;
+            insert_reports(&mut tx, &mut script, first_ids, batch, &mut outcomes).await?;
         insert_policies(
             &mut tx,
             &mut script,
@@ -210,7 +270,6 @@ async fn mark_duplicates(
     tx: &mut Transaction<'_, Any>,
     b: Backend,
     batch: &[NewReport],
-    keys: &[String],
     outcomes: &mut [Option<StoreOutcome>],
 ) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
@@ -219,7 +278,7 @@ async fn mark_duplicates(
             continue;
         }
         let new_hash = seen.insert(item.content_hash.as_str());
-        let new_key = seen.insert(keys[i].as_str());
+        let new_key = seen.insert(item.dedup_key());
         if !(new_hash && new_key) {
             outcomes[i] = Some(StoreOutcome::Duplicate(None));
         }
@@ -247,7 +306,7 @@ async fn mark_duplicates(
         );
         let mut q = sqlx::query(&sql);
         for &i in chunk {
-            q = q.bind(&keys[i]);
+            q = q.bind(batch[i].dedup_key());
         }
         q = q.bind(first).bind(last);
         for row in q
@@ -261,7 +320,7 @@ async fn mark_duplicates(
     }
     for &i in &todo {
         let item = &batch[i];
-        let Some((id, hash)) = by_key.get(&keys[i]) else {
+        let Some((id, hash)) = by_key.get(item.dedup_key()) else {
             continue;
         };
         if *hash == item.content_hash {
@@ -381,16 +440,22 @@ async fn resolve_domains(
     }
     let mut ids = HashMap::new();
     for chunk in names.chunks(1_000) {
-        let sql = format!(
-            "select id, name from domain where name in ({})",
-            list(b, 1, chunk.len())
+        // One row, not one per domain: each row is a hand-off of its own (packed_rows).
+        let sql = super::packed_rows(
+            b,
+            &format!(
+                "select id, name from domain where name in ({})",
+                list(b, 1, chunk.len())
+            ),
+            "id, name",
         );
         let mut q = sqlx::query(&sql);
         for n in chunk {
             q = q.bind(*n);
         }
-        for row in q.fetch_all(&mut **tx).await.context("looking up domains")? {
-            ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+        let row = q.fetch_one(&mut **tx).await.context("looking up domains")?;
+        for (id, name) in super::unpack_rows::<(i64, String)>(&row, 0)? {
+            ids.insert(name, id);
         }
     }
     Ok(ids)
@@ -402,25 +467,10 @@ async fn insert_reports(
     script: &mut Script,
     first_ids: Option<(i64, i64)>,
     batch: &[NewReport],
-    keys: &[String],
     outcomes: &mut [Option<StoreOutcome>],
 ) -> anyhow::Result<HashMap<usize, i64>> {
     let todo: Vec<usize> = (0..batch.len())
         .filter(|&i| outcomes[i].is_none())
-        .collect();
-    let totals: Vec<(i64, i64)> = todo
-        .iter()
-        .map(|&i| {
-            contributions(&batch[i].report)
-                .iter()
-                .fold((0, 0), |(s, f), c| {
-                    (s + to_i64(c.success), f + to_i64(c.failure))
-                })
-        })
-        .collect();
-    let warnings: Vec<String> = todo
-        .iter()
-        .map(|&i| serde_json::to_string(&batch[i].report.warnings).unwrap_or_else(|_| "[]".into()))
         .collect();
     let first_id = first_ids.map(|(report, _)| report);
     let rows: Vec<Vec<Val>> = todo
@@ -443,11 +493,11 @@ async fn insert_reports(
                     Val::Text(&item.content_hash),
                     Val::Bytes(&item.raw_gz),
                     Val::I64(item.raw_size as i64),
-                    Val::Text(&warnings[k]),
+                    Val::Text(&item.derived.warnings),
                     Val::I64(r.policies.len() as i64),
-                    Val::I64(totals[k].0),
-                    Val::I64(totals[k].1),
-                    Val::Text(&keys[i]),
+                    Val::I64(item.derived.totals.0),
+                    Val::I64(item.derived.totals.1),
+                    Val::Text(item.dedup_key()),
                 ])
                 .collect()
         })
@@ -511,25 +561,21 @@ async fn insert_policies(
 ) -> anyhow::Result<()> {
     let mut order: Vec<(&usize, &i64)> = report_ids.iter().collect();
     order.sort();
-    let mut texts: Vec<(String, String)> = Vec::new();
     let mut meta = Vec::new();
     for &(&i, &report_row) in &order {
-        let r = &batch[i].report;
-        for (pos, (p, counted)) in r.policies.iter().zip(counted_policies(r)).enumerate() {
-            texts.push((
-                serde_json::to_string(&p.policy_strings)?,
-                serde_json::to_string(&p.mx_hosts)?,
-            ));
-            meta.push((report_row, day_of(r.start), pos, p, counted));
+        let (r, derived) = (&batch[i].report, &batch[i].derived);
+        for (pos, (p, (strings, mx, counted))) in
+            r.policies.iter().zip(&derived.policies).enumerate()
+        {
+            meta.push((report_row, day_of(r.start), pos, p, *counted, strings, mx));
         }
     }
     let first_id = first_ids.map(|(_, policy)| policy);
     let rows: Vec<Vec<Val>> = meta
         .iter()
-        .zip(&texts)
         .enumerate()
         .map(
-            |(k, ((report_row, start_day, pos, p, counted), (strings, mx)))| {
+            |(k, (report_row, start_day, pos, p, counted, strings, mx))| {
                 first_id
                     .map(|first| Val::I64(first + k as i64))
                     .into_iter()
@@ -570,7 +616,7 @@ async fn insert_policies(
                     "",
                 )
                 .await?;
-            for (k, (report_row, _, pos, _, _)) in meta.iter().enumerate() {
+            for (k, (report_row, _, pos, _, _, _, _)) in meta.iter().enumerate() {
                 policy_ids.insert((*report_row, *pos as i64), first + k as i64);
             }
         }
@@ -593,7 +639,7 @@ async fn insert_policies(
         }
     }
     let mut details = Vec::new();
-    for (report_row, start_day, pos, p, _) in &meta {
+    for (report_row, start_day, pos, p, _, _, _) in &meta {
         let policy_row = *policy_ids
             .get(&(*report_row, *pos as i64))
             .context("policy row not returned")?;
@@ -642,29 +688,29 @@ async fn new_ids(tx: &mut Transaction<'_, Any>, b: Backend) -> anyhow::Result<Op
     Ok(Some((report + 1, policy + 1)))
 }
 
-fn rollups(
-    batch: &[NewReport],
+fn rollups<'a>(
+    batch: &'a [NewReport],
     report_ids: &HashMap<usize, i64>,
     domain_ids: &HashMap<String, i64>,
-) -> Rollups {
+) -> Rollups<'a> {
     let mut r = Rollups::default();
     for &i in report_ids.keys() {
         let report = &batch[i].report;
-        for c in contributions(report) {
+        for c in &batch[i].derived.contributions {
             let d = domain_ids.get(&c.domain).copied().unwrap_or_default();
             let (s, f) = (to_i64(c.success), to_i64(c.failure));
             add3(r.domain.entry((d, c.day)).or_default(), [s, f, 1]);
             add3(
                 r.reporter
-                    .entry((d, c.day, report.organization_name.clone()))
+                    .entry((d, c.day, report.organization_name.as_str()))
                     .or_default(),
                 [s, f, 1],
             );
-            for (mx, n) in c.failure_by_mx {
-                *r.mx.entry((d, c.day, mx)).or_default() += to_i64(n);
+            for (mx, n) in &c.failure_by_mx {
+                *r.mx.entry((d, c.day, mx.as_str())).or_default() += to_i64(*n);
             }
-            for (rt, n) in c.failure_by_result {
-                *r.result.entry((d, c.day, rt)).or_default() += to_i64(n);
+            for (rt, n) in &c.failure_by_result {
+                *r.result.entry((d, c.day, rt.as_str())).or_default() += to_i64(*n);
             }
         }
     }
@@ -715,7 +761,7 @@ async fn add_to_rollup(
 async fn apply_rollups(
     tx: &mut Transaction<'_, Any>,
     script: &mut Script,
-    r: &Rollups,
+    r: &Rollups<'_>,
 ) -> anyhow::Result<()> {
     let counts = |v: &[i64; 3]| v.map(Val::I64);
     let rows: Vec<Vec<Val>> = r
@@ -818,7 +864,7 @@ async fn apply_rollups(
     ] {
         let mut all_time: BTreeMap<(i64, &str), i64> = BTreeMap::new();
         for ((d, _, k), n) in map.iter() {
-            *all_time.entry((*d, k.as_str())).or_default() += n;
+            *all_time.entry((*d, *k)).or_default() += n;
         }
         let rows: Vec<Vec<Val>> = all_time
             .iter()

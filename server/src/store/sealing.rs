@@ -61,8 +61,8 @@ impl Store {
 
     async fn reseal(&self, new: Option<&Sealer>) -> anyhow::Result<usize> {
         let current = self.sealer()?;
-        let _guard = self.write_guard().await?;
-        let mut tx = self.begin_write().await?;
+        let mut turn = self.write_guard().await?;
+        let mut tx = self.begin_write(&mut turn).await?;
         let mut n = 0;
         for (table, key, column) in SECRET_COLUMNS {
             // Table and column names are constants above, never input.

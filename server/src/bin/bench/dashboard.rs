@@ -72,14 +72,14 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
             ],
             warnings: vec![],
         };
-        batch.push(NewReport {
+        batch.push(NewReport::new(
             report,
-            content_hash: format!("{i:064x}"),
-            raw_gz: vec![0x1f, 0x8b],
-            raw_size: 2,
-            channel: "cli",
-            received_at: 0,
-        });
+            format!("{i:064x}"),
+            vec![0x1f, 0x8b],
+            2,
+            "cli",
+            0,
+        ));
         if batch.len() == 5_000 || i + 1 == n {
             store
                 .store_reports(std::mem::take(&mut batch), DomainPolicy::AutoRegister)
