@@ -436,3 +436,34 @@ async fn the_write_ahead_log_stays_bounded_under_continuous_writes() {
         most / frame
     );
 }
+
+/// The SQLite writer connection stays with the store between transactions, so a store whose
+/// last handle is dropped after its runtime ended still holds it: it is closed then, without a
+/// runtime (sqlx returns pooled connections through a task, which would panic), and what was
+/// written is there when the database is opened again.
+#[test]
+fn a_store_dropped_after_its_runtime_keeps_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(async {
+        let db = support::sqlite_in(dir.path()).await;
+        let json = report_json(
+            "late.example",
+            "late-1",
+            "late.example",
+            "2026-03-01",
+            5,
+            &[],
+        );
+        let o = import(&db.store, json.as_bytes(), "late.json").await;
+        assert_eq!(o.status, Status::Imported);
+        db
+    });
+    drop(runtime);
+    drop(db);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let db = support::sqlite_in(dir.path()).await;
+        assert_eq!(db.store.report_count().await.unwrap(), 1);
+    });
+}

@@ -94,6 +94,19 @@ pub(crate) struct Writer {
     failed: bool,
 }
 
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // sqlx takes a pooled connection back through a task, and outside a runtime (the last
+        // handle of a store dropped after its runtime ended) that panics: the connection is
+        // closed here instead.
+        if tokio::runtime::Handle::try_current().is_err() {
+            if let Some(conn) = self.conn.take() {
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
 /// This process's SQLite write turn ([`Store::write_guard`]); empty on PostgreSQL.
 pub(crate) struct WriteTurn<'a>(Option<MutexGuard<'a, Writer>>);
 
