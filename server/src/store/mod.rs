@@ -63,8 +63,6 @@ pub struct Store {
     // SQLITE_BUSY on lock upgrades. It holds the writer connection between transactions
     // ([`Writer`]). PostgreSQL writers do not take it.
     write_lock: Arc<Mutex<Writer>>,
-    /// SQLite on a file: the writer connection stays with the write lock ([`Writer`]).
-    hold_writer: bool,
     /// SQLite: the background checkpointer's connection ([`spawn_checkpointer`]).
     checkpointer: Option<AnyPool>,
     /// SQLite: tells the background checkpointer that the write-ahead log grew.
@@ -280,7 +278,6 @@ impl Store {
             writer,
             backend,
             write_lock,
-            hold_writer: checkpointer.is_some(),
             checkpointer,
             wal_written,
             quarantine_quota: QuarantineQuota::default(),
@@ -372,8 +369,10 @@ impl Store {
             let _ = wal.try_send(());
         }
         let tx = match (self.backend, turn.0.as_deref_mut()) {
-            (Backend::Sqlite, Some(w)) if self.hold_writer => {
+            // On a file (where the writer has a pool of its own, as the checkpointer has).
+            (Backend::Sqlite, Some(w)) if self.checkpointer.is_some() => {
                 if w.conn.is_none() || w.failed {
+                    // Back to its pool of one first, so that the pool can open another.
                     w.conn = None;
                     w.conn = Some(
                         self.writer
