@@ -476,11 +476,11 @@ async fn resolve_domains(
 }
 
 /// Inserts the reports still without an outcome; returns batch index → row id.
-async fn insert_reports(
+async fn insert_reports<'b>(
     tx: &mut Transaction<'_, Any>,
-    script: &mut Script,
+    script: &mut Script<'b>,
     first_ids: Option<(i64, i64)>,
-    batch: &[NewReport],
+    batch: &'b [NewReport],
     outcomes: &mut [Option<StoreOutcome>],
 ) -> anyhow::Result<HashMap<usize, i64>> {
     let todo: Vec<usize> = (0..batch.len())
@@ -565,11 +565,11 @@ async fn insert_reports(
     Ok(ids)
 }
 
-async fn insert_policies(
+async fn insert_policies<'b>(
     tx: &mut Transaction<'_, Any>,
-    script: &mut Script,
+    script: &mut Script<'b>,
     first_ids: Option<(i64, i64)>,
-    batch: &[NewReport],
+    batch: &'b [NewReport],
     report_ids: &HashMap<usize, i64>,
     domain_ids: &HashMap<String, i64>,
 ) -> anyhow::Result<()> {
@@ -742,13 +742,13 @@ const COUNTS: [&str; 3] = ["success", "failure", "reports"];
 
 /// Adds `rows` (key columns, then counters) to the rollup `table`: new keys are inserted,
 /// existing ones have the counters added.
-async fn add_to_rollup(
+async fn add_to_rollup<'r>(
     tx: &mut Transaction<'_, Any>,
-    script: &mut Script,
+    script: &mut Script<'r>,
     table: &str,
     keys: &[&str],
     counters: &[&str],
-    rows: &[Vec<Val<'_>>],
+    rows: &[Vec<Val<'r>>],
 ) -> anyhow::Result<()> {
     let insert = format!(
         "insert into {table} ({}, {})",
@@ -772,10 +772,10 @@ async fn add_to_rollup(
 
 // Keys are sorted (BTreeMap), so concurrent PostgreSQL writers lock rollup rows in one order
 // and cannot deadlock.
-async fn apply_rollups(
+async fn apply_rollups<'r>(
     tx: &mut Transaction<'_, Any>,
-    script: &mut Script,
-    r: &Rollups<'_>,
+    script: &mut Script<'r>,
+    r: &'r Rollups<'_>,
 ) -> anyhow::Result<()> {
     let counts = |v: &[i64; 3]| v.map(Val::I64);
     let rows: Vec<Vec<Val>> = r

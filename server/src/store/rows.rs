@@ -84,41 +84,16 @@ fn bind_all<'q>(
 /// one hand-off. Only statements that return nothing are queued (the SQLite writer numbers its
 /// own rows); anything else, and every statement on PostgreSQL (whose extended protocol takes
 /// one statement at a time), runs at once, after what was queued before it.
-pub struct Script {
+///
+/// The queued values borrow what they came from (the batch being written): sqlx copies them
+/// once anyway, to send them to the connection's thread.
+pub struct Script<'v> {
     backend: Backend,
     sql: String,
-    values: Vec<Owned>,
+    values: Vec<Val<'v>>,
 }
 
-/// A queued value.
-enum Owned {
-    I64(i64),
-    Text(String),
-    OptText(Option<String>),
-    Bytes(Vec<u8>),
-}
-
-impl Owned {
-    fn of(v: &Val<'_>) -> Self {
-        match v {
-            Val::I64(n) => Self::I64(*n),
-            Val::Text(s) => Self::Text((*s).to_owned()),
-            Val::OptText(s) => Self::OptText(s.map(str::to_owned)),
-            Val::Bytes(b) => Self::Bytes(b.to_vec()),
-        }
-    }
-
-    fn val(&self) -> Val<'_> {
-        match self {
-            Self::I64(n) => Val::I64(*n),
-            Self::Text(s) => Val::Text(s),
-            Self::OptText(s) => Val::OptText(s.as_deref()),
-            Self::Bytes(b) => Val::Bytes(b),
-        }
-    }
-}
-
-impl Script {
+impl<'v> Script<'v> {
     /// Queues on SQLite, runs at once on PostgreSQL.
     pub fn new(backend: Backend) -> Self {
         Self {
@@ -134,7 +109,7 @@ impl Script {
         tx: &mut Transaction<'_, Any>,
         head: &str,
         cols: usize,
-        rows: &[Vec<Val<'_>>],
+        rows: &[Vec<Val<'v>>],
         tail: &str,
     ) -> anyhow::Result<Vec<AnyRow>> {
         if self.backend != Backend::Sqlite || tail.contains("returning") {
@@ -150,7 +125,7 @@ impl Script {
                 tail,
             ));
             self.sql.push_str(";\n");
-            self.values.extend(chunk.iter().flatten().map(Owned::of));
+            self.values.extend(chunk.iter().flatten().cloned());
         }
         Ok(Vec::new())
     }
@@ -163,7 +138,7 @@ impl Script {
         let sql = std::mem::take(&mut self.sql);
         let values = std::mem::take(&mut self.values);
         // Kept prepared like any statement: batches of the same size (an import's) reuse it.
-        bind_all(sqlx::query(&sql), values.iter().map(Owned::val))
+        bind_all(sqlx::query(&sql), values)
             .execute(&mut **tx)
             .await
             .context("writing the batch")?;
