@@ -143,6 +143,41 @@ async fn check(db: TestDb) {
         .map(|r| r["reports"].as_i64().unwrap())
         .sum();
     assert_eq!(reporters as usize, seen.len());
+    // The lists come in their documented order: days ascending, MX and result types with the
+    // most failures first (ties by name), reporters with the most reports first.
+    let list = |key: &str| stats[key].as_array().unwrap().clone();
+    let days: Vec<String> = list("by_day")
+        .iter()
+        .map(|d| d["day"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(days.windows(2).all(|w| w[0] < w[1]), "{days:?}");
+    for (key, name) in [("by_mx", "mx"), ("by_result_type", "result_type")] {
+        let rows: Vec<(i64, String)> = list(key)
+            .iter()
+            .map(|m| {
+                (
+                    -m["failure"].as_i64().unwrap(),
+                    m[name].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(rows.len() > 1, "{key}: {rows:?}");
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "{key}: {rows:?}");
+    }
+    let by_reporter: Vec<(i64, String)> = list("by_reporter")
+        .iter()
+        .map(|r| {
+            (
+                -r["reports"].as_i64().unwrap(),
+                r["organization"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(by_reporter.len() > 1, "{by_reporter:?}");
+    assert!(
+        by_reporter.windows(2).all(|w| w[0] < w[1]),
+        "{by_reporter:?}"
+    );
 
     // Overview list, report list, detail and raw agree.
     let domains = get("/api/v1/domains?from=2026-05-01&to=2026-05-31".into()).await;

@@ -82,7 +82,7 @@ impl CheckService {
         let Some(name) = crate::domain::names::normalize_domain(domain) else {
             return Ok(None);
         };
-        if !self.store.domain_names().await?.contains(&name) {
+        if !self.store.domain_registered(&name).await? {
             return Ok(None);
         }
         let latest = self.store.latest_check(&name).await?;

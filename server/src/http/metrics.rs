@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use std::fmt::Write as _;
 
 use super::routes::Routes;
 use super::AppState;
@@ -15,11 +16,29 @@ pub fn routes() -> Routes {
     Routes::new().get("/metrics", metrics)
 }
 
-/// Prometheus label value escaping.
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Prometheus label value escaping (backslash, double quote and line feed), written where
+/// the line is formatted instead of into a string of its own.
+fn esc(v: &str) -> Esc<'_> {
+    Esc(v)
+}
+
+/// A label value as [`esc`] writes it.
+struct Esc<'a>(&'a str);
+
+impl std::fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['\\', '"', '\n']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        f.write_str(rest)
+    }
 }
 
 async fn metrics(
@@ -35,7 +54,7 @@ async fn metrics(
     } = state.services.stats.metrics(&by).await?;
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
     family(
         "tlswatch_sessions_total",
@@ -44,112 +63,116 @@ async fn metrics(
     );
     let mut body = String::new();
     for (d, s, f, _) in &totals.domains {
-        body.push_str(&format!(
-            "tlswatch_sessions_total{{domain=\"{}\",result=\"success\"}} {s}\n",
+        let _ = writeln!(
+            body,
+            "tlswatch_sessions_total{{domain=\"{}\",result=\"success\"}} {s}",
             esc(d)
-        ));
-        body.push_str(&format!(
-            "tlswatch_sessions_total{{domain=\"{}\",result=\"failure\"}} {f}\n",
+        );
+        let _ = writeln!(
+            body,
+            "tlswatch_sessions_total{{domain=\"{}\",result=\"failure\"}} {f}",
             esc(d)
-        ));
+        );
     }
     out.push_str(&body);
     let mut rest = String::new();
     rest.push_str("# HELP tlswatch_reports_total Reports stored for the domain.\n# TYPE tlswatch_reports_total counter\n");
     for (d, _, _, n) in &totals.domains {
-        rest.push_str(&format!(
-            "tlswatch_reports_total{{domain=\"{}\"}} {n}\n",
-            esc(d)
-        ));
+        let _ = writeln!(rest, "tlswatch_reports_total{{domain=\"{}\"}} {n}", esc(d));
     }
     rest.push_str("# HELP tlswatch_failed_sessions_by_mx_total Failed sessions by receiving MX.\n# TYPE tlswatch_failed_sessions_by_mx_total counter\n");
     for (d, mx, n) in &totals.mx {
-        rest.push_str(&format!(
-            "tlswatch_failed_sessions_by_mx_total{{domain=\"{}\",mx=\"{}\"}} {n}\n",
+        let _ = writeln!(
+            rest,
+            "tlswatch_failed_sessions_by_mx_total{{domain=\"{}\",mx=\"{}\"}} {n}",
             esc(d),
             esc(mx)
-        ));
+        );
     }
     rest.push_str("# HELP tlswatch_failed_sessions_by_result_type_total Failed sessions by RFC 8460 result type.\n# TYPE tlswatch_failed_sessions_by_result_type_total counter\n");
     for (d, rt, n) in &totals.result_types {
-        rest.push_str(&format!("tlswatch_failed_sessions_by_result_type_total{{domain=\"{}\",result_type=\"{}\"}} {n}\n", esc(d), esc(rt)));
+        let _ = writeln!(
+            rest,
+            "tlswatch_failed_sessions_by_result_type_total{{domain=\"{}\",result_type=\"{}\"}} {n}",
+            esc(d),
+            esc(rt)
+        );
     }
     rest.push_str("# HELP tlswatch_rejected_inputs_total Inputs rejected and kept in the quarantine.\n# TYPE tlswatch_rejected_inputs_total counter\n");
-    rest.push_str(&format!(
-        "tlswatch_rejected_inputs_total {}\n",
-        totals.rejected
-    ));
+    let _ = writeln!(rest, "tlswatch_rejected_inputs_total {}", totals.rejected);
     if let Some(((entries, bytes), quota)) = quarantine {
-        rest.push_str(&format!(
+        let _ = writeln!(rest,
             "# HELP tlswatch_quarantine_entries Inputs kept in the quarantine.\n# TYPE tlswatch_quarantine_entries gauge\ntlswatch_quarantine_entries {entries}\n\
              # HELP tlswatch_quarantine_bytes Compressed bytes kept in the quarantine.\n# TYPE tlswatch_quarantine_bytes gauge\ntlswatch_quarantine_bytes {bytes}\n\
              # HELP tlswatch_quarantine_max_entries Quota of quarantine entries.\n# TYPE tlswatch_quarantine_max_entries gauge\ntlswatch_quarantine_max_entries {}\n\
-             # HELP tlswatch_quarantine_max_bytes Quota of quarantine bytes.\n# TYPE tlswatch_quarantine_max_bytes gauge\ntlswatch_quarantine_max_bytes {}\n",
+             # HELP tlswatch_quarantine_max_bytes Quota of quarantine bytes.\n# TYPE tlswatch_quarantine_max_bytes gauge\ntlswatch_quarantine_max_bytes {}",
             quota.max_entries, quota.max_bytes
-        ));
+        );
     }
     {
         use crate::telemetry::counters::{
             read, QUARANTINE_EVICTED, RECEIVER_BUSY, RECEIVER_RATE_LIMITED, REQUEST_TIMEOUTS,
         };
-        rest.push_str(&format!(
+        let _ = writeln!(rest,
             "# HELP tlswatch_quarantine_evicted_total Quarantined inputs evicted to stay within the quota (this process).\n# TYPE tlswatch_quarantine_evicted_total counter\ntlswatch_quarantine_evicted_total {}\n\
              # HELP tlswatch_receiver_refused_total Receiver requests refused before reading them (this process).\n# TYPE tlswatch_receiver_refused_total counter\n\
              tlswatch_receiver_refused_total{{reason=\"rate\"}} {}\ntlswatch_receiver_refused_total{{reason=\"busy\"}} {}\n\
-             # HELP tlswatch_request_timeouts_total Requests ended by the server-side deadline (this process).\n# TYPE tlswatch_request_timeouts_total counter\ntlswatch_request_timeouts_total {}\n",
+             # HELP tlswatch_request_timeouts_total Requests ended by the server-side deadline (this process).\n# TYPE tlswatch_request_timeouts_total counter\ntlswatch_request_timeouts_total {}",
             read(&QUARANTINE_EVICTED),
             read(&RECEIVER_RATE_LIMITED),
             read(&RECEIVER_BUSY),
             read(&REQUEST_TIMEOUTS)
-        ));
+        );
     }
     rest.push_str("# HELP tlswatch_check_runs_total Configuration check runs by their worst finding.\n# TYPE tlswatch_check_runs_total counter\n");
     for (w, n) in &totals.checks {
-        rest.push_str(&format!(
-            "tlswatch_check_runs_total{{worst=\"{}\"}} {n}\n",
+        let _ = writeln!(
+            rest,
+            "tlswatch_check_runs_total{{worst=\"{}\"}} {n}",
             esc(w)
-        ));
+        );
     }
     rest.push_str("# HELP tlswatch_notifications Notifications by delivery status.\n# TYPE tlswatch_notifications gauge\n");
     for (s, n) in &totals.notifications {
-        rest.push_str(&format!(
-            "tlswatch_notifications{{status=\"{}\"}} {n}\n",
-            esc(s)
-        ));
+        let _ = writeln!(rest, "tlswatch_notifications{{status=\"{}\"}} {n}", esc(s));
     }
     rest.push_str("# HELP tlswatch_mailbox_last_success_timestamp_seconds When the mailbox was last polled without error.\n# TYPE tlswatch_mailbox_last_success_timestamp_seconds gauge\n");
     for m in &snapshot_mailboxes {
         if let Some(t) = m.totals.last_success_at {
-            rest.push_str(&format!(
-                "tlswatch_mailbox_last_success_timestamp_seconds{{mailbox=\"{}\"}} {t}\n",
+            let _ = writeln!(
+                rest,
+                "tlswatch_mailbox_last_success_timestamp_seconds{{mailbox=\"{}\"}} {t}",
                 esc(&m.name)
-            ));
+            );
         }
     }
     rest.push_str("# HELP tlswatch_mailbox_failing 1 when the mailbox's last poll failed.\n# TYPE tlswatch_mailbox_failing gauge\n");
     for m in &snapshot_mailboxes {
-        rest.push_str(&format!(
-            "tlswatch_mailbox_failing{{mailbox=\"{}\"}} {}\n",
+        let _ = writeln!(
+            rest,
+            "tlswatch_mailbox_failing{{mailbox=\"{}\"}} {}",
             esc(&m.name),
             i64::from(m.failing)
-        ));
+        );
     }
     rest.push_str("# HELP tlswatch_mailbox_auth_required 1 when the identity provider refused the mailbox's grant (sign in again or fix the credentials).\n# TYPE tlswatch_mailbox_auth_required gauge\n");
     for m in &snapshot_mailboxes {
-        rest.push_str(&format!(
-            "tlswatch_mailbox_auth_required{{mailbox=\"{}\"}} {}\n",
+        let _ = writeln!(
+            rest,
+            "tlswatch_mailbox_auth_required{{mailbox=\"{}\"}} {}",
             esc(&m.name),
             i64::from(m.auth_required)
-        ));
+        );
     }
     rest.push_str("# HELP tlswatch_mailbox_poll_errors_total Failed polls of a mailbox, by kind (auth, network, server).\n# TYPE tlswatch_mailbox_poll_errors_total counter\n");
     for m in &snapshot_mailboxes {
         for (kind, n) in &m.totals.errors {
-            rest.push_str(&format!(
-                "tlswatch_mailbox_poll_errors_total{{mailbox=\"{}\",kind=\"{}\"}} {n}\n",
+            let _ = writeln!(
+                rest,
+                "tlswatch_mailbox_poll_errors_total{{mailbox=\"{}\",kind=\"{}\"}} {n}",
                 esc(&m.name),
                 kind.label()
-            ));
+            );
         }
     }
     rest.push_str("# HELP tlswatch_mailbox_mails_total Mails a mailbox's polls handled, by outcome.\n# TYPE tlswatch_mailbox_mails_total counter\n");
@@ -159,10 +182,11 @@ async fn metrics(
             ("duplicate", m.totals.duplicates),
             ("rejected", m.totals.rejected),
         ] {
-            rest.push_str(&format!(
-                "tlswatch_mailbox_mails_total{{mailbox=\"{}\",outcome=\"{outcome}\"}} {n}\n",
+            let _ = writeln!(
+                rest,
+                "tlswatch_mailbox_mails_total{{mailbox=\"{}\",outcome=\"{outcome}\"}} {n}",
                 esc(&m.name)
-            ));
+            );
         }
     }
     rest.push_str("# HELP tlswatch_alerts_firing Alert instances firing, by rule and domain.\n# TYPE tlswatch_alerts_firing gauge\n");
@@ -177,11 +201,12 @@ async fn metrics(
             .or_default() += 1;
     }
     for ((rule, d), n) in firing {
-        rest.push_str(&format!(
-            "tlswatch_alerts_firing{{rule=\"{}\",domain=\"{}\"}} {n}\n",
+        let _ = writeln!(
+            rest,
+            "tlswatch_alerts_firing{{rule=\"{}\",domain=\"{}\"}} {n}",
             esc(&rule),
             esc(&d)
-        ));
+        );
     }
     out.push_str(&rest);
     Ok((
@@ -192,4 +217,21 @@ async fn metrics(
         out,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(esc("mx1.example").to_string(), "mx1.example");
+        assert_eq!(
+            esc("a\"b\\c\nd\"").to_string(),
+            "a\\\"b\\\\c\\nd\\\"",
+            "quote, backslash and line feed, anywhere"
+        );
+        assert_eq!(esc("é\n").to_string(), "é\\n");
+        assert_eq!(esc("").to_string(), "");
+    }
 }

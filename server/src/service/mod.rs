@@ -200,14 +200,11 @@ pub(crate) async fn visible<R: Needs>(
     if by.sees_all() {
         return Ok(Visible::All);
     }
-    let seen: BTreeSet<String> = store
-        .org_domain_names(by.org())
-        .await?
-        .into_iter()
-        .collect();
+    let (names, registered) = store.org_domain_names(by.org()).await?;
+    let seen: BTreeSet<String> = names.into_iter().collect();
     // An organization that sees every registered domain (the only one, usually) filters
     // nothing: the cheaper whole-instance queries answer the same.
-    if seen.len() as i64 == store.domain_count().await? {
+    if seen.len() as i64 == registered {
         return Ok(Visible::All);
     }
     Ok(Visible::Only(seen))
@@ -290,11 +287,7 @@ pub(crate) async fn registered<R: Needs>(
 ) -> Outcome<crate::domain::names::DomainName> {
     let name = crate::domain::names::DomainName::parse(domain)?;
     let known = if by.sees_all() {
-        store
-            .domain_names()
-            .await?
-            .iter()
-            .any(|d| d == name.as_str())
+        store.domain_registered(name.as_str()).await?
     } else {
         store
             .claim(by.org(), name.as_str())

@@ -45,6 +45,16 @@ impl Store {
         Ok(n)
     }
 
+    /// Whether `name` is registered (one row at most, not the list of every domain).
+    pub async fn domain_registered(&self, name: &str) -> anyhow::Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("select id from domain where name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .context("looking up a domain")?;
+        Ok(row.is_some())
+    }
+
     /// Names of all registered domains, sorted.
     pub async fn domain_names(&self) -> anyhow::Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as("select name from domain order by name")

@@ -219,15 +219,6 @@ pub struct DomainStats {
     pub by_reporter: Vec<(String, i64, i64, i64, i64)>,
 }
 
-/// The per-key failure rollups.
-#[derive(Debug, Clone, Copy)]
-enum FailureRollup {
-    /// `daily_mx` by receiving MX.
-    Mx,
-    /// `daily_result` by result type.
-    ResultType,
-}
-
 /// A stored report as listed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReportSummary {
@@ -275,42 +266,70 @@ pub struct ReportFilter {
 
 impl Store {
     /// Stats of one domain for `from..=to`; `None` when the domain is not registered.
+    ///
+    /// One statement, each list packed into a JSON array (as `/metrics`): five statements
+    /// returning a row per day, MX, result type and reporter were five hand-offs to a
+    /// connection and one per row, each a wake-up of the task behind whatever else the
+    /// runtime was doing. The lists are ordered here.
     pub async fn domain_stats(
         &self,
         domain: &str,
         from: i64,
         to: i64,
     ) -> anyhow::Result<Option<DomainStats>> {
-        let Some((id,)) = sqlx::query_as::<_, (i64,)>("select id from domain where name = $1")
-            .bind(domain)
-            .fetch_optional(self.pool())
-            .await?
-        else {
-            return Ok(None);
+        use sqlx::Row;
+        const ID: &str = "(select id from domain where name = $1)";
+        let failures = |table: &str, key: &str| {
+            // Table and column are constants here, never input.
+            self.packed_rows(
+                &format!(
+                    "select {key} as k, cast(sum(failure) as bigint) as f from {table}
+                     where domain_id = {ID} and day between $2 and $3 group by {key}"
+                ),
+                "k, f",
+            )
         };
-        let by_day: Vec<(i64, i64, i64)> =
-            sqlx::query_as("select day, success, failure from daily_domain where domain_id = $1 and day between $2 and $3 order by day")
-                .bind(id)
-                .bind(from)
-                .bind(to)
-                .fetch_all(self.pool())
-                .await
-                .context("reading daily stats")?;
-        let by_mx = self.failures_by(FailureRollup::Mx, id, from, to).await?;
-        let by_result_type = self
-            .failures_by(FailureRollup::ResultType, id, from, to)
-            .await?;
-        let by_reporter: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-            "select org_name, cast(sum(success) as bigint), cast(sum(failure) as bigint), cast(sum(reports) as bigint), max(day)
-             from daily_reporter where domain_id = $1 and day between $2 and $3
-             group by org_name order by 4 desc, org_name",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await
-        .context("reading reporter stats")?;
+        let sql = format!(
+            "select {ID}, ({}), ({}), ({}), ({})",
+            self.packed_rows(
+                &format!(
+                    "select day, success, failure from daily_domain
+                     where domain_id = {ID} and day between $2 and $3"
+                ),
+                "day, success, failure"
+            ),
+            failures("daily_mx", "mx"),
+            failures("daily_result", "result_type"),
+            self.packed_rows(
+                &format!(
+                    "select org_name, cast(sum(success) as bigint) as s, cast(sum(failure) as bigint) as f,
+                            cast(sum(reports) as bigint) as r, max(day) as last
+                     from daily_reporter where domain_id = {ID} and day between $2 and $3
+                     group by org_name"
+                ),
+                "org_name, s, f, r, last"
+            ),
+        );
+        let row = sqlx::query(&sql)
+            .bind(domain)
+            .bind(from)
+            .bind(to)
+            .fetch_one(self.pool())
+            .await
+            .context("reading domain stats")?;
+        if row.try_get::<Option<i64>, _>(0)?.is_none() {
+            return Ok(None);
+        }
+        let mut by_day: Vec<(i64, i64, i64)> = super::unpack_rows(&row, 1)?;
+        by_day.sort_unstable_by_key(|d| d.0);
+        let most_first = |mut v: Vec<(String, i64)>| {
+            v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        let by_mx = most_first(super::unpack_rows(&row, 2)?);
+        let by_result_type = most_first(super::unpack_rows(&row, 3)?);
+        let mut by_reporter: Vec<(String, i64, i64, i64, i64)> = super::unpack_rows(&row, 4)?;
+        by_reporter.sort_unstable_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
         let (success, failure) = by_day.iter().fold((0, 0), |(s, f), d| (s + d.1, f + d.2));
         Ok(Some(DomainStats {
             success,
@@ -320,32 +339,6 @@ impl Store {
             by_result_type,
             by_reporter,
         }))
-    }
-
-    /// Failed sessions of a domain grouped by the key of a failure rollup, most first.
-    async fn failures_by(
-        &self,
-        rollup: FailureRollup,
-        domain_id: i64,
-        from: i64,
-        to: i64,
-    ) -> anyhow::Result<Vec<(String, i64)>> {
-        // Table and column come from the enum, never from input.
-        let (table, key) = match rollup {
-            FailureRollup::Mx => ("daily_mx", "mx"),
-            FailureRollup::ResultType => ("daily_result", "result_type"),
-        };
-        let sql = format!(
-            "select {key}, cast(sum(failure) as bigint) from {table} where domain_id = $1 and day between $2 and $3
-             group by {key} order by 2 desc, {key}"
-        );
-        sqlx::query_as(&sql)
-            .bind(domain_id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(self.pool())
-            .await
-            .with_context(|| format!("reading {table}"))
     }
 
     /// Reports matching `f`, newest range first: one row per report and policy domain, with
