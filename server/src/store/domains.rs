@@ -36,15 +36,6 @@ impl Store {
         Ok(id)
     }
 
-    /// Number of registered domains.
-    pub async fn domain_count(&self) -> anyhow::Result<i64> {
-        let (n,): (i64,) = sqlx::query_as("select count(*) from domain")
-            .fetch_one(self.pool())
-            .await
-            .context("counting domains")?;
-        Ok(n)
-    }
-
     /// Whether `name` is registered (one row at most, not the list of every domain).
     pub async fn domain_registered(&self, name: &str) -> anyhow::Result<bool> {
         let row: Option<(i64,)> = sqlx::query_as("select id from domain where name = $1")
