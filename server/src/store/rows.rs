@@ -201,4 +201,112 @@ mod tests {
         assert_eq!(list(Backend::Postgres, 3, 2), "$3,$4");
         assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?,?),(?,?)");
     }
+
+    /// What a script writes on SQLite reads back the same: text of every kind (a NUL
+    /// included), bytes, nulls, integers at both ends, an upsert, and two tables queued in
+    /// turn (their parameters bound in the script's order).
+    #[tokio::test]
+    async fn a_script_writes_every_value_as_given() -> anyhow::Result<()> {
+        use sqlx::Row as _;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await?;
+        sqlx::query(
+            "create table t (id integer primary key, a text, b blob not null, n integer not null);
+             create table u (k text primary key, n integer not null)",
+        )
+        .execute(&pool)
+        .await?;
+        let texts = [
+            "plain",
+            "quote \" backslash \\ slash / tab \t newline \n bell \u{7} del \u{7f}",
+            "ünïcödé, 中文, emoji 🦀, a lone combining mark \u{301}, line separator \u{2028}",
+            "",
+            "looks like json: [1, {\"a\": null}]",
+        ];
+        let bytes: Vec<u8> = (0..=255).collect();
+        let nul = "before\0after";
+        let mut rows: Vec<Vec<Val>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                vec![
+                    Val::I64(i as i64 + 1),
+                    Val::OptText(Some(t)),
+                    Val::Bytes(if i == 0 { &[] } else { &bytes }),
+                    Val::I64(if i % 2 == 0 { i64::MAX } else { i64::MIN }),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            Val::I64(99),
+            Val::OptText(None),
+            Val::Bytes(b"x"),
+            Val::I64(0),
+        ]);
+        let with_nul = vec![vec![
+            Val::I64(100),
+            Val::OptText(Some(nul)),
+            Val::Bytes(b"\0"),
+            Val::I64(-1),
+        ]];
+        let counts = |n: i64| {
+            vec![
+                vec![Val::Text("k"), Val::I64(n)],
+                vec![Val::Text("l"), Val::I64(1)],
+            ]
+        };
+        let (first, second) = (counts(2), counts(3));
+        let mut tx = pool.begin().await?;
+        let mut script = Script::new(Backend::Sqlite);
+        let upsert = "on conflict (k) do update set n = u.n + excluded.n";
+        script
+            .insert_rows(&mut tx, "insert into u (k, n)", 2, &first, upsert)
+            .await?;
+        script
+            .insert_rows(&mut tx, "insert into t (id, a, b, n)", 4, &with_nul, "")
+            .await?;
+        script
+            .insert_rows(&mut tx, "insert into t (id, a, b, n)", 4, &rows, "")
+            .await?;
+        script
+            .insert_rows(&mut tx, "insert into u (k, n)", 2, &second, upsert)
+            .await?;
+        script
+            .insert_rows(&mut tx, "insert into u (k, n)", 2, &[], upsert)
+            .await?;
+        script.flush(&mut tx).await?;
+        tx.commit().await?;
+
+        let stored = sqlx::query("select id, a, b, n, typeof(a), typeof(n) from t order by id")
+            .fetch_all(&pool)
+            .await?;
+        assert_eq!(stored.len(), texts.len() + 2);
+        for (i, t) in texts.iter().enumerate() {
+            let r = &stored[i];
+            assert_eq!(r.try_get::<i64, _>(0)?, i as i64 + 1);
+            assert_eq!(r.try_get::<String, _>(1)?, *t);
+            assert_eq!(r.try_get::<String, _>(4)?, "text");
+            let want: &[u8] = if i == 0 { &[] } else { &bytes };
+            assert_eq!(r.try_get::<Vec<u8>, _>(2)?, want);
+            assert_eq!(r.try_get::<String, _>(5)?, "integer");
+            assert_eq!(
+                r.try_get::<i64, _>(3)?,
+                if i % 2 == 0 { i64::MAX } else { i64::MIN }
+            );
+        }
+        let none = &stored[texts.len()];
+        assert_eq!(none.try_get::<Option<String>, _>(1)?, None);
+        assert_eq!(none.try_get::<Vec<u8>, _>(2)?, b"x");
+        let r = &stored[texts.len() + 1];
+        assert_eq!(r.try_get::<String, _>(1)?, nul);
+        assert_eq!(r.try_get::<Vec<u8>, _>(2)?, b"\0");
+        let totals: Vec<(String, i64)> = sqlx::query_as("select k, n from u order by k")
+            .fetch_all(&pool)
+            .await?;
+        assert_eq!(totals, [("k".to_owned(), 5), ("l".to_owned(), 2)]);
+        Ok(())
+    }
 }
