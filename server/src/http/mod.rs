@@ -392,27 +392,35 @@ pub fn router(
     Router::new()
         .merge(ingest)
         .merge(rest)
-        // Outermost last: trace, headers, compression, body limit, CSRF, session, auth.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security::authenticate,
-        ))
-        .layer(sessions)
-        .layer(middleware::from_fn(security::keep_session_cookie))
-        .layer(middleware::from_fn(security::server_fn_bad_args))
-        .layer(middleware::from_fn(security::csrf))
+        // Three stacks, each outermost first (a layer of its own per middleware would box each
+        // route's service and future once more per request; `from_fn` takes a plain body, so
+        // the body limit's stands alone): trace; policy hosts (`mta-sts.<domain>`), answered
+        // before sessions, CSRF and sign-in, so nothing of the dashboard is reachable under
+        // those names; headers and compression; the body limit; CSRF, session, sign-in.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(security::csrf))
+                .layer(middleware::from_fn(security::server_fn_bad_args))
+                .layer(middleware::from_fn(security::keep_session_cookie))
+                .layer(sessions)
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    security::authenticate,
+                )),
+        )
         .layer(RequestBodyLimitLayer::new(
             state.limits.max_input + 64 * 1024,
         ))
-        .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(security::headers))
-        // Policy hosts (`mta-sts.<domain>`) are answered before sessions, CSRF and sign-in:
-        // nothing of the dashboard is reachable under those names.
-        .layer(middleware::from_fn_with_state(
-            state.services.policies.clone(),
-            policy_host::intercept,
-        ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(middleware::from_fn_with_state(
+                    state.services.policies.clone(),
+                    policy_host::intercept,
+                ))
+                .layer(middleware::from_fn(security::headers))
+                .layer(CompressionLayer::new()),
+        )
         .with_state(state)
 }
 

@@ -172,51 +172,70 @@ impl Intake {
     ) -> Outcome<InputOutcome> {
         let name = crate::domain::report::truncate(name, 255).to_owned();
         let source = format!("upload by {}: {name}", by.name());
-        let limits = self.limits;
-        let prepared = tokio::task::spawn_blocking(move || {
-            ingest::prepare(
-                &body,
-                None,
-                Some(&name),
-                source,
-                "upload",
-                &limits,
-                now_unix(),
-            )
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "upload preparation failed");
-            ServiceError::Unavailable
-        })?;
+        let prepared = self
+            .prepare(body, None, Some(name), source, "upload", |p| p)
+            .await?;
         self.commit(prepared, self.domains).await
     }
 
-    /// A report POSTed to the open receiver, first half: extracts and parses it (on a
-    /// blocking thread); a rejected body is kept only up to [`RECEIVER_QUARANTINE_KEEP`]
-    /// bytes. The receiver lets the next request be read once this is done, then calls
-    /// [`Intake::commit_received`].
+    /// A report POSTed to the open receiver, first half: extracts and parses it; a rejected
+    /// body is kept only up to [`RECEIVER_QUARANTINE_KEEP`] bytes. The receiver lets the next
+    /// request be read once this is done, then calls [`Intake::commit_received`].
     pub async fn prepare_received(&self, r: Received) -> Outcome<Prepared> {
-        let limits = self.limits;
         let source = format!("https from {}", r.client);
+        self.prepare(
+            r.body,
+            Some(r.media_type),
+            None,
+            source,
+            "https",
+            |mut p| {
+                if let Some(raw) = p.raw_if_rejected.as_mut() {
+                    raw.truncate(RECEIVER_QUARANTINE_KEEP);
+                }
+                p
+            },
+        )
+        .await
+    }
+
+    /// Extracts and parses one input within its budget, then applies `finish`: a small input
+    /// right here ([`ingest::prepare_quick`], bounded work), a larger one on a blocking thread.
+    async fn prepare(
+        &self,
+        body: bytes::Bytes,
+        media_type: Option<String>,
+        name: Option<String>,
+        source: String,
+        channel: &'static str,
+        finish: fn(Prepared) -> Prepared,
+    ) -> Outcome<Prepared> {
+        let limits = self.limits;
+        if let Some(p) = ingest::prepare_quick(
+            &body,
+            media_type.as_deref(),
+            name.as_deref(),
+            &source,
+            channel,
+            &limits,
+            now_unix(),
+        ) {
+            return Ok(finish(p));
+        }
         tokio::task::spawn_blocking(move || {
-            let mut p = ingest::prepare(
-                &r.body,
-                Some(&r.media_type),
-                None,
+            finish(ingest::prepare(
+                &body,
+                media_type.as_deref(),
+                name.as_deref(),
                 source,
-                "https",
+                channel,
                 &limits,
                 now_unix(),
-            );
-            if let Some(raw) = p.raw_if_rejected.as_mut() {
-                raw.truncate(RECEIVER_QUARANTINE_KEEP);
-            }
-            p
+            ))
         })
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "report preparation task failed");
+            tracing::error!(error = %e, channel, "preparing an input failed");
             ServiceError::Unavailable
         })
     }

@@ -11,8 +11,14 @@ pub(crate) async fn bench_server(
     dir: &Path,
     domains: usize,
 ) -> anyhow::Result<(std::net::SocketAddr, tlswatch::store::Store)> {
+    // The server's own default pool size unless TLSWATCH_DB_MAX_CONNECTIONS says otherwise.
+    let pool = std::env::var("TLSWATCH_DB_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let store =
-        tlswatch::store::Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 8).await?;
+        tlswatch::store::Store::connect(&format!("sqlite://{}/bench.db", dir.display()), pool)
+            .await?;
     for d in 0..domains {
         store
             .add_domain(&format!("domain{d}.example"), "manual", 0)
