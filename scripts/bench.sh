@@ -4,7 +4,7 @@
 # (200 uploaders + 50 readers), dashboard p95 at N reports on SQLite and PostgreSQL (default
 # 10 million: 1,000 domains, about an hour of seeding on 2 cores), the checker
 # (one domain, 1,000 domains), WASM sizes, the overview's first and repeat load in Chromium, idle memory and memory under a gzip
-# bomb. Not part of the test run. Usage: scripts/bench.sh [DASHBOARD_REPORTS] [LOAD_SECONDS]
+# bomb, the costliest inputs prepared on an async worker. Not part of the test run. Usage: scripts/bench.sh [DASHBOARD_REPORTS] [LOAD_SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10000000}"
@@ -50,6 +50,9 @@ RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatc
   echo "## memory"
   "$B" memory
   "$B" bomb
+  echo
+  echo "## inputs prepared on an async worker: the costliest ones its bounds let through"
+  "$B" quick 1000
   echo
   echo "## one budget per input: the 14 MB many-part mail through tlswatch import"
   "$B" manyparts

@@ -88,17 +88,18 @@ pub fn prepare(
     prepared_from(found, bytes, name, source, channel, limits, now)
 }
 
-/// Largest input [`prepare_quick`] takes, in bytes as received.
-pub const QUICK_INPUT: usize = 64 * 1024;
+/// Largest input [`prepare_quick`] takes, in bytes as received. Real senders' reports are
+/// 0.6–4 KB; `tlswatch-bench quick` prints what the costliest inputs within these bounds take.
+pub const QUICK_INPUT: usize = 16 * 1024;
 
 /// Most bytes an input may inflate to (all its reports together) for [`prepare_quick`].
-pub const QUICK_INFLATED: usize = 64 * 1024;
+pub const QUICK_INFLATED: usize = 16 * 1024;
 
 /// [`prepare`] for inputs small enough to prepare where they arrive, on an async worker,
 /// instead of handing them to a blocking thread and back (two thread switches, more than the
 /// work itself for a typical report of a few KiB). The work is bounded whatever the input:
 /// at most [`QUICK_INPUT`] bytes read, at most [`QUICK_INFLATED`] inflated and parsed
-/// (well under a millisecond). `None` when the input is larger or would inflate to more:
+/// (a few hundred microseconds at most, `tlswatch-bench quick`). `None` when the input is larger or would inflate to more:
 /// prepare it with [`prepare`] on a blocking thread, whose outcome is the input's (its budget
 /// is the configured one; the quick budget only decides where the work runs).
 pub fn prepare_quick(

@@ -247,3 +247,111 @@ pub(crate) fn make_mail(i: usize) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// What preparing an input on an async worker can cost at most: `prepare_quick` on the
+/// costliest inputs its bounds let through (and on ones it sends to a blocking thread, for the
+/// time it takes to decide), `runs` times each.
+pub(crate) fn quick(runs: usize) -> anyhow::Result<()> {
+    use base64::Engine;
+    use tlswatch::ingest::{prepare_quick, Limits, QUICK_INFLATED, QUICK_INPUT};
+    let limits = Limits::default();
+    let report = |i: usize, details: usize| {
+        let detail = |k: usize| {
+            format!(
+                r#"{{"result-type":"certificate-host-mismatch","sending-mta-ip":"192.0.2.{k}","receiving-mx-hostname":"mx{k}.quick.example","receiving-ip":"198.51.100.{k}","failed-session-count":{k},"additional-information":"https://sender.example/{k}","failure-reason-code":"x{k}"}}"#,
+                k = k % 250
+            )
+        };
+        let details: Vec<String> = (0..details).map(detail).collect();
+        format!(
+            r#"{{"organization-name":"Quick Sender","date-range":{{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"}},"contact-info":"tlsrpt@sender.example","report-id":"q-{i}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: mx.quick.example","max_age: 86400"],"policy-domain":"quick.example","mx-host":["mx.quick.example"]}},"summary":{{"total-successful-session-count":41,"total-failure-session-count":{n}}},"failure-details":[{d}]}}]}}"#,
+            n = details.len(),
+            d = details.join(",")
+        )
+    };
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = e.write_all(data);
+        e.finish().unwrap_or_default()
+    };
+    // The most failure details that keep the report within the quick bound.
+    let mut details = 1;
+    while report(0, details + 1).len() <= QUICK_INFLATED {
+        details += 1;
+    }
+    let one_big = report(0, details);
+    // A mail of as many small reports (one part each) as fit both bounds: the most reports,
+    // each parsed, hashed and given its identity.
+    let mut mail = String::from(
+        "From: reports@sender.example\r\nTo: tlsrpt@quick.example\r\nSubject: many\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
+    );
+    let (mut parts, mut inflated) = (0, 0);
+    loop {
+        let json = report(parts, 1);
+        let part = format!(
+            "--b\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(gz(json.as_bytes()))
+        );
+        if mail.len() + part.len() + 8 > QUICK_INPUT || inflated + json.len() > QUICK_INFLATED {
+            break;
+        }
+        mail.push_str(&part);
+        inflated += json.len();
+        parts += 1;
+    }
+    mail.push_str("--b--\r\n");
+    // Zeros up to the input bound: inflates far past the quick bound (sent to a blocking thread).
+    let mut bomb = gz(&vec![0u8; 900 * QUICK_INPUT]);
+    bomb.truncate(QUICK_INPUT);
+    let cases: [(String, Vec<u8>, &str); 4] = [
+        (
+            format!(
+                "one report, {details} failure details, {} B JSON",
+                one_big.len()
+            ),
+            one_big.clone().into_bytes(),
+            "application/tlsrpt+json",
+        ),
+        (
+            format!("the same gzipped ({} B)", gz(one_big.as_bytes()).len()),
+            gz(one_big.as_bytes()),
+            "application/tlsrpt+gzip",
+        ),
+        (
+            format!("a mail of {parts} gzipped reports ({} B)", mail.len()),
+            mail.into_bytes(),
+            "message/rfc822",
+        ),
+        (
+            format!("gzip of zeros ({} B, inflating past the bound)", bomb.len()),
+            bomb,
+            "application/tlsrpt+gzip",
+        ),
+    ];
+    println!("prepare_quick on an async worker: {runs} runs each (at most {QUICK_INPUT} B in, {QUICK_INFLATED} B inflated)");
+    for (name, body, ct) in cases {
+        let mut times = Vec::with_capacity(runs);
+        let mut outcome = String::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let p = prepare_quick(&body, Some(ct), None, "bench", "https", &limits, 0);
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+            outcome = match p {
+                Some(p) => format!(
+                    "prepared here: {} reports, {} errors",
+                    p.reports.len(),
+                    p.errors.len()
+                ),
+                None => "sent to a blocking thread".into(),
+            };
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  {name}: p50 {:.0} µs, max {:.0} µs; {outcome}",
+            crate::pct(&times, 50),
+            times.last().copied().unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -11,6 +11,8 @@
 //! - `load [SECONDS]`: 200 concurrent uploaders (receiver) and 50 dashboard readers (API and the
 //!   overview page) against one instance: requests, errors, latency per class.
 //! - `memory`: resident memory of an idle server and while a 1 GiB gzip bomb is refused.
+//! - `quick [RUNS]`: the costliest inputs the receiver and uploads prepare on an async worker
+//!   (`ingest::prepare_quick`), and one it sends to a blocking thread: time per input.
 //! - `manyparts`: `tlswatch import` (the real command, in this process) of a 14 MB mail with 557
 //!   report parts each inflating to ~19 MB: time, outcome and peak RSS.
 //! - `check [N] [C]`: the checker against the loopback lab (real DNS, HTTPS and SMTP servers):
@@ -31,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use dashboard::{check, dashboard, lab};
-use inputs::{bomb, ingest, manyparts, sizes};
+use inputs::{bomb, ingest, manyparts, quick, sizes};
 use serving::{load, memory, receiver};
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             args.get(1).map(String::as_str).unwrap_or("target/site"),
         )),
         Some("bomb") => bomb(),
+        Some("quick") => quick(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000)),
         Some("manyparts") => manyparts(),
         Some("dashboard") => {
             let n = args
