@@ -418,13 +418,6 @@ pub async fn reprocess(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
 
     /// A report for `quick.example`, padded with `pad` bytes of JSON whitespace.
     fn report(pad: usize) -> Vec<u8> {
@@ -476,7 +469,7 @@ mod tests {
     fn a_small_input_is_prepared_quickly_exactly_as_in_full() {
         let limits = Limits::default();
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (gz(&report(0)), "application/tlsrpt+gzip"),
+            (gzip(&report(0)), "application/tlsrpt+gzip"),
             (report(0), "application/tlsrpt+json"),
             (
                 b"{\"organization-name\":".to_vec(),
@@ -493,7 +486,7 @@ mod tests {
             assert_eq!(summary(&q), summary(&full(&body, ct, &limits)), "{ct}");
             assert_eq!((q.source.as_str(), q.channel), ("test", "https"));
         }
-        let ok = quick(&gz(&report(0)), "application/tlsrpt+gzip", &limits).unwrap();
+        let ok = quick(&gzip(&report(0)), "application/tlsrpt+gzip", &limits).unwrap();
         assert_eq!(ok.reports.len(), 1);
         assert!(ok.errors.is_empty());
         let bad = quick(
@@ -510,7 +503,7 @@ mod tests {
     fn an_input_beyond_the_quick_bounds_goes_to_the_full_preparation() {
         let limits = Limits::default();
         // Small on the wire, but inflating past the quick bound: prepared in full, and stored.
-        let padded = gz(&report(QUICK_INFLATED));
+        let padded = gzip(&report(QUICK_INFLATED));
         assert!(padded.len() < QUICK_INPUT);
         assert!(quick(&padded, "application/tlsrpt+gzip", &limits).is_none());
         let p = full(&padded, "application/tlsrpt+gzip", &limits);
@@ -525,7 +518,7 @@ mod tests {
         // Just inside both bounds: quick.
         let edge = report(QUICK_INFLATED - report(0).len());
         assert_eq!(edge.len(), QUICK_INFLATED);
-        let q = quick(&gz(&edge), "application/tlsrpt+gzip", &limits).unwrap();
+        let q = quick(&gzip(&edge), "application/tlsrpt+gzip", &limits).unwrap();
         assert_eq!(q.reports.len(), 1);
     }
 
@@ -537,7 +530,7 @@ mod tests {
             max_decompressed: 1_000,
             ..Limits::default()
         };
-        let body = gz(&report(2_000));
+        let body = gzip(&report(2_000));
         assert!(quick(&body, "application/tlsrpt+gzip", &limits).is_none());
         let p = full(&body, "application/tlsrpt+gzip", &limits);
         assert!(p.reports.is_empty());

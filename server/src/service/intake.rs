@@ -173,7 +173,7 @@ impl Intake {
         let name = crate::domain::report::truncate(name, 255).to_owned();
         let source = format!("upload by {}: {name}", by.name());
         let prepared = self
-            .prepare(body, None, Some(name), source, "upload", |p| p)
+            .prepare(body, None, Some(name), source, "upload")
             .await?;
         self.commit(prepared, self.domains).await
     }
@@ -183,24 +183,17 @@ impl Intake {
     /// request be read once this is done, then calls [`Intake::commit_received`].
     pub async fn prepare_received(&self, r: Received) -> Outcome<Prepared> {
         let source = format!("https from {}", r.client);
-        self.prepare(
-            r.body,
-            Some(r.media_type),
-            None,
-            source,
-            "https",
-            |mut p| {
-                if let Some(raw) = p.raw_if_rejected.as_mut() {
-                    raw.truncate(RECEIVER_QUARANTINE_KEEP);
-                }
-                p
-            },
-        )
-        .await
+        let mut p = self
+            .prepare(r.body, Some(r.media_type), None, source, "https")
+            .await?;
+        if let Some(raw) = p.raw_if_rejected.as_mut() {
+            raw.truncate(RECEIVER_QUARANTINE_KEEP);
+        }
+        Ok(p)
     }
 
-    /// Extracts and parses one input within its budget, then applies `finish`: a small input
-    /// right here ([`ingest::prepare_quick`], bounded work), a larger one on a blocking thread.
+    /// Extracts and parses one input within its budget: a small input right here
+    /// ([`ingest::prepare_quick`], bounded work), a larger one on a blocking thread.
     async fn prepare(
         &self,
         body: bytes::Bytes,
@@ -208,7 +201,6 @@ impl Intake {
         name: Option<String>,
         source: String,
         channel: &'static str,
-        finish: fn(Prepared) -> Prepared,
     ) -> Outcome<Prepared> {
         let limits = self.limits;
         if let Some(p) = ingest::prepare_quick(
@@ -220,10 +212,10 @@ impl Intake {
             &limits,
             now_unix(),
         ) {
-            return Ok(finish(p));
+            return Ok(p);
         }
         tokio::task::spawn_blocking(move || {
-            finish(ingest::prepare(
+            ingest::prepare(
                 &body,
                 media_type.as_deref(),
                 name.as_deref(),
@@ -231,7 +223,7 @@ impl Intake {
                 channel,
                 &limits,
                 now_unix(),
-            ))
+            )
         })
         .await
         .map_err(|e| {

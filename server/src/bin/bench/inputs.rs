@@ -269,11 +269,7 @@ pub(crate) fn quick(runs: usize) -> anyhow::Result<()> {
             d = details.join(",")
         )
     };
-    let gz = |data: &[u8]| {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let _ = e.write_all(data);
-        e.finish().unwrap_or_default()
-    };
+    let gz = tlswatch::ingest::gzip;
     // The most failure details that keep the report within the quick bound.
     let mut details = 1;
     while report(0, details + 1).len() <= QUICK_INFLATED {
