@@ -17,6 +17,7 @@ pub mod hosting;
 pub mod http;
 pub mod ingest;
 pub mod net;
+pub mod process;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -40,8 +40,8 @@ pub async fn insert_rows(
     let mut out = Vec::new();
     for chunk in rows.chunks(rows_per_statement(cols)) {
         let sql = values_statement(backend, head, chunk.len(), cols, tail);
-        let q = bind_all(sqlx::query(&sql), chunk.iter().flatten().cloned());
-        let mut rows = q
+        let args = arguments(chunk.len() * cols, chunk.iter().flatten().cloned())?;
+        let mut rows = sqlx::query_with(&sql, args)
             .fetch_all(&mut **tx)
             .await
             .with_context(|| format!("running {head}"))?;
@@ -60,20 +60,26 @@ fn values_statement(backend: Backend, head: &str, rows: usize, cols: usize, tail
     format!("{head} values {} {tail}", placeholders(backend, rows, cols))
 }
 
-/// `q` with `values` bound in order.
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+/// `values` (`n` of them) as a statement's arguments, in order. Sized once: an import's batch
+/// binds some 100,000 values, and a list grown by doubling reallocates (and copies) a dozen
+/// times, the last few times into fresh memory the kernel must zero first.
+fn arguments<'q>(
+    n: usize,
     values: impl IntoIterator<Item = Val<'q>>,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+) -> anyhow::Result<sqlx::any::AnyArguments<'q>> {
+    use sqlx::Arguments;
+    let mut args = sqlx::any::AnyArguments::default();
+    args.reserve(n, 0);
     for v in values {
-        q = match v {
-            Val::I64(n) => q.bind(n),
-            Val::Text(s) => q.bind(s),
-            Val::OptText(s) => q.bind(s),
-            Val::Bytes(b) => q.bind(b),
-        };
+        match v {
+            Val::I64(n) => args.add(n),
+            Val::Text(s) => args.add(s),
+            Val::OptText(s) => args.add(s),
+            Val::Bytes(b) => args.add(b),
+        }
+        .map_err(|e| anyhow::anyhow!("binding a value: {e}"))?;
     }
-    q
+    Ok(args)
 }
 
 /// A transaction's inserts, sent to SQLite as one script: sqlx runs each SQLite connection on
@@ -125,6 +131,7 @@ impl<'v> Script<'v> {
                 tail,
             ));
             self.sql.push_str(";\n");
+            self.values.reserve(chunk.len() * cols);
             self.values.extend(chunk.iter().flatten().cloned());
         }
         Ok(Vec::new())
@@ -138,7 +145,7 @@ impl<'v> Script<'v> {
         let sql = std::mem::take(&mut self.sql);
         let values = std::mem::take(&mut self.values);
         // Kept prepared like any statement: batches of the same size (an import's) reuse it.
-        bind_all(sqlx::query(&sql), values)
+        sqlx::query_with(&sql, arguments(values.len(), values)?)
             .execute(&mut **tx)
             .await
             .context("writing the batch")?;

@@ -37,6 +37,7 @@ use inputs::{bomb, ingest, manyparts, quick, sizes};
 use serving::{load, memory, receiver};
 
 fn main() -> anyhow::Result<()> {
+    tlswatch::process::without_transparent_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("sizes") => sizes(Path::new(

@@ -170,7 +170,8 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
             .map(|i| gz_report(i, &format!("domain{}.example", i % 100)))
             .collect(),
     );
-    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    let start = Instant::now();
+    let deadline = start + std::time::Duration::from_secs(secs);
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut uploaders = Vec::new();
     for _ in 0..200 {
@@ -185,7 +186,7 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
                 };
                 let t = Instant::now();
                 match post(&client, addr, "/tlsrpt", "application/tlsrpt+gzip", body).await {
-                    Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Ok(200) => lat.push((t - start, t.elapsed().as_secs_f64() * 1000.0)),
                     _ => errors += 1,
                 }
             }
@@ -217,17 +218,39 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
                 };
                 let t = Instant::now();
                 match get(&client, addr, &path, &bearer).await {
-                    Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Ok(200) => lat.push((t - start, t.elapsed().as_secs_f64() * 1000.0)),
                     _ => errors += 1,
                 }
             }
             (lat, errors)
         }));
     }
-    let collect = |v: Vec<(Vec<f64>, usize)>| {
-        let mut lat: Vec<f64> = v.iter().flat_map(|x| x.0.clone()).collect();
+    // Every latency with when its request started: the run's p99 and each tenth's (whether the
+    // latency grows with the database).
+    type Timed = Vec<(std::time::Duration, f64)>;
+    let collect = |v: Vec<(Timed, usize)>| {
+        let timed: Timed = v.iter().flat_map(|x| x.0.iter().copied()).collect();
+        let mut lat: Vec<f64> = timed.iter().map(|x| x.1).collect();
         lat.sort_by(f64::total_cmp);
-        (lat, v.iter().map(|x| x.1).sum::<usize>())
+        (lat, timed, v.iter().map(|x| x.1).sum::<usize>())
+    };
+    let tenths = |timed: &Timed| {
+        (0..10u32)
+            .map(|w| {
+                let (from, to) = (
+                    std::time::Duration::from_secs(secs) * w / 10,
+                    std::time::Duration::from_secs(secs) * (w + 1) / 10,
+                );
+                let mut l: Vec<f64> = timed
+                    .iter()
+                    .filter(|x| x.0 >= from && x.0 < to)
+                    .map(|x| x.1)
+                    .collect();
+                l.sort_by(f64::total_cmp);
+                format!("{:.0}", pct(&l, 99))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let mut up = Vec::new();
     for u in uploaders {
@@ -237,8 +260,8 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
     for r in readers {
         rd.push(r.await?);
     }
-    let (ul, ue) = collect(up);
-    let (rl, re) = collect(rd);
+    let (ul, ut, ue) = collect(up);
+    let (rl, rt, re) = collect(rd);
     println!("load: {secs} s, 200 uploaders + 50 readers, one instance on SQLite");
     println!(
         "  uploads (POST /tlsrpt): {} ok ({:.0}/s), {ue} errors, p50 {:.1} ms p99 {:.1} ms",
@@ -248,6 +271,11 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
         pct(&ul, 99)
     );
     println!("  reads (API stats, domains, /metrics): {} ok ({:.0}/s), {re} errors, p50 {:.1} ms p99 {:.1} ms", rl.len(), rl.len() as f64 / secs as f64, pct(&rl, 50), pct(&rl, 99));
+    println!(
+        "  p99 in each tenth of the run, ms: uploads {}; reads {}",
+        tenths(&ut),
+        tenths(&rt)
+    );
     println!("  stored reports: {}", store.report_count().await?);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
