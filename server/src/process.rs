@@ -3,10 +3,10 @@
 /// Turns transparent huge pages off for this process (Linux; elsewhere nothing).
 ///
 /// mimalloc asks the kernel for huge pages on its memory (`madvise(MADV_HUGEPAGE)`) and hands
-/// freed memory back 10 ms later. Memory allocated again after that is faulted in as whole
+/// freed memory back after a delay. Memory allocated again after that is faulted in as whole
 /// 2 MiB pages, each zeroed by the kernel however little of it is used: in a profile of an
 /// import the kernel zeroing huge pages (`clear_page_erms`) took 30 % of the thread that
-/// builds and commits the batches, and it showed in the receiver's too. With 4 KiB pages only
+/// builds and commits the batches. With 4 KiB pages only
 /// what is touched is zeroed (BENCHMARKS.md, fourteenth session). This is what mimalloc does
 /// itself with `MIMALLOC_ALLOW_THP=0`, an option it reads from the environment only. The
 /// setting is the process's and its children's; failing (a kernel without it), nothing changes.

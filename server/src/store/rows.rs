@@ -72,7 +72,7 @@ fn arguments<'q>(
     args.reserve(n, 0);
     for v in values {
         match v {
-            Val::I64(n) => args.add(n),
+            Val::I64(i) => args.add(i),
             Val::Text(s) => args.add(s),
             Val::OptText(s) => args.add(s),
             Val::Bytes(b) => args.add(b),
