@@ -475,14 +475,15 @@ async fn resolve_domains(
     Ok(ids)
 }
 
-/// Inserts the reports still without an outcome; returns batch index → row id.
+/// Inserts the reports still without an outcome; returns (batch index, row id) of each report
+/// inserted, in the batch's order.
 async fn insert_reports<'b>(
     tx: &mut Transaction<'_, Any>,
     script: &mut Script<'b>,
     first_ids: Option<(i64, i64)>,
     batch: &'b [NewReport],
     outcomes: &mut [Option<StoreOutcome>],
-) -> anyhow::Result<HashMap<usize, i64>> {
+) -> anyhow::Result<Vec<(usize, i64)>> {
     let todo: Vec<usize> = (0..batch.len())
         .filter(|&i| outcomes[i].is_none())
         .collect();
@@ -518,8 +519,7 @@ async fn insert_reports<'b>(
         .collect();
     const COLUMNS: &str = "org_name, report_id, contact_info, start_time, end_time, start_day, channel, received_at,
              content_hash, raw_gz, raw_size, warnings, policy_count, success_count, failure_count, dedup_key";
-    let mut by_hash = HashMap::new();
-    match first_id {
+    let ids: Vec<(usize, i64)> = match first_id {
         Some(first) => {
             // No `on conflict`: a conflict cannot happen here, and if it did the batch fails
             // whole rather than count a report that was not written.
@@ -532,9 +532,10 @@ async fn insert_reports<'b>(
                     "",
                 )
                 .await?;
-            for (k, &i) in todo.iter().enumerate() {
-                by_hash.insert(batch[i].content_hash.clone(), first + k as i64);
-            }
+            todo.iter()
+                .enumerate()
+                .map(|(k, &i)| (i, first + k as i64))
+                .collect()
         }
         None => {
             let inserted = script
@@ -546,21 +547,21 @@ async fn insert_reports<'b>(
                     "on conflict do nothing returning id, content_hash",
                 )
                 .await?;
+            let mut by_hash = HashMap::with_capacity(inserted.len());
             for row in inserted {
                 by_hash.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
             }
+            // Not returned: another instance stored the same report a moment ago.
+            todo.iter()
+                .filter_map(|&i| Some((i, *by_hash.get(&batch[i].content_hash)?)))
+                .collect()
         }
+    };
+    for &i in &todo {
+        outcomes[i] = Some(StoreOutcome::Duplicate(None));
     }
-    let mut ids = HashMap::new();
-    for i in todo {
-        // Not returned: another instance stored the same report a moment ago.
-        outcomes[i] = Some(match by_hash.get(&batch[i].content_hash) {
-            Some(&id) => {
-                ids.insert(i, id);
-                StoreOutcome::Imported(id)
-            }
-            None => StoreOutcome::Duplicate(None),
-        });
+    for &(i, id) in &ids {
+        outcomes[i] = Some(StoreOutcome::Imported(id));
     }
     Ok(ids)
 }
@@ -570,13 +571,11 @@ async fn insert_policies<'b>(
     script: &mut Script<'b>,
     first_ids: Option<(i64, i64)>,
     batch: &'b [NewReport],
-    report_ids: &HashMap<usize, i64>,
+    report_ids: &[(usize, i64)],
     domain_ids: &HashMap<String, i64>,
 ) -> anyhow::Result<()> {
-    let mut order: Vec<(&usize, &i64)> = report_ids.iter().collect();
-    order.sort();
     let mut meta = Vec::new();
-    for &(&i, &report_row) in &order {
+    for &(i, report_row) in report_ids {
         let (r, derived) = (&batch[i].report, &batch[i].derived);
         for (pos, (p, (strings, mx, counted))) in
             r.policies.iter().zip(&derived.policies).enumerate()
@@ -618,8 +617,8 @@ async fn insert_policies<'b>(
     const COLUMNS: &str =
         "report_id, start_day, position, policy_type, policy_domain, domain_id, policy_strings,
              mx_patterns, success_count, failure_count, counted";
-    let mut policy_ids = HashMap::new();
-    match first_id {
+    // The row id of each entry of `meta`, in its order.
+    let policy_rows: Vec<i64> = match first_id {
         Some(first) => {
             script
                 .insert_rows(
@@ -630,9 +629,7 @@ async fn insert_policies<'b>(
                     "",
                 )
                 .await?;
-            for (k, (report_row, _, pos, _, _, _, _)) in meta.iter().enumerate() {
-                policy_ids.insert((*report_row, *pos as i64), first + k as i64);
-            }
+            (first..).take(meta.len()).collect()
         }
         None => {
             let returned = script
@@ -644,19 +641,25 @@ async fn insert_policies<'b>(
                     "returning id, report_id, position",
                 )
                 .await?;
+            let mut policy_ids = HashMap::with_capacity(returned.len());
             for row in returned {
                 policy_ids.insert(
                     (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?),
                     row.try_get::<i64, _>(0)?,
                 );
             }
+            meta.iter()
+                .map(|(report_row, _, pos, ..)| {
+                    policy_ids
+                        .get(&(*report_row, *pos as i64))
+                        .copied()
+                        .context("policy row not returned")
+                })
+                .collect::<anyhow::Result<_>>()?
         }
-    }
+    };
     let mut details = Vec::new();
-    for (report_row, start_day, pos, p, _, _, _) in &meta {
-        let policy_row = *policy_ids
-            .get(&(*report_row, *pos as i64))
-            .context("policy row not returned")?;
+    for ((_, start_day, _, p, _, _, _), &policy_row) in meta.iter().zip(&policy_rows) {
         for f in &p.failures {
             details.push(vec![
                 Val::I64(policy_row),
@@ -704,11 +707,11 @@ async fn new_ids(tx: &mut Transaction<'_, Any>, b: Backend) -> anyhow::Result<Op
 
 fn rollups<'a>(
     batch: &'a [NewReport],
-    report_ids: &HashMap<usize, i64>,
+    report_ids: &[(usize, i64)],
     domain_ids: &HashMap<String, i64>,
 ) -> Rollups<'a> {
     let mut r = Rollups::default();
-    for &i in report_ids.keys() {
+    for &(i, _) in report_ids {
         let report = &batch[i].report;
         for c in &batch[i].derived.contributions {
             let d = domain_ids.get(&c.domain).copied().unwrap_or_default();
