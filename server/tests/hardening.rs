@@ -461,6 +461,30 @@ async fn a_saturated_receiver_answers_503_and_metrics_show_the_boundary() {
     assert_eq!(r.status().as_u16(), 503);
     assert_eq!(r.headers()["retry-after"], "5");
     drop(slow);
+    // Once the slot is free a report is stored (by the group commit, which /metrics shows).
+    let mut stored = false;
+    for _ in 0..50 {
+        let r = client()
+            .post(format!("{}/tlsrpt", s.base))
+            .header("content-type", "application/tlsrpt+json")
+            .body(report_json(
+                "s.example",
+                "after",
+                "busy.example",
+                "2026-01-01",
+                1,
+                &[],
+            ))
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored, "the receiver never took a report again");
     // The quarantine's size, quota and the refusals are on /metrics.
     let cookie = login(&s.base, "m@example.com", "correct horse battery staple")
         .await
@@ -491,4 +515,32 @@ async fn a_saturated_receiver_answers_503_and_metrics_show_the_boundary() {
         .parse()
         .unwrap();
     assert!(busy >= 1);
+    // The group commit's histograms: every bucket line cumulative, the last one the count.
+    for name in [
+        "tlswatch_intake_commit_wait_seconds",
+        "tlswatch_group_commit_seconds",
+        "tlswatch_group_commit_inputs",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} histogram")),
+            "{name} missing:\n{metrics}"
+        );
+        let buckets: Vec<u64> = metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}_bucket{{")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: {buckets:?}"
+        );
+        let count: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(count >= 1, "{name}: no observation after a stored report");
+        assert_eq!(buckets.last(), Some(&count), "{name}: +Inf is the count");
+    }
 }

@@ -50,6 +50,7 @@ async fn metrics(
         totals,
         alerts,
         quarantine,
+        instance_wide,
         mailboxes: snapshot_mailboxes,
     } = state.services.stats.metrics(&by).await?;
     let mut out = String::new();
@@ -109,7 +110,7 @@ async fn metrics(
             quota.max_entries, quota.max_bytes
         );
     }
-    {
+    if instance_wide {
         use crate::telemetry::counters::{
             read, QUARANTINE_EVICTED, RECEIVER_BUSY, RECEIVER_RATE_LIMITED, REQUEST_TIMEOUTS,
         };
@@ -123,6 +124,7 @@ async fn metrics(
             read(&RECEIVER_BUSY),
             read(&REQUEST_TIMEOUTS)
         );
+        crate::telemetry::commits::write(&mut rest);
     }
     rest.push_str("# HELP tlswatch_check_runs_total Configuration check runs by their worst finding.\n# TYPE tlswatch_check_runs_total counter\n");
     for (w, n) in &totals.checks {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::{Actor, Editor, Outcome, ServiceError};
 use crate::ingest::{self, now_unix, InputOutcome, Limits, Prepared, Status};
 use crate::store::{Backend, DomainPolicy, Store};
+use crate::telemetry::commits;
 
 /// Rejected bodies from the open receiver are quarantined only up to this size: the endpoint
 /// is open to anyone, so it must not become free storage. Enough to see what was sent.
@@ -75,7 +76,11 @@ async fn group_commit(
             let (batch, answers): (Vec<Prepared>, Vec<_>) =
                 group.into_iter().map(|(p, _, tx)| (p, tx)).unzip();
             let n = batch.len();
-            match ingest::commit(&store, batch, policy).await {
+            let started = std::time::Instant::now();
+            let written = ingest::commit(&store, batch, policy).await;
+            commits::TRANSACTION.observe(started.elapsed().as_secs_f64());
+            commits::INPUTS.observe(n as f64);
+            match written {
                 Ok(outcomes) => {
                     if outcomes.iter().any(|o| o.status == Status::Imported) {
                         wake.notify_one();
@@ -239,6 +244,14 @@ impl Intake {
     }
 
     async fn commit(&self, prepared: Prepared, domains: DomainPolicy) -> Outcome<InputOutcome> {
+        let started = std::time::Instant::now();
+        let outcome = self.commit_now(prepared, domains).await;
+        commits::WAIT.observe(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// Writes one input: through the group committer when there is one, else on its own.
+    async fn commit_now(&self, prepared: Prepared, domains: DomainPolicy) -> Outcome<InputOutcome> {
         if let Some(group) = &self.group {
             // Held until the answer: the input's bytes count against the queue until written.
             let weight = queued_weight(&prepared);
@@ -253,7 +266,11 @@ impl Intake {
             }
             return Err(ServiceError::Unavailable);
         }
-        let mut outcomes = ingest::commit(&self.store, vec![prepared], domains).await?;
+        let started = std::time::Instant::now();
+        let written = ingest::commit(&self.store, vec![prepared], domains).await;
+        commits::TRANSACTION.observe(started.elapsed().as_secs_f64());
+        commits::INPUTS.observe(1.0);
+        let mut outcomes = written?;
         let o = outcomes.remove(0);
         if o.status == Status::Imported {
             self.wake.notify_one();

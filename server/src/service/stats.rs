@@ -28,6 +28,9 @@ pub struct MetricsSnapshot {
     pub alerts: Vec<AlertRow>,
     /// `(entries, bytes)` in the quarantine and its quota, when they could be read.
     pub quarantine: Option<((i64, i64), QuarantineQuota)>,
+    /// The caller may see this process's instance-wide series (refusals, timeouts, the
+    /// group commit's histograms): an instance admin or a member of the operator's organization.
+    pub instance_wide: bool,
     /// Per mailbox: `(name, last success, failing, imported, duplicates, rejected)`.
     pub mailboxes: Vec<MailboxMetrics>,
 }
@@ -243,8 +246,8 @@ impl Stats {
     }
 
     /// What `/metrics` exports: the caller's organization's domains, alerts and mailboxes;
-    /// the instance-wide series (rejected inputs, quarantine, checks, notifications) for the
-    /// operator's (default) organization and instance admins only.
+    /// the instance-wide series (rejected inputs, quarantine, checks, notifications, this
+    /// process's counters and histograms) for the operator's (default) organization and instance admins only.
     pub async fn metrics(&self, by: &Actor<Viewer>) -> Outcome<MetricsSnapshot> {
         let (mut totals, mut alerts) =
             // Only active alerts are exported (firing ones): not the resolved history.
@@ -291,6 +294,7 @@ impl Stats {
             totals,
             alerts,
             quarantine,
+            instance_wide,
             mailboxes,
         })
     }

@@ -102,8 +102,29 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
         written as f64 / 1e6,
         written as f64 / 1e3 / n as f64
     );
+    print_group_commits();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The group commit's own histograms (what `/metrics` exports): how many transactions, how
+/// many reports shared one, how long each took and how long a report waited for its own.
+pub(crate) fn print_group_commits() {
+    use tlswatch::telemetry::commits::{INPUTS, TRANSACTION, WAIT};
+    let groups = TRANSACTION.count().max(1) as f64;
+    let bound = |q| {
+        WAIT.quantile_bound(q)
+            .map_or("-".to_owned(), |b| format!("≤ {:.1}", b * 1000.0))
+    };
+    println!(
+        "  group commits: {} transactions, {:.1} reports each, {:.2} ms each (mean); a report's wait for its commit: mean {:.2} ms, p50 {} ms, p99 {} ms (histogram buckets)",
+        TRANSACTION.count(),
+        INPUTS.sum() / groups,
+        TRANSACTION.sum() * 1000.0 / groups,
+        WAIT.sum() * 1000.0 / WAIT.count().max(1) as f64,
+        bound(0.5),
+        bound(0.99),
+    );
 }
 
 type Client = hyper_util::client::legacy::Client<
@@ -277,6 +298,7 @@ pub(crate) async fn load(secs: u64) -> anyhow::Result<()> {
         tenths(&rt)
     );
     println!("  stored reports: {}", store.report_count().await?);
+    print_group_commits();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
