@@ -444,41 +444,28 @@ async fn a_saturated_receiver_answers_503_and_metrics_show_the_boundary() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = client()
-        .post(format!("{}/tlsrpt", s.base))
-        .header("content-type", "application/tlsrpt+json")
-        .body(report_json(
-            "s.example",
-            "x",
-            "busy.example",
-            "2026-01-01",
-            1,
-            &[],
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 503);
-    assert_eq!(r.headers()["retry-after"], "5");
-    drop(slow);
-    // Once the slot is free a report is stored (by the group commit, which /metrics shows).
-    let mut stored = false;
-    for _ in 0..50 {
-        let r = client()
+    let send = |report_id: &'static str| {
+        client()
             .post(format!("{}/tlsrpt", s.base))
             .header("content-type", "application/tlsrpt+json")
             .body(report_json(
                 "s.example",
-                "after",
+                report_id,
                 "busy.example",
                 "2026-01-01",
                 1,
                 &[],
             ))
             .send()
-            .await
-            .unwrap();
-        if r.status().as_u16() == 200 {
+    };
+    let r = send("x").await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    drop(slow);
+    // Once the slot is free a report is stored (by the group commit, which /metrics shows).
+    let mut stored = false;
+    for _ in 0..50 {
+        if send("after").await.unwrap().status().as_u16() == 200 {
             stored = true;
             break;
         }
