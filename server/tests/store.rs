@@ -467,3 +467,106 @@ fn a_store_dropped_after_its_runtime_keeps_what_it_wrote() {
         assert_eq!(db.store.report_count().await.unwrap(), 1);
     });
 }
+
+/// Another connection to a SQLite test database (outside the store).
+async fn other_connection(db: &support::TestDb) -> sqlx::SqliteConnection {
+    use sqlx::Connection as _;
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.sqlite_path().display()))
+        .await
+        .unwrap()
+}
+
+/// The SQLite writer sends `BEGIN IMMEDIATE` with its lookups and `COMMIT` behind its inserts.
+/// A statement that fails in between (here a trigger refuses one day's rollup) leaves nothing of
+/// the batch, and the connection takes the next batch: the transaction was rolled back, not
+/// left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_failing_inside_its_transaction_leaves_nothing_on_sqlite() {
+    use sqlx::Executor as _;
+    let db = support::sqlite().await;
+    let store = &db.store;
+    let first = report_json("s.example", "f-1", "fail.example", "2026-03-01", 10, &[]);
+    assert_eq!(
+        import(store, first.as_bytes(), "first.json").await.status,
+        Status::Imported
+    );
+    let mut other = other_connection(&db).await;
+    other
+        .execute(
+            "create trigger refuse before insert on daily_total when new.success = 4242
+             begin select raise(abort, 'refused by the test'); end",
+        )
+        .await
+        .unwrap();
+    let batch = |reports: &[(&str, u64)]| {
+        reports
+            .iter()
+            .map(|(id, success)| {
+                let json = report_json(
+                    "s.example",
+                    id,
+                    "fail.example",
+                    "2026-03-02",
+                    *success,
+                    &[("validation-failure", "mx.fail.example", 1)],
+                );
+                prepare(json.as_bytes(), &format!("{id}.json"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let policy = tlswatch::store::DomainPolicy::AutoRegister;
+    let failed = tlswatch::ingest::commit(store, batch(&[("f-2", 4_242)]), policy).await;
+    assert!(failed.is_err(), "the trigger refused the batch");
+    assert_eq!(store.report_count().await.unwrap(), 1);
+    assert_eq!(totals(store, "fail.example").await, (10, 0, 1));
+    // The writer's next batch is stored whole (the day's sum is 8,121: not refused).
+    let outcomes =
+        tlswatch::ingest::commit(store, batch(&[("f-3", 4_000), ("f-4", 4_121)]), policy)
+            .await
+            .unwrap();
+    assert!(outcomes.iter().all(|o| o.status == Status::Imported));
+    assert_eq!(store.report_count().await.unwrap(), 3);
+    assert_eq!(
+        totals(store, "fail.example").await,
+        (10 + 4_000 + 4_121, 2, 3)
+    );
+}
+
+/// A write whose caller gives up while its `BEGIN IMMEDIATE` waits for another process's write
+/// (its future dropped) is not committed later, and does not leave its transaction open on the
+/// writer's connection for the next write: that connection is closed and another one opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_given_up_while_waiting_for_the_lock_blocks_nothing_on_sqlite() {
+    use sqlx::Executor as _;
+    let db = support::sqlite().await;
+    let store = &db.store;
+    let first = report_json("s.example", "c-1", "cancel.example", "2026-03-01", 10, &[]);
+    assert_eq!(
+        import(store, first.as_bytes(), "first.json").await.status,
+        Status::Imported
+    );
+    let mut other = other_connection(&db).await;
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let json = report_json("s.example", "c-2", "cancel.example", "2026-03-01", 20, &[]);
+    let given_up = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        tlswatch::ingest::commit(
+            store,
+            vec![prepare(json.as_bytes(), "c-2.json")],
+            tlswatch::store::DomainPolicy::AutoRegister,
+        ),
+    )
+    .await;
+    assert!(given_up.is_err(), "the write waited for the other's lock");
+    other.execute("ROLLBACK").await.unwrap();
+    let json = report_json("s.example", "c-3", "cancel.example", "2026-03-01", 30, &[]);
+    let o = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        import(store, json.as_bytes(), "c-3.json"),
+    )
+    .await
+    .expect("the next write does not wait for the one given up");
+    assert_eq!(o.status, Status::Imported);
+    assert_eq!(store.report_count().await.unwrap(), 2);
+    assert_eq!(totals(store, "cancel.example").await, (40, 0, 2));
+}
