@@ -476,10 +476,9 @@ async fn other_connection(db: &support::TestDb) -> sqlx::SqliteConnection {
         .unwrap()
 }
 
-/// The SQLite writer sends `BEGIN IMMEDIATE` with its lookups and `COMMIT` behind its inserts.
-/// A statement that fails in between (here a trigger refuses one day's rollup) leaves nothing of
-/// the batch, and the connection takes the next batch: the transaction was rolled back, not
-/// left open.
+/// The SQLite writer keeps its connection between transactions. A statement that fails inside
+/// a batch's transaction (here a trigger refuses one day's rollup) leaves nothing of the batch,
+/// and the connection takes the next batch: the transaction was rolled back, not left open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_failing_inside_its_transaction_leaves_nothing_on_sqlite() {
     use sqlx::Executor as _;
@@ -534,7 +533,7 @@ async fn a_batch_failing_inside_its_transaction_leaves_nothing_on_sqlite() {
 
 /// A write whose caller gives up while its `BEGIN IMMEDIATE` waits for another process's write
 /// (its future dropped) is not committed later, and does not leave its transaction open on the
-/// writer's connection for the next write: that connection is closed and another one opened.
+/// writer's connection, which the next write uses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_given_up_while_waiting_for_the_lock_blocks_nothing_on_sqlite() {
     use sqlx::Executor as _;

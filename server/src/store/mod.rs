@@ -90,84 +90,6 @@ pub(crate) struct Writer {
     conn: Option<sqlx::pool::PoolConnection<Any>>,
     /// The last `BEGIN` on `conn` failed: a fresh connection is taken for the next one.
     failed: bool,
-    /// A [`SqliteWrite`] began a transaction on `conn` and has not ended it (it failed to roll
-    /// back, or its future was dropped): `conn` is closed, which rolls the transaction back,
-    /// instead of going back to its pool with the transaction open.
-    open: bool,
-}
-
-impl Writer {
-    /// Makes `conn` a connection ready to begin a transaction on, from `pool`.
-    async fn ready(&mut self, pool: &AnyPool) -> anyhow::Result<&mut sqlx::AnyConnection> {
-        self.close_if_open();
-        if self.failed {
-            // Back to its pool of one first, so that the pool can open another.
-            self.conn = None;
-            self.failed = false;
-        }
-        if self.conn.is_none() {
-            self.conn = Some(
-                pool.acquire()
-                    .await
-                    .context("opening the database for writing")?,
-            );
-        }
-        Ok(self.conn.as_deref_mut().expect("set above"))
-    }
-
-    /// Closes `conn` if a transaction may be open on it.
-    fn close_if_open(&mut self) {
-        if std::mem::take(&mut self.open) {
-            if let Some(conn) = self.conn.take() {
-                drop(conn.detach());
-            }
-        }
-    }
-}
-
-/// A SQLite write transaction whose `BEGIN IMMEDIATE` and `COMMIT` the writer sends itself,
-/// together with its first and its last statements ([`Store::sqlite_write`]): sqlx runs a
-/// SQLite connection on a thread of its own, and on a busy machine each hand-off there and
-/// back waits for a core (issue 18). With sqlx's `begin` and `commit` a batch of reports took
-/// six hand-offs (begin, three lookups, the inserts, commit); this way it takes two.
-pub(crate) struct SqliteWrite<'t> {
-    writer: &'t mut Writer,
-    /// Whether the connection stays checked out after the transaction (a file's writer has a
-    /// pool of its own; an in-memory database's writer shares the readers' pool).
-    keep: bool,
-}
-
-impl SqliteWrite<'_> {
-    /// The connection, for statements inside the transaction: the first begins it
-    /// (`BEGIN IMMEDIATE;` in front), the last commits it (`COMMIT` behind).
-    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        self.writer
-            .conn
-            .as_deref_mut()
-            .expect("a SQLite write holds its connection")
-    }
-
-    /// The statement sent last has committed the transaction.
-    pub(crate) fn committed(self) {
-        self.writer.open = false;
-        if !self.keep {
-            self.writer.conn = None;
-        }
-    }
-
-    /// Rolls the transaction back (if it began); if that fails, the connection is closed
-    /// before the next write.
-    pub(crate) async fn roll_back(self) {
-        let Some(conn) = self.writer.conn.as_deref_mut() else {
-            return;
-        };
-        match sqlx::query("ROLLBACK").execute(conn).await {
-            Ok(_) => self.committed(),
-            // Most often nothing to roll back (the `BEGIN` itself failed): closing the
-            // connection is cheap, and certain.
-            Err(e) => tracing::debug!(error = %e, "rolling back a SQLite write"),
-        }
-    }
 }
 
 impl Drop for Writer {
@@ -435,28 +357,6 @@ impl Store {
         }
     }
 
-    /// Starts a SQLite write in `turn` whose `BEGIN IMMEDIATE` and `COMMIT` the caller sends
-    /// with its first and last statements ([`SqliteWrite`]). PostgreSQL: an error.
-    pub(crate) async fn sqlite_write<'t>(
-        &self,
-        turn: &'t mut WriteTurn<'_>,
-    ) -> anyhow::Result<SqliteWrite<'t>> {
-        let w = turn
-            .0
-            .as_deref_mut()
-            .context("a SQLite write needs the SQLite write turn")?;
-        if let Some(wal) = &self.wal_written {
-            // Full means a checkpoint is already due.
-            let _ = wal.try_send(());
-        }
-        w.ready(&self.writer).await?;
-        w.open = true;
-        Ok(SqliteWrite {
-            writer: w,
-            keep: self.checkpointer.is_some(),
-        })
-    }
-
     /// Starts a write transaction in `turn`. On SQLite it starts as a writer (`BEGIN
     /// IMMEDIATE`), so it waits for other processes' writers (busy timeout) instead of failing
     /// with "database is locked" when it would upgrade from reading to writing.
@@ -471,10 +371,18 @@ impl Store {
         let tx = match (self.backend, turn.0.as_deref_mut()) {
             // On a file (where the writer has a pool of its own, as the checkpointer has).
             (Backend::Sqlite, Some(w)) if self.checkpointer.is_some() => {
-                // The connection is taken from `w` again below: the transaction borrows it,
-                // apart from `w.failed`.
-                w.ready(&self.writer).await?;
-                let conn = w.conn.as_mut().expect("made ready");
+                if w.conn.is_none() || w.failed {
+                    // Back to its pool of one first, so that the pool can open another.
+                    w.conn = None;
+                    w.conn = Some(
+                        self.writer
+                            .acquire()
+                            .await
+                            .context("opening the database for writing")?,
+                    );
+                    w.failed = false;
+                }
+                let conn = w.conn.as_mut().expect("set above");
                 match sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await {
                     Ok(tx) => Ok(tx),
                     Err(e) => {
@@ -483,13 +391,7 @@ impl Store {
                     }
                 }
             }
-            (Backend::Sqlite, w) => {
-                if let Some(w) = w {
-                    w.close_if_open();
-                    w.conn = None;
-                }
-                self.writer.begin_with("BEGIN IMMEDIATE").await
-            }
+            (Backend::Sqlite, _) => self.writer.begin_with("BEGIN IMMEDIATE").await,
             (Backend::Postgres, _) => self.pool.begin().await,
         };
         tx.context("starting a write transaction")

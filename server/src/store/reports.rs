@@ -8,11 +8,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
-use super::rows::{arguments, insert_rows, list, Script, Val};
+use super::rows::{insert_rows, list, Script, Val};
 use super::{partitions, Backend, Store};
 use crate::domain::counting::{contributions, counted_policies, Contribution};
 use crate::domain::days::{day_of, format_day};
@@ -235,30 +233,46 @@ impl Store {
                 .map(|(_, item)| day_of(item.report.start)),
         )
         .await?;
-        mark_copies_within(batch, &mut outcomes);
         let mut turn = self.write_guard().await?;
-        match self.backend() {
-            Backend::Sqlite => {
-                let mut write = self.sqlite_write(&mut turn).await?;
-                let written =
-                    write_batch(write.conn(), Backend::Sqlite, batch, domains, &mut outcomes).await;
-                match written {
-                    Ok(()) => write.committed(),
-                    Err(e) => {
-                        write.roll_back().await;
-                        return Err(e);
-                    }
+        let mut tx = self
+            .begin_write(&mut turn)
+            .await
+            .context("starting transaction")?;
+        mark_duplicates(&mut tx, self.backend(), batch, &mut outcomes).await?;
+        let domain_ids =
+            resolve_domains(&mut tx, self.backend(), batch, &outcomes, domains).await?;
+        for (i, item) in batch.iter().enumerate() {
+            if outcomes[i].is_none() {
+                if let Some(p) = item
+                    .report
+                    .policies
+                    .iter()
+                    .find(|p| !domain_ids.contains_key(&p.policy_domain))
+                {
+                    outcomes[i] = Some(StoreOutcome::Refused(format!(
+                        "domain {} is not registered in tlswatch",
+                        p.policy_domain
+                    )));
                 }
             }
-            Backend::Postgres => {
-                let mut tx = self
-                    .begin_write(&mut turn)
-                    .await
-                    .context("starting transaction")?;
-                write_batch(&mut tx, Backend::Postgres, batch, domains, &mut outcomes).await?;
-                tx.commit().await.context("committing reports")?;
-            }
         }
+        let first_ids = new_ids(&mut tx, self.backend()).await?;
+        let mut script = Script::new(self.backend());
+        let report_ids =
+            insert_reports(&mut tx, &mut script, first_ids, batch, &mut outcomes).await?;
+        insert_policies(
+            &mut tx,
+            &mut script,
+            first_ids,
+            batch,
+            &report_ids,
+            &domain_ids,
+        )
+        .await?;
+        let rollups = rollups(batch, &report_ids, &domain_ids);
+        apply_rollups(&mut tx, &mut script, &rollups).await?;
+        script.flush(&mut tx).await?;
+        tx.commit().await.context("committing reports")?;
         Ok(outcomes
             .into_iter()
             .map(|o| o.unwrap_or(StoreOutcome::Duplicate(None)))
@@ -266,134 +280,12 @@ impl Store {
     }
 }
 
-/// Writes `batch` (the reports without an outcome yet) in one transaction on `conn`. On
-/// SQLite the first statements sent begin it (`BEGIN IMMEDIATE`, with the lookups) and the
-/// last commit it (`COMMIT`, behind the inserts): two hand-offs to the connection's thread
-/// ([`super::SqliteWrite`]). On PostgreSQL the caller began it and commits it.
-async fn write_batch(
-    conn: &mut AnyConnection,
+async fn mark_duplicates(
+    tx: &mut Transaction<'_, Any>,
     b: Backend,
     batch: &[NewReport],
-    domains: DomainPolicy,
     outcomes: &mut [Option<StoreOutcome>],
 ) -> anyhow::Result<()> {
-    let todo: Vec<usize> = (0..batch.len())
-        .filter(|&i| outcomes[i].is_none())
-        .collect();
-    let mut lookups = copy_lookups(b, batch, &todo);
-    let copy_rows = lookups.len();
-    // Known domains only (the receiver's reports): looked up with the copies. Registering
-    // unknown ones waits until the copies are set aside.
-    let known = if domains == DomainPolicy::KnownOnly {
-        domain_lookups(b, &policy_domains(batch, outcomes))
-    } else {
-        Vec::new()
-    };
-    let domain_rows = known.len();
-    lookups.extend(known);
-    if b == Backend::Sqlite {
-        lookups.push((NEXT_IDS.to_owned(), Vec::new()));
-    }
-    let begin = if b == Backend::Sqlite {
-        "BEGIN IMMEDIATE;\n"
-    } else {
-        ""
-    };
-    let rows = run_lookups(conn, b, begin, lookups).await?;
-    let (copies, rest) = rows.split_at(copy_rows);
-    let (domain_found, ids) = rest.split_at(domain_rows);
-    set_copies_aside(conn, batch, &todo, copies, outcomes).await?;
-    let domain_ids = if domains == DomainPolicy::KnownOnly {
-        domain_ids_of(domain_found)?
-    } else {
-        resolve_domains(conn, b, batch, outcomes, domains).await?
-    };
-    for (i, item) in batch.iter().enumerate() {
-        if outcomes[i].is_none() {
-            if let Some(p) = item
-                .report
-                .policies
-                .iter()
-                .find(|p| !domain_ids.contains_key(&p.policy_domain))
-            {
-                outcomes[i] = Some(StoreOutcome::Refused(format!(
-                    "domain {} is not registered in tlswatch",
-                    p.policy_domain
-                )));
-            }
-        }
-    }
-    let first_ids = next_ids(ids)?;
-    let mut script = Script::new(b);
-    let report_ids = insert_reports(conn, &mut script, first_ids, batch, outcomes).await?;
-    insert_policies(
-        conn,
-        &mut script,
-        first_ids,
-        batch,
-        &report_ids,
-        &domain_ids,
-    )
-    .await?;
-    let rollups = rollups(batch, &report_ids, &domain_ids);
-    apply_rollups(conn, &mut script, &rollups).await?;
-    if b == Backend::Sqlite {
-        script.then("COMMIT");
-    }
-    script.flush(conn).await
-}
-
-/// A statement and its values.
-type Lookup<'v> = (String, Vec<Val<'v>>);
-
-/// Runs `lookups` (statements returning one row each) in order and returns their rows. On
-/// SQLite they go to the connection's thread as one script, behind `prefix`.
-async fn run_lookups(
-    conn: &mut AnyConnection,
-    b: Backend,
-    prefix: &str,
-    lookups: Vec<Lookup<'_>>,
-) -> anyhow::Result<Vec<AnyRow>> {
-    if b == Backend::Postgres {
-        let mut rows = Vec::with_capacity(lookups.len());
-        for (sql, values) in lookups {
-            rows.push(
-                sqlx::query_with(&sql, arguments(values.len(), values)?)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .context("looking up the batch's reports and domains")?,
-            );
-        }
-        return Ok(rows);
-    }
-    let n = lookups.len();
-    let mut sql = prefix.to_owned();
-    let mut values = Vec::new();
-    for (s, v) in lookups {
-        sql.push_str(&s);
-        sql.push_str(";\n");
-        values.extend(v);
-    }
-    let rows = sqlx::query_with(&sql, arguments(values.len(), values)?)
-        .fetch_all(&mut *conn)
-        .await
-        .context("looking up the batch's reports and domains")?;
-    anyhow::ensure!(
-        rows.len() == n,
-        "the lookups returned {} rows instead of {n}",
-        rows.len()
-    );
-    Ok(rows)
-}
-
-/// On SQLite, the last row ids of the report and policy tables: the writer holds the write
-/// lock (`BEGIN IMMEDIATE`) and has set copies aside, so it numbers its rows itself
-/// ([`next_ids`]).
-const NEXT_IDS: &str = "select (select coalesce(max(id), 0) from report), (select coalesce(max(id), 0) from report_policy)";
-
-/// Sets aside the reports of `batch` that repeat an earlier one in it (the same content, or the
-/// same organization, report-id and dates).
-fn mark_copies_within(batch: &[NewReport], outcomes: &mut [Option<StoreOutcome>]) {
     let mut seen = HashSet::new();
     for (i, item) in batch.iter().enumerate() {
         if outcomes[i].is_some() {
@@ -405,58 +297,42 @@ fn mark_copies_within(batch: &[NewReport], outcomes: &mut [Option<StoreOutcome>]
             outcomes[i] = Some(StoreOutcome::Duplicate(None));
         }
     }
-}
-
-/// The statements finding stored copies of the reports `todo` of `batch`, one packed row
-/// each ([`super::packed_rows`]: id, content hash, dedup key).
-///
-/// Equal content means equal organization, report-id and dates, so the dedup key finds every
-/// stored copy; its content hash tells a copy from a conflicting report. (The content hash has
-/// no index of its own: a second unique key on a random hash cost every stored report another
-/// index page written at a random place.)
-fn copy_lookups<'b>(b: Backend, batch: &'b [NewReport], todo: &[usize]) -> Vec<Lookup<'b>> {
-    todo.chunks(1_000)
-        .map(|chunk| {
-            // A report's dedup key fixes its dates: only the days of the chunk can hold a copy
-            // (on PostgreSQL only their months' partitions are read).
-            let days = chunk.iter().map(|&i| day_of(batch[i].report.start));
-            let (first, last) = (days.clone().min().unwrap_or(0), days.max().unwrap_or(0));
-            let sql = super::packed_rows(
-                b,
-                &format!(
-                    "select id, content_hash, dedup_key from report
-                     where start_day between {} and {} and dedup_key in ({})",
-                    list(b, 1, 1),
-                    list(b, 2, 1),
-                    list(b, 3, chunk.len())
-                ),
-                "id, content_hash, dedup_key",
-            );
-            let values = [Val::I64(first), Val::I64(last)]
-                .into_iter()
-                .chain(chunk.iter().map(|&i| Val::Text(batch[i].dedup_key())))
-                .collect();
-            (sql, values)
-        })
-        .collect()
-}
-
-/// Gives the reports `todo` of `batch` that have a stored copy (`found`, the rows of
-/// [`copy_lookups`]) their outcome: a duplicate, or a conflict noted on the stored report.
-async fn set_copies_aside(
-    conn: &mut AnyConnection,
-    batch: &[NewReport],
-    todo: &[usize],
-    found: &[AnyRow],
-    outcomes: &mut [Option<StoreOutcome>],
-) -> anyhow::Result<()> {
+    // Equal content means equal organization, report-id and dates, so the dedup key finds
+    // every stored copy; its content hash tells a copy from a conflicting report. (The
+    // content hash has no index of its own: a second unique key on a random hash cost every
+    // stored report another index page written at a random place.)
     let mut by_key: HashMap<String, (i64, String)> = HashMap::new();
-    for row in found {
-        for (id, hash, key) in super::unpack_rows::<(i64, String, String)>(row, 0)? {
-            by_key.insert(key, (id, hash));
+    let todo: Vec<usize> = (0..batch.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+    for chunk in todo.chunks(1_000) {
+        let n = chunk.len();
+        // A report's dedup key fixes its dates: only the days of the chunk can hold a copy
+        // (on PostgreSQL only their months' partitions are read).
+        let days = chunk.iter().map(|&i| day_of(batch[i].report.start));
+        let (first, last) = (days.clone().min().unwrap_or(0), days.max().unwrap_or(0));
+        let sql = format!(
+            "select id, content_hash, dedup_key from report
+             where start_day between ${} and ${} and dedup_key in ({})",
+            n + 1,
+            n + 2,
+            list(b, 1, n)
+        );
+        let mut q = sqlx::query(&sql);
+        for &i in chunk {
+            q = q.bind(batch[i].dedup_key());
+        }
+        q = q.bind(first).bind(last);
+        for row in q
+            .fetch_all(&mut **tx)
+            .await
+            .context("looking for duplicate reports")?
+        {
+            let id: i64 = row.try_get(0)?;
+            by_key.insert(row.try_get(2)?, (id, row.try_get(1)?));
         }
     }
-    for &i in todo {
+    for &i in &todo {
         let item = &batch[i];
         let Some((id, hash)) = by_key.get(item.dedup_key()) else {
             continue;
@@ -467,7 +343,7 @@ async fn set_copies_aside(
             outcomes[i] = Some(StoreOutcome::Conflicting(*id));
             let r = &item.report;
             note_conflict(
-                conn,
+                tx,
                 *id,
                 &format!(
                     "another copy with the same organization, report-id and dates arrived over {} at {} with different content \
@@ -488,10 +364,14 @@ async fn set_copies_aside(
 }
 
 /// Appends a warning to a stored report (at most 100 warnings are kept per report).
-async fn note_conflict(conn: &mut AnyConnection, id: i64, warning: &str) -> anyhow::Result<()> {
+async fn note_conflict(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    warning: &str,
+) -> anyhow::Result<()> {
     let (text,): (String,) = sqlx::query_as("select warnings from report where id = $1")
         .bind(id)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **tx)
         .await
         .context("reading report warnings")?;
     let mut warnings: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
@@ -502,15 +382,20 @@ async fn note_conflict(conn: &mut AnyConnection, id: i64, warning: &str) -> anyh
     sqlx::query("update report set warnings = $1 where id = $2")
         .bind(serde_json::to_string(&warnings)?)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await
         .context("recording a conflicting copy")?;
     Ok(())
 }
 
-/// The policy domains of the reports of `batch` without an outcome, sorted, each once.
-fn policy_domains<'b>(batch: &'b [NewReport], outcomes: &[Option<StoreOutcome>]) -> Vec<&'b str> {
-    batch
+async fn resolve_domains(
+    tx: &mut Transaction<'_, Any>,
+    b: Backend,
+    batch: &[NewReport],
+    outcomes: &[Option<StoreOutcome>],
+    policy: DomainPolicy,
+) -> anyhow::Result<HashMap<String, i64>> {
+    let names: Vec<&str> = batch
         .iter()
         .zip(outcomes)
         .filter(|(_, o)| o.is_none())
@@ -522,49 +407,7 @@ fn policy_domains<'b>(batch: &'b [NewReport], outcomes: &[Option<StoreOutcome>])
         })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .collect()
-}
-
-/// The statements looking up the ids of the domains `names`, one packed row each: one row,
-/// not one per domain, since each row is a hand-off of its own ([`super::packed_rows`]).
-fn domain_lookups<'n>(b: Backend, names: &[&'n str]) -> Vec<Lookup<'n>> {
-    names
-        .chunks(1_000)
-        .map(|chunk| {
-            let sql = super::packed_rows(
-                b,
-                &format!(
-                    "select id, name from domain where name in ({})",
-                    list(b, 1, chunk.len())
-                ),
-                "id, name",
-            );
-            (sql, chunk.iter().map(|n| Val::Text(n)).collect())
-        })
-        .collect()
-}
-
-/// The domain ids in `rows` (of [`domain_lookups`]), by name.
-fn domain_ids_of(rows: &[AnyRow]) -> anyhow::Result<HashMap<String, i64>> {
-    let mut ids = HashMap::new();
-    for row in rows {
-        for (id, name) in super::unpack_rows::<(i64, String)>(row, 0)? {
-            ids.insert(name, id);
-        }
-    }
-    Ok(ids)
-}
-
-/// The ids of the policy domains of the reports without an outcome, registering those that
-/// are unknown when `policy` allows.
-async fn resolve_domains(
-    conn: &mut AnyConnection,
-    b: Backend,
-    batch: &[NewReport],
-    outcomes: &[Option<StoreOutcome>],
-    policy: DomainPolicy,
-) -> anyhow::Result<HashMap<String, i64>> {
-    let names = policy_domains(batch, outcomes);
+        .collect();
     if names.is_empty() {
         return Ok(HashMap::new());
     }
@@ -575,7 +418,7 @@ async fn resolve_domains(
             .map(|n| vec![Val::Text(n), Val::I64(now), Val::Text("auto")])
             .collect();
         let inserted = insert_rows(
-            conn,
+            tx,
             b,
             "insert into domain (name, created_at, origin)",
             3,
@@ -604,19 +447,38 @@ async fn resolve_domains(
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(&mut *conn)
+            q.execute(&mut **tx)
                 .await
                 .context("claiming auto-registered domains")?;
         }
     }
-    let rows = run_lookups(conn, b, "", domain_lookups(b, &names)).await?;
-    domain_ids_of(&rows)
+    let mut ids = HashMap::new();
+    for chunk in names.chunks(1_000) {
+        // One row, not one per domain: each row is a hand-off of its own (packed_rows).
+        let sql = super::packed_rows(
+            b,
+            &format!(
+                "select id, name from domain where name in ({})",
+                list(b, 1, chunk.len())
+            ),
+            "id, name",
+        );
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q.bind(*n);
+        }
+        let row = q.fetch_one(&mut **tx).await.context("looking up domains")?;
+        for (id, name) in super::unpack_rows::<(i64, String)>(&row, 0)? {
+            ids.insert(name, id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Inserts the reports still without an outcome; returns (batch index, row id) of each report
 /// inserted, in the batch's order.
 async fn insert_reports<'b>(
-    conn: &mut AnyConnection,
+    tx: &mut Transaction<'_, Any>,
     script: &mut Script<'b>,
     first_ids: Option<(i64, i64)>,
     batch: &'b [NewReport],
@@ -663,7 +525,7 @@ async fn insert_reports<'b>(
             // whole rather than count a report that was not written.
             script
                 .insert_rows(
-                    conn,
+                    tx,
                     &format!("insert into report (id, {COLUMNS})"),
                     17,
                     &rows,
@@ -678,7 +540,7 @@ async fn insert_reports<'b>(
         None => {
             let inserted = script
                 .insert_rows(
-                    conn,
+                    tx,
                     &format!("insert into report ({COLUMNS})"),
                     16,
                     &rows,
@@ -705,7 +567,7 @@ async fn insert_reports<'b>(
 }
 
 async fn insert_policies<'b>(
-    conn: &mut AnyConnection,
+    tx: &mut Transaction<'_, Any>,
     script: &mut Script<'b>,
     first_ids: Option<(i64, i64)>,
     batch: &'b [NewReport],
@@ -760,7 +622,7 @@ async fn insert_policies<'b>(
         Some(first) => {
             script
                 .insert_rows(
-                    conn,
+                    tx,
                     &format!("insert into report_policy (id, {COLUMNS})"),
                     12,
                     &rows,
@@ -772,7 +634,7 @@ async fn insert_policies<'b>(
         None => {
             let returned = script
                 .insert_rows(
-                    conn,
+                    tx,
                     &format!("insert into report_policy ({COLUMNS})"),
                     11,
                     &rows,
@@ -813,7 +675,7 @@ async fn insert_policies<'b>(
             ]);
         }
     }
-    script.insert_rows(conn,
+    script.insert_rows(tx,
         "insert into failure_detail (policy_id, start_day, result_type, sending_mta_ip, receiving_mx_hostname,
              receiving_mx_helo, receiving_ip, failed_session_count, additional_information, failure_reason_code)",
         10,
@@ -824,16 +686,22 @@ async fn insert_policies<'b>(
     Ok(())
 }
 
-/// On SQLite, the first ids of the report and policy rows about to be inserted (from the row
-/// of [`NEXT_IDS`] in `rows`); `None` on PostgreSQL, where the database numbers them and
-/// returns the numbers. sqlx-sqlite hands every returned row from its worker thread to the
+/// On SQLite, the first ids of the report and policy rows about to be inserted; `None` on
+/// PostgreSQL, where the database numbers them and returns the numbers. The SQLite writer holds
+/// the database's write lock (`BEGIN IMMEDIATE`) and has already set duplicates aside, so it
+/// numbers the rows itself: sqlx-sqlite hands every returned row from its worker thread to the
 /// task on its own, which cost more than the inserts (issue 18), and with nothing returned the
 /// inserts can be sent as one [`Script`].
-fn next_ids(rows: &[AnyRow]) -> anyhow::Result<Option<(i64, i64)>> {
-    let Some(row) = rows.first() else {
+async fn new_ids(tx: &mut Transaction<'_, Any>, b: Backend) -> anyhow::Result<Option<(i64, i64)>> {
+    if b == Backend::Postgres {
         return Ok(None);
-    };
-    let (report, policy): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    }
+    let (report, policy): (i64, i64) = sqlx::query_as(
+        "select (select coalesce(max(id), 0) from report), (select coalesce(max(id), 0) from report_policy)",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .context("numbering new report rows")?;
     Ok(Some((report + 1, policy + 1)))
 }
 
@@ -878,7 +746,7 @@ const COUNTS: [&str; 3] = ["success", "failure", "reports"];
 /// Adds `rows` (key columns, then counters) to the rollup `table`: new keys are inserted,
 /// existing ones have the counters added.
 async fn add_to_rollup<'r>(
-    conn: &mut AnyConnection,
+    tx: &mut Transaction<'_, Any>,
     script: &mut Script<'r>,
     table: &str,
     keys: &[&str],
@@ -900,7 +768,7 @@ async fn add_to_rollup<'r>(
         add.join(", ")
     );
     script
-        .insert_rows(conn, &insert, keys.len() + counters.len(), rows, &conflict)
+        .insert_rows(tx, &insert, keys.len() + counters.len(), rows, &conflict)
         .await?;
     Ok(())
 }
@@ -908,7 +776,7 @@ async fn add_to_rollup<'r>(
 // Keys are sorted (BTreeMap), so concurrent PostgreSQL writers lock rollup rows in one order
 // and cannot deadlock.
 async fn apply_rollups<'r>(
-    conn: &mut AnyConnection,
+    tx: &mut Transaction<'_, Any>,
     script: &mut Script<'r>,
     r: &'r Rollups<'_>,
 ) -> anyhow::Result<()> {
@@ -924,7 +792,7 @@ async fn apply_rollups<'r>(
         })
         .collect();
     add_to_rollup(
-        conn,
+        tx,
         script,
         "daily_domain",
         &["domain_id", "day"],
@@ -946,7 +814,7 @@ async fn apply_rollups<'r>(
         .iter()
         .map(|(&d, v)| [Val::I64(d)].into_iter().chain(counts(v)).collect())
         .collect();
-    add_to_rollup(conn, script, "total_domain", &["domain_id"], &COUNTS, &rows).await?;
+    add_to_rollup(tx, script, "total_domain", &["domain_id"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = weekly
         .iter()
         .map(|(&(week, d), v)| {
@@ -957,7 +825,7 @@ async fn apply_rollups<'r>(
         })
         .collect();
     add_to_rollup(
-        conn,
+        tx,
         script,
         "weekly_domain",
         &["week", "domain_id"],
@@ -969,7 +837,7 @@ async fn apply_rollups<'r>(
         .iter()
         .map(|(&day, v)| [Val::I64(day)].into_iter().chain(counts(v)).collect())
         .collect();
-    add_to_rollup(conn, script, "daily_total", &["day"], &COUNTS, &rows).await?;
+    add_to_rollup(tx, script, "daily_total", &["day"], &COUNTS, &rows).await?;
     let rows: Vec<Vec<Val>> = r
         .reporter
         .iter()
@@ -981,7 +849,7 @@ async fn apply_rollups<'r>(
         })
         .collect();
     add_to_rollup(
-        conn,
+        tx,
         script,
         "daily_reporter",
         &["domain_id", "day", "org_name"],
@@ -998,7 +866,7 @@ async fn apply_rollups<'r>(
             .map(|((d, day, k), n)| vec![Val::I64(*d), Val::I64(*day), Val::Text(k), Val::I64(*n)])
             .collect();
         add_to_rollup(
-            conn,
+            tx,
             script,
             table,
             &["domain_id", "day", key],
@@ -1019,15 +887,7 @@ async fn apply_rollups<'r>(
             .iter()
             .map(|(&(d, k), &n)| vec![Val::I64(d), Val::Text(k), Val::I64(n)])
             .collect();
-        add_to_rollup(
-            conn,
-            script,
-            table,
-            &["domain_id", key],
-            &["failure"],
-            &rows,
-        )
-        .await?;
+        add_to_rollup(tx, script, table, &["domain_id", key], &["failure"], &rows).await?;
     }
     Ok(())
 }

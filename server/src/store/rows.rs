@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
+use sqlx::{Any, Transaction};
 
 use super::Backend;
 
@@ -30,7 +30,7 @@ const MAX_PARAMS: usize = 8_000;
 /// Runs `head VALUES (…),(…) tail` for `rows` (each `cols` values), split into statements of at
 /// most `MAX_PARAMS` parameters, and returns every row the statements return.
 pub async fn insert_rows(
-    conn: &mut AnyConnection,
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
     head: &str,
     cols: usize,
@@ -42,7 +42,7 @@ pub async fn insert_rows(
         let sql = values_statement(backend, head, chunk.len(), cols, tail);
         let args = arguments(chunk.len() * cols, chunk.iter().flatten().cloned())?;
         let mut rows = sqlx::query_with(&sql, args)
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut **tx)
             .await
             .with_context(|| format!("running {head}"))?;
         out.append(&mut rows);
@@ -63,7 +63,7 @@ fn values_statement(backend: Backend, head: &str, rows: usize, cols: usize, tail
 /// `values` (`n` of them) as a statement's arguments, in order. Sized once: an import's batch
 /// binds some 100,000 values, and a list grown by doubling reallocates (and copies) a dozen
 /// times, the last few times into fresh memory the kernel must zero first.
-pub(crate) fn arguments<'q>(
+fn arguments<'q>(
     n: usize,
     values: impl IntoIterator<Item = Val<'q>>,
 ) -> anyhow::Result<sqlx::any::AnyArguments<'q>> {
@@ -112,15 +112,15 @@ impl<'v> Script<'v> {
     /// [`insert_rows`], queued when nothing is to come back (`tail` without `returning`).
     pub async fn insert_rows(
         &mut self,
-        conn: &mut AnyConnection,
+        tx: &mut Transaction<'_, Any>,
         head: &str,
         cols: usize,
         rows: &[Vec<Val<'v>>],
         tail: &str,
     ) -> anyhow::Result<Vec<AnyRow>> {
         if self.backend != Backend::Sqlite || tail.contains("returning") {
-            self.flush(conn).await?;
-            return insert_rows(conn, self.backend, head, cols, rows, tail).await;
+            self.flush(tx).await?;
+            return insert_rows(tx, self.backend, head, cols, rows, tail).await;
         }
         for chunk in rows.chunks(rows_per_statement(cols)) {
             self.sql.push_str(&values_statement(
@@ -137,16 +137,8 @@ impl<'v> Script<'v> {
         Ok(Vec::new())
     }
 
-    /// Queues `sql` (a statement without parameters, such as `COMMIT`) after what is queued.
-    /// SQLite only: on PostgreSQL the caller runs it.
-    pub fn then(&mut self, sql: &str) {
-        debug_assert_eq!(self.backend, Backend::Sqlite);
-        self.sql.push_str(sql);
-        self.sql.push_str(";\n");
-    }
-
     /// Runs what was queued, in order.
-    pub async fn flush(&mut self, conn: &mut AnyConnection) -> anyhow::Result<()> {
+    pub async fn flush(&mut self, tx: &mut Transaction<'_, Any>) -> anyhow::Result<()> {
         if self.sql.is_empty() {
             return Ok(());
         }
@@ -154,7 +146,7 @@ impl<'v> Script<'v> {
         let values = std::mem::take(&mut self.values);
         // Kept prepared like any statement: batches of the same size (an import's) reuse it.
         sqlx::query_with(&sql, arguments(values.len(), values)?)
-            .execute(&mut *conn)
+            .execute(&mut **tx)
             .await
             .context("writing the batch")?;
         Ok(())
