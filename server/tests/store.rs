@@ -476,19 +476,28 @@ async fn other_connection(db: &support::TestDb) -> sqlx::SqliteConnection {
         .unwrap()
 }
 
+/// A SQLite test database holding one report (10 successful sessions for `domain` on
+/// 2026-03-01, report-id `id`).
+async fn sqlite_with_one_report(id: &str, domain: &str) -> support::TestDb {
+    let db = support::sqlite().await;
+    let json = report_json("s.example", id, domain, "2026-03-01", 10, &[]);
+    assert_eq!(
+        import(&db.store, json.as_bytes(), "first.json")
+            .await
+            .status,
+        Status::Imported
+    );
+    db
+}
+
 /// The SQLite writer keeps its connection between transactions. A statement that fails inside
 /// a batch's transaction (here a trigger refuses one day's rollup) leaves nothing of the batch,
 /// and the connection takes the next batch: the transaction was rolled back, not left open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_failing_inside_its_transaction_leaves_nothing_on_sqlite() {
     use sqlx::Executor as _;
-    let db = support::sqlite().await;
+    let db = sqlite_with_one_report("f-1", "fail.example").await;
     let store = &db.store;
-    let first = report_json("s.example", "f-1", "fail.example", "2026-03-01", 10, &[]);
-    assert_eq!(
-        import(store, first.as_bytes(), "first.json").await.status,
-        Status::Imported
-    );
     let mut other = other_connection(&db).await;
     other
         .execute(
@@ -537,13 +546,8 @@ async fn a_batch_failing_inside_its_transaction_leaves_nothing_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_given_up_while_waiting_for_the_lock_blocks_nothing_on_sqlite() {
     use sqlx::Executor as _;
-    let db = support::sqlite().await;
+    let db = sqlite_with_one_report("c-1", "cancel.example").await;
     let store = &db.store;
-    let first = report_json("s.example", "c-1", "cancel.example", "2026-03-01", 10, &[]);
-    assert_eq!(
-        import(store, first.as_bytes(), "first.json").await.status,
-        Status::Imported
-    );
     let mut other = other_connection(&db).await;
     other.execute("BEGIN IMMEDIATE").await.unwrap();
     let json = report_json("s.example", "c-2", "cancel.example", "2026-03-01", 20, &[]);
