@@ -138,9 +138,11 @@ pub mod commits {
 
     const SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0];
 
-    /// Seconds from an input being prepared until the transaction holding it committed.
+    /// Seconds from an input being prepared until the transaction holding it committed and
+    /// was durable.
     pub static WAIT: Histogram = Histogram::new(SECONDS);
-    /// Seconds each group commit's transaction took.
+    /// Seconds each group commit's transaction took (until committed; its fsync follows
+    /// beside the next one).
     pub static TRANSACTION: Histogram = Histogram::new(SECONDS);
     /// Inputs written by each group commit.
     pub static INPUTS: Histogram =
@@ -151,12 +153,12 @@ pub mod commits {
         WAIT.write(
             out,
             "tlswatch_intake_commit_wait_seconds",
-            "Time from a received or uploaded input being prepared until the transaction holding it committed (this process).",
+            "Time from a received or uploaded input being prepared until the transaction holding it committed and was durable (this process).",
         );
         TRANSACTION.write(
             out,
             "tlswatch_group_commit_seconds",
-            "Time each group commit of received and uploaded inputs took (this process).",
+            "Time each group commit of received and uploaded inputs held the writer, until committed; its fsync follows beside the next (this process).",
         );
         INPUTS.write(
             out,

@@ -92,6 +92,75 @@ async fn receiver_same_report_twice_is_stored_once() {
     assert_eq!(s.store.report_count().await.unwrap(), 1);
 }
 
+/// Waits until `n` reports are visible to readers (committed).
+async fn until_committed(s: &TestServer, n: i64) {
+    for _ in 0..500 {
+        if s.store.report_count().await.unwrap() == n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{n} reports were never committed");
+}
+
+/// SQLite's writer commits to the write-ahead log and the log is fsynced beside the next
+/// transaction: no sender is answered before the fsync covering its report, nor is a copy
+/// answered "duplicate" on the strength of a stored report that is not yet durable.
+#[tokio::test]
+async fn receiver_answers_only_once_the_report_is_durable() {
+    let s = registered(Limits::default(), None, 100).await;
+    let held = s.store.hold_durability().await.expect("a SQLite file");
+    let send = |body: Vec<u8>| {
+        let url = format!("{}/tlsrpt", s.base);
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/tlsrpt+gzip")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let first = send(gz(&report("durable")));
+    until_committed(&s, 1).await;
+    let copy = send(gz(&report("durable")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !first.is_finished(),
+        "answered before its report was durable"
+    );
+    assert!(
+        !copy.is_finished(),
+        "a copy answered before the stored report was durable"
+    );
+    drop(held);
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(copy.await.unwrap(), 200);
+    assert_eq!(s.store.report_count().await.unwrap(), 1);
+}
+
+/// The import channels (`tlswatch import`, mailboxes) report an input stored only once it is
+/// durable, too: a mailbox's mail is moved or deleted after that.
+#[tokio::test]
+async fn an_import_returns_only_once_its_reports_are_durable() {
+    let s = registered(Limits::default(), None, 100).await;
+    let held = s.store.hold_durability().await.expect("a SQLite file");
+    let store = s.store.clone();
+    let import =
+        tokio::spawn(async move { support::import(&store, &report("imported"), "r.json").await });
+    until_committed(&s, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !import.is_finished(),
+        "returned before its report was durable"
+    );
+    drop(held);
+    assert_eq!(import.await.unwrap().reports, 1);
+}
+
 #[tokio::test]
 async fn receiver_refuses_unregistered_domains_and_never_registers_them() {
     let s = server(Limits::default(), None, 100).await;

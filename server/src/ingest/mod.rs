@@ -198,8 +198,21 @@ fn prepared_from(
 }
 
 /// Stores a batch of prepared inputs in one transaction and quarantines the rejected ones.
-/// Returns one outcome per input, in order. Errors are storage failures only.
+/// Returns one outcome per input, in order, once they are durable. Errors are storage
+/// failures only.
 pub async fn commit(
+    store: &Store,
+    batch: Vec<Prepared>,
+    domains: DomainPolicy,
+) -> anyhow::Result<Vec<InputOutcome>> {
+    let outcomes = write(store, batch, domains).await?;
+    store.durable().await?;
+    Ok(outcomes)
+}
+
+/// [`commit`] without waiting for durability: the caller calls [`Store::durable`] before it
+/// answers or acts on the outcomes.
+pub async fn write(
     store: &Store,
     mut batch: Vec<Prepared>,
     domains: DomainPolicy,
@@ -211,7 +224,7 @@ pub async fn commit(
         counts.push(p.reports.len());
         reports.append(&mut p.reports);
     }
-    let (reports, stored) = store.store_reports(reports, domains).await?;
+    let (reports, stored) = store.write_reports(reports, domains).await?;
     let mut stored = stored.into_iter();
     let mut reports = reports.into_iter();
     let mut outcomes = Vec::with_capacity(batch.len());

@@ -2,11 +2,13 @@
 //! sending mail servers to the open receiver (RFC 8460 §3). Each input is prepared within the
 //! budget of untrusted input (in parallel, on blocking threads), then written by one group
 //! committer: inputs that arrive together share one transaction, and each request is
-//! answered only after the transaction holding its report has committed (durability is that of
-//! a single commit: `synchronous=FULL` on SQLite). The alert loop is woken when something new
-//! arrived.
+//! answered only after the transaction holding its report has committed and is durable (as
+//! with `synchronous=FULL` on SQLite: the write-ahead log is fsynced, see
+//! [`Store::durable`], while the next group is written). The alert loop is woken when
+//! something new arrived.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Actor, Editor, Outcome, ServiceError};
 use crate::ingest::{self, now_unix, InputOutcome, Limits, Prepared, Status};
@@ -51,6 +53,7 @@ pub struct Intake {
 /// Writes what is waiting, in as few transactions as there are domain policies among it, and
 /// answers each input only after the transaction holding it has committed.
 async fn group_commit(
+    rt: tokio::runtime::Handle,
     store: Store,
     wake: Arc<tokio::sync::Notify>,
     mut rx: tokio::sync::mpsc::Receiver<Waiting>,
@@ -76,23 +79,41 @@ async fn group_commit(
             let (batch, answers): (Vec<Prepared>, Vec<_>) =
                 group.into_iter().map(|(p, _, tx)| (p, tx)).unzip();
             let n = batch.len();
-            match commit_timed(&store, batch, policy).await {
-                Ok(outcomes) => {
-                    if outcomes.iter().any(|o| o.status == Status::Imported) {
-                        wake.notify_one();
-                    }
-                    for (o, answer) in outcomes.into_iter().zip(answers) {
-                        let _ = answer.send(Ok(o));
-                    }
-                }
+            let started = Instant::now();
+            let written = ingest::write(&store, batch, policy).await;
+            commits::TRANSACTION.observe(started.elapsed().as_secs_f64());
+            commits::INPUTS.observe(n as f64);
+            let outcomes = match written {
+                Ok(outcomes) => outcomes,
                 Err(e) => {
                     // Nothing of the group is written: every input in it is answered 503.
                     tracing::error!(error = %format!("{e:#}"), inputs = n, "storing a group of inputs failed");
                     for answer in answers {
                         let _ = answer.send(Err(ServiceError::Unavailable));
                     }
+                    continue;
                 }
-            }
+            };
+            // Answered once durable, while the next group is written (one fsync covers the
+            // groups committed before it began).
+            let (store, wake) = (store.clone(), wake.clone());
+            rt.spawn(async move {
+                if let Err(e) = store.durable().await {
+                    // Written but perhaps not on disk: answered 503, so that the sender
+                    // sends again (and is answered "duplicate" once durable).
+                    tracing::error!(error = %format!("{e:#}"), inputs = n, "making a group of inputs durable failed");
+                    for answer in answers {
+                        let _ = answer.send(Err(ServiceError::Unavailable));
+                    }
+                    return;
+                }
+                if outcomes.iter().any(|o| o.status == Status::Imported) {
+                    wake.notify_one();
+                }
+                for (o, answer) in outcomes.into_iter().zip(answers) {
+                    let _ = answer.send(Ok(o));
+                }
+            });
         }
     }
 }
@@ -103,7 +124,7 @@ async fn commit_timed(
     batch: Vec<Prepared>,
     policy: DomainPolicy,
 ) -> anyhow::Result<Vec<InputOutcome>> {
-    let (n, started) = (batch.len(), std::time::Instant::now());
+    let (n, started) = (batch.len(), Instant::now());
     let written = ingest::commit(store, batch, policy).await;
     commits::TRANSACTION.observe(started.elapsed().as_secs_f64());
     commits::INPUTS.observe(n as f64);
@@ -132,7 +153,7 @@ impl Intake {
         // Outside a runtime (tools, tests without one) each input commits on its own.
         let group = tokio::runtime::Handle::try_current().ok().and_then(|rt| {
             let (tx, rx) = tokio::sync::mpsc::channel(GROUP_MAX * 4);
-            let committer = group_commit(store.clone(), wake.clone(), rx);
+            let committer = group_commit(rt.clone(), store.clone(), wake.clone(), rx);
             if store.backend() == Backend::Sqlite {
                 // On a thread of its own: every statement of a group commit is a hand-off to
                 // the SQLite connection's thread and back, and on the shared runtime each way
@@ -253,7 +274,7 @@ impl Intake {
     }
 
     async fn commit(&self, prepared: Prepared, domains: DomainPolicy) -> Outcome<InputOutcome> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let outcome = self.commit_now(prepared, domains).await;
         commits::WAIT.observe(started.elapsed().as_secs_f64());
         outcome

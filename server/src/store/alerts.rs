@@ -353,7 +353,7 @@ impl Store {
                     .await?;
             }
         }
-        tx.commit().await.context("applying an evaluation")?;
+        self.commit(tx).await.context("applying an evaluation")?;
         Ok(())
     }
 
@@ -562,7 +562,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await.context("queueing a notification")?;
+        self.commit(tx).await.context("queueing a notification")?;
         Ok(id)
     }
 

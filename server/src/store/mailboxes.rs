@@ -394,7 +394,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("recording a mailbox sign-in")?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

@@ -27,7 +27,7 @@ impl Store {
             .await
             .context("pruning reports")?
             .rows_affected();
-            tx.commit().await?;
+            self.commit(tx).await?;
             deleted += n;
             if n < PRUNE_BATCH as u64 {
                 return Ok(deleted);

@@ -67,6 +67,8 @@ pub struct Store {
     checkpointer: Option<AnyPool>,
     /// SQLite: tells the background checkpointer that the write-ahead log grew.
     wal_written: Option<tokio::sync::mpsc::Sender<()>>,
+    /// SQLite on a file: makes the writer's commits durable ([`Store::durable`]).
+    wal_sync: Option<Arc<WalSync>>,
     quarantine_quota: QuarantineQuota,
     sealer: Option<Arc<crate::secrets::Sealer>>,
     /// Months whose report partitions are known to exist (PostgreSQL).
@@ -103,6 +105,28 @@ impl Drop for Writer {
             }
         }
     }
+}
+
+/// The fsync of the write-ahead log, off the write turn. The writer connection commits with
+/// `synchronous = normal`: its transaction is in the log (every other connection sees it)
+/// but not yet on disk. [`Store::durable`] then fsyncs the log, and no caller answers or acts
+/// on a write before that: the durability of `synchronous = full` (a report answered 200
+/// survives power loss), while the next transaction is already being written during the
+/// fsync, and one fsync covers every commit made before it began (group fsync).
+///
+/// Checkpoints and restarts of the log are SQLite's with `synchronous = normal`: the log is
+/// synced before a checkpoint copies it, the database file after, and the log's header when
+/// it starts again from the beginning; a transaction no longer in the log is in the synced
+/// database file.
+pub(crate) struct WalSync {
+    /// The write-ahead log, `<database>-wal`.
+    path: std::path::PathBuf,
+    /// Tickets taken, each after a commit ([`Store::durable`]).
+    taken: std::sync::atomic::AtomicU64,
+    /// Every ticket up to this one is durable.
+    done: std::sync::atomic::AtomicU64,
+    /// One fsync at a time; its holder syncs for every ticket taken before it began.
+    turn: Mutex<()>,
 }
 
 /// This process's SQLite write turn ([`Store::write_guard`]); empty on PostgreSQL.
@@ -230,8 +254,11 @@ impl Store {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
                             // WAL: readers never block the writer. synchronous=FULL: a committed
-                            // report survives power loss, so "200 OK" from the receiver means stored.
-                            conn.execute(format!("pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; pragma busy_timeout = 10000; pragma cache_size = -{cache_kib};").as_str())
+                            // report survives power loss, so "200 OK" from the receiver means
+                            // stored. The writer's own connection commits with NORMAL and its
+                            // callers wait for the log's fsync instead ([`WalSync`]).
+                            let sync = if writer { "normal" } else { "full" };
+                            conn.execute(format!("pragma journal_mode = wal; pragma synchronous = {sync}; pragma foreign_keys = on; pragma busy_timeout = 10000; pragma cache_size = -{cache_kib};").as_str())
                                 .await?;
                             if writer {
                                 // The statement journal (each multi-row insert or upsert keeps
@@ -261,17 +288,30 @@ impl Store {
             .with_context(|| format!("connecting to {}", redact(&url)))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let write_lock = Arc::new(Mutex::new(Writer::default()));
-        let (writer, checkpointer, wal_written) = if backend == Backend::Sqlite && !in_memory {
+        let (writer, checkpointer, wal_written, wal_sync) = if backend == Backend::Sqlite
+            && !in_memory
+        {
             // Lazily opened: tools that only read never open them.
             let checkpointer = pool_options(1, 1024, false).connect_lazy_with(options.clone());
             let wal_written = spawn_checkpointer(checkpointer.clone(), Arc::downgrade(&write_lock));
+            let (file,): (String,) =
+                sqlx::query_as("select file from pragma_database_list where name = 'main'")
+                    .fetch_one(&pool)
+                    .await
+                    .context("finding the database file")?;
             (
                 pool_options(1, 128 * 1024, true).connect_lazy_with(options),
                 Some(checkpointer),
                 Some(wal_written),
+                Some(Arc::new(WalSync {
+                    path: format!("{file}-wal").into(),
+                    taken: 0.into(),
+                    done: 0.into(),
+                    turn: Mutex::new(()),
+                })),
             )
         } else {
-            (pool.clone(), None, None)
+            (pool.clone(), None, None, None)
         };
         let store = Self {
             pool,
@@ -280,6 +320,7 @@ impl Store {
             write_lock,
             checkpointer,
             wal_written,
+            wal_sync,
             quarantine_quota: QuarantineQuota::default(),
             sealer: None,
             months: Arc::default(),
@@ -395,6 +436,53 @@ impl Store {
             (Backend::Postgres, _) => self.pool.begin().await,
         };
         tx.context("starting a write transaction")
+    }
+
+    /// Makes every transaction committed on this store so far durable: on SQLite the writer's
+    /// commits are in the write-ahead log but not yet synced ([`WalSync`]); call this after a
+    /// commit and before answering or acting on it (as [`Store::commit`] does). Calls that
+    /// come together share one fsync. Nothing to do on PostgreSQL or SQLite in memory.
+    pub async fn durable(&self) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        let Some(sync) = &self.wal_sync else {
+            return Ok(());
+        };
+        // Taken after the caller's commit: a fsync that begins after this covers it.
+        let ticket = sync.taken.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = sync.turn.lock().await;
+        if sync.done.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        let covers = sync.taken.load(Ordering::SeqCst);
+        let path = sync.path.clone();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(log) => log.sync_data(),
+            // No log: the last connection closed, after copying it into the database file
+            // and syncing that.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .context("syncing the write-ahead log")?
+        .context("syncing the write-ahead log")?;
+        sync.done.fetch_max(covers, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Commits a write transaction and makes it durable ([`Store::durable`]).
+    pub(crate) async fn commit(&self, tx: Transaction<'_, Any>) -> anyhow::Result<()> {
+        tx.commit().await?;
+        self.durable().await
+    }
+
+    /// Holds back every fsync of the write-ahead log while the guard lives (tests: nothing
+    /// written on SQLite is answered before it is durable).
+    #[doc(hidden)]
+    pub async fn hold_durability(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.wal_sync {
+            Some(sync) => Some(sync.turn.lock().await),
+            None => None,
+        }
     }
 
     /// The same store with another quarantine quota.

@@ -208,7 +208,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("updating the hosting state")?;
-        tx.commit().await.context("committing the version")?;
+        self.commit(tx).await.context("committing the version")?;
         Ok(version)
     }
 

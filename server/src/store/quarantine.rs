@@ -113,7 +113,7 @@ impl Store {
                     .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        tx.commit().await.context("storing rejected input")?;
+        self.commit(tx).await.context("storing rejected input")?;
         Ok(())
     }
 

@@ -174,6 +174,19 @@ impl Store {
         batch: Vec<NewReport>,
         domains: DomainPolicy,
     ) -> anyhow::Result<(Vec<NewReport>, Vec<StoreOutcome>)> {
+        let stored = self.write_reports(batch, domains).await?;
+        self.durable().await?;
+        Ok(stored)
+    }
+
+    /// [`Store::store_reports`] without waiting for durability: the transaction has
+    /// committed, and the caller calls [`Store::durable`] before it answers or acts on the
+    /// outcomes (the group committer writes the next transaction meanwhile).
+    pub async fn write_reports(
+        &self,
+        batch: Vec<NewReport>,
+        domains: DomainPolicy,
+    ) -> anyhow::Result<(Vec<NewReport>, Vec<StoreOutcome>)> {
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by(|&a, &b| batch[a].dedup_key().cmp(batch[b].dedup_key()));
         if order.iter().enumerate().all(|(i, &o)| i == o) {

@@ -95,7 +95,7 @@ impl Store {
                 n += 1;
             }
         }
-        tx.commit().await.context("sealing secrets")?;
+        self.commit(tx).await.context("sealing secrets")?;
         Ok(n)
     }
 }
