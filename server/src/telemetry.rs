@@ -144,11 +144,14 @@ pub mod commits {
     /// Seconds each group commit's transaction took (until committed; its fsync follows
     /// beside the next one).
     pub static TRANSACTION: Histogram = Histogram::new(SECONDS);
+    /// Seconds each fsync of SQLite's write-ahead log took ([`crate::store::Store::durable`]):
+    /// every write waits for one, and one covers every commit made before it began.
+    pub static SYNC: Histogram = Histogram::new(SECONDS);
     /// Inputs written by each group commit.
     pub static INPUTS: Histogram =
         Histogram::new(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
 
-    /// Appends all three.
+    /// Appends all four.
     pub fn write(out: &mut String) {
         WAIT.write(
             out,
@@ -164,6 +167,11 @@ pub mod commits {
             out,
             "tlswatch_group_commit_inputs",
             "Inputs written together by each group commit (this process).",
+        );
+        SYNC.write(
+            out,
+            "tlswatch_wal_sync_seconds",
+            "Time each fsync of SQLite's write-ahead log took; every write waits for one, which covers every commit made before it began (this process; none on PostgreSQL).",
         );
     }
 

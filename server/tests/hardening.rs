@@ -507,6 +507,7 @@ async fn a_saturated_receiver_answers_503_and_metrics_show_the_boundary() {
         "tlswatch_intake_commit_wait_seconds",
         "tlswatch_group_commit_seconds",
         "tlswatch_group_commit_inputs",
+        "tlswatch_wal_sync_seconds",
     ] {
         assert!(
             metrics.contains(&format!("# TYPE {name} histogram")),

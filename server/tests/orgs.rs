@@ -770,6 +770,7 @@ async fn lists_exports_metrics_and_alerts(w: World) {
         "tlswatch_request_timeouts_total",
         "tlswatch_group_commit_seconds",
         "tlswatch_intake_commit_wait_seconds",
+        "tlswatch_wal_sync_seconds",
     ] {
         assert!(!globex.contains(name), "globex sees {name}: {globex}");
         assert!(

@@ -454,7 +454,7 @@ impl Store {
             return Ok(());
         }
         let covers = sync.taken.load(Ordering::SeqCst);
-        let path = sync.path.clone();
+        let (path, started) = (sync.path.clone(), std::time::Instant::now());
         tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
             Ok(log) => log.sync_data(),
             // No log: the last connection closed, after copying it into the database file
@@ -465,6 +465,7 @@ impl Store {
         .await
         .context("syncing the write-ahead log")?
         .context("syncing the write-ahead log")?;
+        crate::telemetry::commits::SYNC.observe(started.elapsed().as_secs_f64());
         sync.done.fetch_max(covers, Ordering::SeqCst);
         Ok(())
     }

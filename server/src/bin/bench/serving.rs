@@ -110,7 +110,7 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
 /// The group commit's own histograms (what `/metrics` exports): how many transactions, how
 /// many reports shared one, how long each took and how long a report waited for its own.
 pub(crate) fn print_group_commits() {
-    use tlswatch::telemetry::commits::{INPUTS, TRANSACTION, WAIT};
+    use tlswatch::telemetry::commits::{INPUTS, SYNC, TRANSACTION, WAIT};
     let groups = TRANSACTION.count().max(1) as f64;
     let bound = |q| {
         WAIT.quantile_bound(q)
@@ -124,6 +124,14 @@ pub(crate) fn print_group_commits() {
         WAIT.sum() * 1000.0 / WAIT.count().max(1) as f64,
         bound(0.5),
         bound(0.99),
+    );
+    let sync_bound = SYNC
+        .quantile_bound(0.99)
+        .map_or("-".to_owned(), |b| format!("≤ {:.1}", b * 1000.0));
+    println!(
+        "  write-ahead log fsyncs (every write of the run, beside the next transaction): {}, {:.2} ms each (mean), p99 {sync_bound} ms",
+        SYNC.count(),
+        SYNC.sum() * 1000.0 / SYNC.count().max(1) as f64,
     );
 }
 
