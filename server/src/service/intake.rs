@@ -79,11 +79,7 @@ async fn group_commit(
             let (batch, answers): (Vec<Prepared>, Vec<_>) =
                 group.into_iter().map(|(p, _, tx)| (p, tx)).unzip();
             let n = batch.len();
-            let started = Instant::now();
-            let written = ingest::write(&store, batch, policy).await;
-            commits::TRANSACTION.observe(started.elapsed().as_secs_f64());
-            commits::INPUTS.observe(n as f64);
-            let outcomes = match written {
+            let outcomes = match write_timed(&store, batch, policy).await {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
                     // Nothing of the group is written: every input in it is answered 503.
@@ -118,14 +114,15 @@ async fn group_commit(
     }
 }
 
-/// [`ingest::commit`], counted in the group commit's histograms (`/metrics`).
-async fn commit_timed(
+/// [`ingest::write`] (committed, not yet durable), counted in the group commit's histograms
+/// (`/metrics`).
+async fn write_timed(
     store: &Store,
     batch: Vec<Prepared>,
     policy: DomainPolicy,
 ) -> anyhow::Result<Vec<InputOutcome>> {
     let (n, started) = (batch.len(), Instant::now());
-    let written = ingest::commit(store, batch, policy).await;
+    let written = ingest::write(store, batch, policy).await;
     commits::TRANSACTION.observe(started.elapsed().as_secs_f64());
     commits::INPUTS.observe(n as f64);
     written
@@ -296,7 +293,8 @@ impl Intake {
             }
             return Err(ServiceError::Unavailable);
         }
-        let mut outcomes = commit_timed(&self.store, vec![prepared], domains).await?;
+        let mut outcomes = write_timed(&self.store, vec![prepared], domains).await?;
+        self.store.durable().await?;
         let o = outcomes.remove(0);
         if o.status == Status::Imported {
             self.wake.notify_one();
