@@ -110,23 +110,14 @@ async fn until_committed(s: &TestServer, n: i64) {
 async fn receiver_answers_only_once_the_report_is_durable() {
     let s = registered(Limits::default(), None, 100).await;
     let held = s.store.hold_durability().await.expect("a SQLite file");
-    let send = |body: Vec<u8>| {
-        let url = format!("{}/tlsrpt", s.base);
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(url)
-                .header("content-type", "application/tlsrpt+gzip")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
+    let send = || {
+        let base = s.base.clone();
+        let json = String::from_utf8(report("durable")).unwrap();
+        tokio::spawn(async move { support::post_report(&base, &json).await.0 })
     };
-    let first = send(gz(&report("durable")));
+    let first = send();
     until_committed(&s, 1).await;
-    let copy = send(gz(&report("durable")));
+    let copy = send();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
         !first.is_finished(),
