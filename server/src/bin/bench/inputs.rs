@@ -54,6 +54,7 @@ pub(crate) async fn ingest(n: usize) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let store = Store::connect(&format!("sqlite://{}/bench.db", dir.display()), 4).await?;
     let written = crate::written_bytes();
+    let cpu = crate::thread_cpu();
     let t = Instant::now();
     let mut stored = 0;
     import_pipelined(
@@ -98,6 +99,7 @@ pub(crate) async fn ingest(n: usize) -> anyhow::Result<()> {
         written as f64 / 1e6,
         written as f64 / 1e3 / n as f64
     );
+    crate::print_cpu_per_report(&cpu, n, ingest_secs);
     parsedmarc_compare(&dir, &mails_copy, parse_secs, ingest_secs)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

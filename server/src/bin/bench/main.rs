@@ -2,12 +2,14 @@
 //!
 //! - `sizes [SITE_ROOT]`: WASM, JS, CSS and ECharts sizes raw and gzipped, and the first-load total.
 //! - `ingest [N]`: generates N report mails (.eml, gzip attachment), imports them into a fresh
-//!   SQLite file and prints mails/s, with the parse-only time beside it.
+//!   SQLite file and prints mails/s, with the parse-only time beside it, and the CPU time a
+//!   report cost each kind of thread.
 //! - `lab [DOMAIN] [MX]`: runs the loopback lab (DNS, policy host, MX hosts) for a healthy
 //!   `testing` domain until killed, and prints one JSON line with the settings that point
 //!   `tlswatch` at it (used by the end-to-end tests, and to try the checks offline).
 //! - `receiver [N] [C]`: N gzip reports POSTed to `/tlsrpt` by C concurrent clients over real
-//!   HTTP into a fresh SQLite file: reports/s, latency p50/p99, errors.
+//!   HTTP into a fresh SQLite file: reports/s, latency p50/p99, errors, the group commits, and
+//!   the CPU time a report cost each kind of thread (the SQLite writer's bounds the rate).
 //! - `load [SECONDS]`: 200 concurrent uploaders (receiver) and 50 dashboard readers (API and the
 //!   overview page) against one instance: requests, errors, latency per class.
 //! - `memory`: resident memory of an idle server and while a 1 GiB gzip bomb is refused.
@@ -149,6 +151,71 @@ pub(crate) fn rss_kib() -> u64 {
 /// machine's speed.
 pub(crate) fn written_bytes() -> u64 {
     proc_self_field("io", "write_bytes:")
+}
+
+/// CPU time each thread of this process has used so far, from `/proc/self/task/*/schedstat`
+/// (nanoseconds on a CPU), by thread id, with the thread's name.
+pub(crate) fn thread_cpu() -> std::collections::BTreeMap<u64, (String, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+            .unwrap_or(0);
+        out.insert(tid, (name.trim().to_owned(), ns));
+    }
+    out
+}
+
+/// Prints the CPU time the threads used between `before` ([`thread_cpu`]) and now, per
+/// report (or mail), by kind of thread: where a report's cost goes, and the writer's share of
+/// it (SQLite takes one writer at a time, so that thread's time bounds the rate). Tokio's
+/// threads are its workers and its blocking pool: the HTTP server and the bench's client,
+/// preparing inputs, the log's fsyncs; "other" is the bench's main thread (the import's loop).
+pub(crate) fn print_cpu_per_report(
+    before: &std::collections::BTreeMap<u64, (String, u64)>,
+    reports: usize,
+    secs: f64,
+) {
+    let mut kinds: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    let mut busiest_sqlite = 0f64;
+    let now = thread_cpu();
+    for (tid, (name, ns)) in &now {
+        let used = ns.saturating_sub(before.get(tid).map_or(0, |b| b.1)) as f64 / 1e3;
+        let kind = if name.starts_with("tokio-rt-worker") {
+            "tokio threads"
+        } else if name.starts_with("sqlx-sqlite") {
+            busiest_sqlite = busiest_sqlite.max(used);
+            "SQLite connection threads"
+        } else if name.starts_with("tlswatch-commit") {
+            "group committer"
+        } else {
+            "other"
+        };
+        *kinds.entry(kind).or_default() += used;
+    }
+    let n = reports.max(1) as f64;
+    let total: f64 = kinds.values().sum();
+    let parts: Vec<String> = kinds
+        .iter()
+        .map(|(k, us)| format!("{k} {:.0}", us / n))
+        .collect();
+    println!(
+        "  CPU per report (µs): {}; busiest SQLite thread (the writer) {:.0}; total {:.0} ({:.0} % of {} cores)",
+        parts.join(", "),
+        busiest_sqlite / n,
+        total / n,
+        100.0 * total / 1e6 / secs.max(1e-9) / std::thread::available_parallelism().map_or(1, |c| c.get()) as f64,
+        std::thread::available_parallelism().map_or(1, |c| c.get()),
+    );
 }
 
 /// The number after `key` in `/proc/self/{file}` (0 where there is none).

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::{pct, rss_kib, tempfile_dir, written_bytes};
+use crate::{pct, print_cpu_per_report, rss_kib, tempfile_dir, thread_cpu, written_bytes};
 
 /// A server on a fresh SQLite file with `domains` registered; returns its address and store.
 pub(crate) async fn bench_server(
@@ -55,6 +55,7 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
     let client = reqwest_like_client();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let written = written_bytes();
+    let cpu = thread_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -103,6 +104,7 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
         written as f64 / 1e3 / n as f64
     );
     print_group_commits();
+    print_cpu_per_report(&cpu, n, secs);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
