@@ -293,6 +293,13 @@ impl Store {
     }
 }
 
+/// The length of an `in (…)` list of `n` values, padded to a power of two by repeating one of
+/// them (which selects nothing more): the statement's text then takes few forms whatever the
+/// batch's size, and the database reuses its compiled statement instead of parsing it again.
+fn padded_list(n: usize) -> usize {
+    n.next_power_of_two()
+}
+
 async fn mark_duplicates(
     tx: &mut Transaction<'_, Any>,
     b: Backend,
@@ -319,7 +326,7 @@ async fn mark_duplicates(
         .filter(|&i| outcomes[i].is_none())
         .collect();
     for chunk in todo.chunks(1_000) {
-        let n = chunk.len();
+        let n = padded_list(chunk.len());
         // A report's dedup key fixes its dates: only the days of the chunk can hold a copy
         // (on PostgreSQL only their months' partitions are read).
         let days = chunk.iter().map(|&i| day_of(batch[i].report.start));
@@ -332,7 +339,10 @@ async fn mark_duplicates(
             list(b, 1, n)
         );
         let mut q = sqlx::query(&sql);
-        for &i in chunk {
+        for &i in chunk
+            .iter()
+            .chain(std::iter::repeat_n(&chunk[0], n - chunk.len()))
+        {
             q = q.bind(batch[i].dedup_key());
         }
         q = q.bind(first).bind(last);
@@ -468,17 +478,21 @@ async fn resolve_domains(
     let mut ids = HashMap::new();
     for chunk in names.chunks(1_000) {
         // One row, not one per domain: each row is a hand-off of its own (packed_rows).
+        let n = padded_list(chunk.len());
         let sql = super::packed_rows(
             b,
             &format!(
                 "select id, name from domain where name in ({})",
-                list(b, 1, chunk.len())
+                list(b, 1, n)
             ),
             "id, name",
         );
         let mut q = sqlx::query(&sql);
-        for n in chunk {
-            q = q.bind(*n);
+        for name in chunk
+            .iter()
+            .chain(std::iter::repeat_n(&chunk[0], n - chunk.len()))
+        {
+            q = q.bind(*name);
         }
         let row = q.fetch_one(&mut **tx).await.context("looking up domains")?;
         for (id, name) in super::unpack_rows::<(i64, String)>(&row, 0)? {

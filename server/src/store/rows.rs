@@ -122,17 +122,33 @@ impl<'v> Script<'v> {
             self.flush(tx).await?;
             return insert_rows(tx, self.backend, head, cols, rows, tail).await;
         }
-        for chunk in rows.chunks(rows_per_statement(cols)) {
-            self.sql.push_str(&values_statement(
-                self.backend,
-                head,
-                chunk.len(),
-                cols,
-                tail,
-            ));
+        let per_statement = rows_per_statement(cols);
+        for chunk in rows.chunks(per_statement) {
+            let padded = padded_rows(chunk, per_statement);
+            if padded == chunk.len() {
+                self.sql.push_str(&values_statement(
+                    self.backend,
+                    head,
+                    chunk.len(),
+                    cols,
+                    tail,
+                ));
+            } else {
+                // Rows of nulls up to a power of two, dropped by the `where`: the script's
+                // text then depends on the group's size only by powers of two, and SQLite
+                // reuses its compiled statements instead of parsing every group's anew.
+                self.sql.push_str(&format!(
+                    "{head} select * from (values {}) where column1 is not null {tail}",
+                    placeholders(self.backend, padded, cols)
+                ));
+            }
             self.sql.push_str(";\n");
-            self.values.reserve(chunk.len() * cols);
+            self.values.reserve(padded * cols);
             self.values.extend(chunk.iter().flatten().cloned());
+            self.values.extend(std::iter::repeat_n(
+                Val::OptText(None),
+                (padded - chunk.len()) * cols,
+            ));
         }
         Ok(Vec::new())
     }
@@ -150,6 +166,19 @@ impl<'v> Script<'v> {
             .await
             .context("writing the batch")?;
         Ok(())
+    }
+}
+
+/// How many rows a queued statement of `chunk` binds: the next power of two (within
+/// `per_statement`), so that a script's text takes few forms whatever the group's size. Rows
+/// whose first value is null are not padded (the padding is told apart by that null).
+fn padded_rows(chunk: &[Vec<Val<'_>>], per_statement: usize) -> usize {
+    let first_is_null = |row: &Vec<Val<'_>>| matches!(row.first(), None | Some(Val::OptText(None)));
+    let padded = chunk.len().next_power_of_two();
+    if padded > per_statement || chunk.iter().any(first_is_null) {
+        chunk.len()
+    } else {
+        padded
     }
 }
 
@@ -265,7 +294,9 @@ mod tests {
                 vec![Val::Text("l"), Val::I64(1)],
             ]
         };
-        let (first, second) = (counts(2), counts(3));
+        // Three rows: padded to four with a row of nulls, which must not be stored.
+        let (first, mut second) = (counts(2), counts(3));
+        second.push(vec![Val::Text("m"), Val::I64(7)]);
         let mut tx = pool.begin().await?;
         let mut script = Script::new(Backend::Sqlite);
         let upsert = "on conflict (k) do update set n = u.n + excluded.n";
@@ -313,7 +344,31 @@ mod tests {
         let totals: Vec<(String, i64)> = sqlx::query_as("select k, n from u order by k")
             .fetch_all(&pool)
             .await?;
-        assert_eq!(totals, [("k".to_owned(), 5), ("l".to_owned(), 2)]);
+        assert_eq!(
+            totals,
+            [
+                ("k".to_owned(), 5),
+                ("l".to_owned(), 2),
+                ("m".to_owned(), 7)
+            ]
+        );
         Ok(())
+    }
+
+    /// A queued statement binds a power of two of rows, so that a script takes few forms;
+    /// rows whose first value is null, and chunks already at the statement's limit, are not
+    /// padded.
+    #[test]
+    fn queued_rows_are_padded_to_a_power_of_two() {
+        let row = |first: Val<'static>| vec![first, Val::I64(1)];
+        let rows = |n: usize| (0..n).map(|i| row(Val::I64(i as i64))).collect::<Vec<_>>();
+        assert_eq!(padded_rows(&rows(1), 4000), 1);
+        assert_eq!(padded_rows(&rows(3), 4000), 4);
+        assert_eq!(padded_rows(&rows(17), 4000), 32);
+        assert_eq!(padded_rows(&rows(3000), 4000), 3000);
+        let mut with_null = rows(3);
+        with_null.push(row(Val::OptText(None)));
+        with_null.push(row(Val::I64(9)));
+        assert_eq!(padded_rows(&with_null, 4000), 5);
     }
 }
