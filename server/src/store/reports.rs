@@ -293,11 +293,13 @@ impl Store {
     }
 }
 
-/// The length of an `in (…)` list of `n` values, padded to a power of two by repeating one of
-/// them (which selects nothing more): the statement's text then takes few forms whatever the
-/// batch's size, and the database reuses its compiled statement instead of parsing it again.
-fn padded_list(n: usize) -> usize {
-    n.next_power_of_two()
+/// The values of an `in (…)` list, padded to a power of two by repeating the first (which
+/// selects nothing more), and their number: the statement's text then takes few forms whatever
+/// the batch's size, and the database reuses its compiled statement instead of parsing it again.
+fn padded_list<T>(chunk: &[T]) -> (usize, impl Iterator<Item = &T>) {
+    let n = chunk.len().next_power_of_two();
+    let pad = chunk.first().into_iter().cycle().take(n - chunk.len());
+    (n, chunk.iter().chain(pad))
 }
 
 async fn mark_duplicates(
@@ -326,7 +328,7 @@ async fn mark_duplicates(
         .filter(|&i| outcomes[i].is_none())
         .collect();
     for chunk in todo.chunks(1_000) {
-        let n = padded_list(chunk.len());
+        let (n, keys) = padded_list(chunk);
         // A report's dedup key fixes its dates: only the days of the chunk can hold a copy
         // (on PostgreSQL only their months' partitions are read).
         let days = chunk.iter().map(|&i| day_of(batch[i].report.start));
@@ -339,10 +341,7 @@ async fn mark_duplicates(
             list(b, 1, n)
         );
         let mut q = sqlx::query(&sql);
-        for &i in chunk
-            .iter()
-            .chain(std::iter::repeat_n(&chunk[0], n - chunk.len()))
-        {
+        for &i in keys {
             q = q.bind(batch[i].dedup_key());
         }
         q = q.bind(first).bind(last);
@@ -478,7 +477,7 @@ async fn resolve_domains(
     let mut ids = HashMap::new();
     for chunk in names.chunks(1_000) {
         // One row, not one per domain: each row is a hand-off of its own (packed_rows).
-        let n = padded_list(chunk.len());
+        let (n, names) = padded_list(chunk);
         let sql = super::packed_rows(
             b,
             &format!(
@@ -488,10 +487,7 @@ async fn resolve_domains(
             "id, name",
         );
         let mut q = sqlx::query(&sql);
-        for name in chunk
-            .iter()
-            .chain(std::iter::repeat_n(&chunk[0], n - chunk.len()))
-        {
+        for name in names {
             q = q.bind(*name);
         }
         let row = q.fetch_one(&mut **tx).await.context("looking up domains")?;

@@ -204,6 +204,7 @@ pub(crate) fn print_cpu_per_report(
     }
     let n = reports.max(1) as f64;
     let total: f64 = kinds.values().sum();
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let parts: Vec<String> = kinds
         .iter()
         .map(|(k, us)| format!("{k} {:.0}", us / n))
@@ -213,8 +214,8 @@ pub(crate) fn print_cpu_per_report(
         parts.join(", "),
         busiest_sqlite / n,
         total / n,
-        100.0 * total / 1e6 / secs.max(1e-9) / std::thread::available_parallelism().map_or(1, |c| c.get()) as f64,
-        std::thread::available_parallelism().map_or(1, |c| c.get()),
+        100.0 * total / 1e6 / secs.max(1e-9) / cores as f64,
+        cores,
     );
 }
 
