@@ -51,6 +51,33 @@ async fn receiver_stores_gzip_report_and_answers_200() {
     assert_eq!((t[0].success, t[0].failure), (20, 3));
 }
 
+/// Sending mail servers neither sign in nor hold cookies: the receiver stands outside the
+/// dashboard's sessions, sign-in and CSRF check. A POST that looks like a cross-site browser
+/// form with a (stale) session cookie is a report like any other, and gets no cookie back.
+#[tokio::test]
+async fn receiver_takes_no_session_and_no_cross_site_check() {
+    let s = registered(Limits::default(), None, 100).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/tlsrpt", s.base))
+        .header("content-type", "application/tlsrpt+gzip")
+        .header("origin", "https://elsewhere.example")
+        .header("sec-fetch-site", "cross-site")
+        .header(
+            "cookie",
+            format!(
+                "{}=stale-session-id",
+                tlswatch::http::security::SESSION_COOKIE
+            ),
+        )
+        .body(gz(&report("cookie")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert_eq!(s.store.report_count().await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn receiver_sniffs_gzip_whatever_the_header_says() {
     let s = registered(Limits::default(), None, 100).await;

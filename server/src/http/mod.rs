@@ -354,12 +354,14 @@ pub fn router(
     // Every request has a deadline: a request that would wait forever (a lock, a lost
     // notification) ends with 503 and is counted, instead of holding its connection.
     let short = || middleware::from_fn_with_state(request_timeout, deadline);
-    let long = middleware::from_fn_with_state(upload_timeout, deadline);
-    let ingest = Router::new()
-        .merge(receiver::router(state.limits.max_input, state.clone()))
-        .merge(upload::router(state.limits.max_input))
-        .layer(long);
+    let long = || middleware::from_fn_with_state(upload_timeout, deadline);
+    // The open receiver: sending mail servers neither sign in nor hold cookies, so it stands
+    // outside the dashboard's sessions, sign-in and CSRF check (its own layer limits each
+    // client's rate and the reports prepared at once). Under load those layers were a tenth
+    // of what a received report cost the server (issue 18).
+    let receiver = receiver::router(state.limits.max_input, state.clone()).layer(long());
     let rest = Router::new()
+        .merge(upload::router(state.limits.max_input).layer(long()))
         .route("/healthz", get(healthz))
         .merge(api::routes().into_router())
         .merge(alerts::routes().into_router())
@@ -388,15 +390,10 @@ pub fn router(
             },
             app::shell,
         ))
-        .layer(short());
-    Router::new()
-        .merge(ingest)
-        .merge(rest)
-        // Three stacks, each outermost first (a layer of its own per middleware would box each
-        // route's service and future once more per request; `from_fn` takes a plain body, so
-        // the body limit's stands alone): trace; policy hosts (`mta-sts.<domain>`), answered
-        // before sessions, CSRF and sign-in, so nothing of the dashboard is reachable under
-        // those names; headers and compression; the body limit; CSRF, session, sign-in.
+        .layer(short())
+        // CSRF, session, sign-in: the dashboard's (and uploads', the API's) alone. One stack
+        // (a layer of its own per middleware would box each route's service and future once
+        // more per request).
         .layer(
             tower::ServiceBuilder::new()
                 .layer(middleware::from_fn(security::csrf))
@@ -407,7 +404,14 @@ pub fn router(
                     state.clone(),
                     security::authenticate,
                 )),
-        )
+        );
+    Router::new()
+        .merge(receiver)
+        .merge(rest)
+        // Around everything, outermost first (`from_fn` takes a plain body, so the body
+        // limit's layer stands alone): trace; policy hosts (`mta-sts.<domain>`), answered
+        // before sessions, CSRF and sign-in, so nothing of the dashboard is reachable under
+        // those names; headers and compression; the body limit.
         .layer(RequestBodyLimitLayer::new(
             state.limits.max_input + 64 * 1024,
         ))

@@ -178,8 +178,10 @@ pub(crate) fn thread_cpu() -> std::collections::BTreeMap<u64, (String, u64)> {
 /// Prints the CPU time the threads used between `before` ([`thread_cpu`]) and now, per
 /// report (or mail), by kind of thread: where a report's cost goes, and the writer's share of
 /// it (SQLite takes one writer at a time, so that thread's time bounds the rate). Tokio's
-/// threads are its workers and its blocking pool: the HTTP server and the bench's client,
-/// preparing inputs, the log's fsyncs; "other" is the bench's main thread (the import's loop).
+/// threads are the server's workers and blocking pool: HTTP, preparing inputs, the log's
+/// fsyncs; the bench's HTTP clients run on threads of their own (`bench-client`, the load
+/// generator, counted apart from the server); "other" is the bench's main thread (the
+/// import's loop).
 pub(crate) fn print_cpu_per_report(
     before: &std::collections::BTreeMap<u64, (String, u64)>,
     reports: usize,
@@ -197,6 +199,8 @@ pub(crate) fn print_cpu_per_report(
             "SQLite connection threads"
         } else if name.starts_with("tlswatch-commit") {
             "group committer"
+        } else if name.starts_with("bench-client") {
+            "bench clients"
         } else {
             "other"
         };
@@ -204,13 +208,20 @@ pub(crate) fn print_cpu_per_report(
     }
     let n = reports.max(1) as f64;
     let total: f64 = kinds.values().sum();
+    let clients = kinds.get("bench clients").copied();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let parts: Vec<String> = kinds
         .iter()
         .map(|(k, us)| format!("{k} {:.0}", us / n))
         .collect();
+    let server = clients.map_or(String::new(), |c| {
+        format!(
+            "; the server without the bench's clients {:.0}",
+            (total - c) / n
+        )
+    });
     println!(
-        "  CPU per report (µs): {}; busiest SQLite thread (the writer) {:.0}; total {:.0} ({:.0} % of {} cores)",
+        "  CPU per report (µs): {}; busiest SQLite thread (the writer) {:.0}; total {:.0} ({:.0} % of {} cores){server}",
         parts.join(", "),
         busiest_sqlite / n,
         total / n,
