@@ -33,10 +33,28 @@ pub(crate) async fn bench_server(
 }
 
 pub(crate) fn gz_report(i: usize, domain: &str) -> Vec<u8> {
+    gz_report_over(i, domain, 28)
+}
+
+/// Days the receiver's reports are dated over: `TLSWATCH_BENCH_DAYS` (1 to 28), else 28. With
+/// 28, consecutive reports are dated on different days, so each lands in a different part of
+/// the report's day-ordered indexes (the most pages a group commit can dirty); a receiver's
+/// reports in one hour are mostly about one day, yesterday (RFC 8460 §4.1: a report covers a
+/// UTC day and is sent after it ends).
+pub(crate) fn report_days() -> usize {
+    std::env::var("TLSWATCH_BENCH_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(28)
+        .clamp(1, 28)
+}
+
+/// A gzipped report numbered `i` for `domain`, dated on one of `days` days.
+pub(crate) fn gz_report_over(i: usize, domain: &str, days: usize) -> Vec<u8> {
     let json = format!(
         r#"{{"organization-name":"Load {o}","date-range":{{"start-datetime":"2026-08-{d:02}T00:00:00Z","end-datetime":"2026-08-{d:02}T23:59:59Z"}},"contact-info":"x@load.example","report-id":"load-{i}","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: *.{domain}","max_age: 86400"],"policy-domain":"{domain}","mx-host":["*.{domain}"]}},"summary":{{"total-successful-session-count":{s},"total-failure-session-count":1}},"failure-details":[{{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1","receiving-mx-hostname":"mx1.{domain}","failed-session-count":1}}]}}]}}"#,
         o = i % 9,
-        d = 1 + i % 28,
+        d = 1 + i % days.clamp(1, 28),
         s = 100 + i % 50
     );
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -47,9 +65,10 @@ pub(crate) fn gz_report(i: usize, domain: &str) -> Vec<u8> {
 pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let (addr, store) = bench_server(&dir, 100).await?;
+    let days = report_days();
     let bodies: std::sync::Arc<Vec<Vec<u8>>> = std::sync::Arc::new(
         (0..n)
-            .map(|i| gz_report(i, &format!("domain{}.example", i % 100)))
+            .map(|i| gz_report_over(i, &format!("domain{}.example", i % 100), days))
             .collect(),
     );
     let clients = client_runtime()?;
@@ -92,7 +111,7 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
     lat.sort_by(f64::total_cmp);
     let stored = store.report_count().await?;
     println!(
-        "receiver: {n} gzip reports over HTTP, {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}; written to disk {:.1} MB ({:.1} KB a report)",
+        "receiver: {n} gzip reports over HTTP (dated over {days} days), {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}; written to disk {:.1} MB ({:.1} KB a report)",
         n as f64 / secs,
         pct(&lat, 50),
         pct(&lat, 99),
