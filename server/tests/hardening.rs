@@ -532,3 +532,42 @@ async fn a_saturated_receiver_answers_503_and_metrics_show_the_boundary() {
         assert_eq!(buckets.last(), Some(&count), "{name}: +Inf is the count");
     }
 }
+
+/// Uploads have the long deadline, not the short one of every other signed-in request: a file
+/// whose body takes longer to arrive than the short deadline is still stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_has_the_long_deadline_not_the_short_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = sqlite().await;
+    let settings = HttpSettings {
+        request_timeout: Duration::from_secs(1),
+        upload_timeout: Duration::from_secs(20),
+        ..HttpSettings::local("127.0.0.1:0".parse().unwrap())
+    };
+    let s = server_with(db, settings).await;
+    let pw = "correct horse battery staple";
+    tlswatch::auth::create_user(&s.store, "editor@example.com", pw, Role::Editor)
+        .await
+        .unwrap();
+    let cookie = login(&s.base, "editor@example.com", pw).await.2.unwrap();
+    let report = report_json("s.example", "slow-1", "up.example", "2026-01-01", 5, &[]);
+    let (first, rest) = report.as_bytes().split_at(report.len() / 2);
+    let addr = s.base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/upload HTTP/1.1\r\nhost: {addr}\r\ncookie: {cookie}\r\nsec-fetch-site: same-origin\r\nx-filename: slow.json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        report.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(first).await.unwrap();
+    // Longer than the short deadline, well within the long one.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    tcp.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(s.store.report_count().await.unwrap(), 1);
+}
