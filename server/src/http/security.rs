@@ -32,6 +32,8 @@ pub fn is_static_asset(path: &str) -> bool {
 }
 
 /// Paths anyone may request: health, the RFC 8460 receiver, static assets, sign-in and setup.
+/// (The receiver's own routes stand outside this layer, see `router`; its entries here keep any
+/// other path under `/tlsrpt` answered as not found rather than sent to sign-in.)
 pub fn is_public(path: &str) -> bool {
     path == "/healthz"
         || path == "/tlsrpt"
@@ -82,7 +84,8 @@ pub async fn headers(mut req: Request, next: Next) -> Response {
 }
 
 /// Refuses state-changing requests that a browser sent from another site. Requests with a
-/// bearer token carry no ambient credentials and the open receiver takes no cookies.
+/// bearer token carry no ambient credentials. The open receiver's routes stand outside this
+/// layer (see `router`); other paths under `/tlsrpt` stay exempt, answered as not found.
 pub async fn csrf(req: Request, next: Next) -> Response {
     let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
