@@ -10,6 +10,8 @@
 //! - `receiver [N] [C]`: N gzip reports POSTed to `/tlsrpt` by C concurrent clients over real
 //!   HTTP into a fresh SQLite file: reports/s, latency p50/p99, errors, the group commits, and
 //!   the CPU time a report cost each kind of thread (the SQLite writer's bounds the rate).
+//! - `uploads [N] [C]`: the same through `POST /api/upload` by C signed-in editors (a session
+//!   each, the dashboard's whole stack), into the same group commit.
 //! - `load [SECONDS]`: 200 concurrent uploaders (receiver) and 50 dashboard readers (API and the
 //!   overview page) against one instance: requests, errors, latency per class.
 //! - `memory`: resident memory of an idle server and while a 1 GiB gzip bomb is refused.
@@ -36,7 +38,7 @@ use std::time::Instant;
 
 use dashboard::{check, dashboard, lab};
 use inputs::{bomb, ingest, manyparts, quick, sizes};
-use serving::{load, memory, receiver};
+use serving::{load, memory, receiver, uploads};
 
 fn main() -> anyhow::Result<()> {
     tlswatch::process::without_transparent_huge_pages();
@@ -76,6 +78,11 @@ fn main() -> anyhow::Result<()> {
             let c = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
             runtime()?.block_on(receiver(n, c))
         }
+        Some("uploads") => {
+            let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+            let c = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+            runtime()?.block_on(uploads(n, c))
+        }
         Some("load") => {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             runtime()?.block_on(load(secs))
@@ -90,7 +97,7 @@ fn main() -> anyhow::Result<()> {
                 .block_on(check(n, concurrency))
         }
         _ => {
-            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | manyparts | dashboard [N] [DATABASE_URL] | check [DOMAINS] [CONCURRENCY] | receiver [N] [CONCURRENCY] | load [SECONDS] | memory");
+            eprintln!("usage: tlswatch-bench sizes [SITE_ROOT] | ingest [N] | bomb | manyparts | dashboard [N] [DATABASE_URL] | check [DOMAINS] [CONCURRENCY] | receiver [N] [CONCURRENCY] | uploads [N] [CONCURRENCY] | load [SECONDS] | memory");
             std::process::exit(2);
         }
     }

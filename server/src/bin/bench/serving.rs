@@ -63,6 +63,28 @@ pub(crate) fn gz_report_over(i: usize, domain: &str, days: usize) -> Vec<u8> {
 }
 
 pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()> {
+    post_reports(n, concurrency, Channel::Receiver).await
+}
+
+/// Reports uploaded by signed-in editors (`POST /api/upload`, the upload page's request):
+/// the same reports, clients and measurements as [`receiver`], through the dashboard's whole
+/// stack (session, sign-in, the cross-site check, the editor's role) and the same group
+/// commit. Eight editors sign in once each (sign-in allows 10 attempts a minute per address)
+/// and the clients share their sessions, as a team's browser tabs do.
+pub(crate) async fn uploads(n: usize, concurrency: usize) -> anyhow::Result<()> {
+    post_reports(n, concurrency, Channel::Upload).await
+}
+
+/// Where [`post_reports`] sends its reports.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// `POST /tlsrpt`, as sending mail servers do.
+    Receiver,
+    /// `POST /api/upload` with a session cookie, as the upload page does.
+    Upload,
+}
+
+async fn post_reports(n: usize, concurrency: usize, channel: Channel) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let (addr, store) = bench_server(&dir, 100).await?;
     let days = report_days();
@@ -72,13 +94,27 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
             .collect(),
     );
     let clients = client_runtime()?;
+    let mut cookies = Vec::new();
+    if channel == Channel::Upload {
+        let password = "bench uploader passphrase";
+        for e in 0..concurrency.clamp(1, 8) {
+            let email = format!("uploader{e}@bench.example");
+            tlswatch::auth::create_user(&store, &email, password, app::auth::Role::Editor).await?;
+            cookies.push(
+                clients
+                    .spawn(async move { Conn::new(addr).sign_in(&email, password).await })
+                    .await??,
+            );
+        }
+    }
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let written = written_bytes();
     let cpu = thread_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for c in 0..concurrency {
         let (bodies, next) = (bodies.clone(), next.clone());
+        let cookie = (!cookies.is_empty()).then(|| cookies[c % cookies.len()].clone());
         tasks.push(clients.spawn(async move {
             let mut conn = Conn::new(addr);
             let mut lat = Vec::new();
@@ -89,10 +125,15 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
                     return (lat, errors);
                 }
                 let t = Instant::now();
-                match conn
-                    .post("/tlsrpt", "application/tlsrpt+gzip", bodies[i].clone())
-                    .await
-                {
+                let body = bodies[i].clone();
+                let sent = match &cookie {
+                    None => conn.post("/tlsrpt", "application/tlsrpt+gzip", body).await,
+                    Some(cookie) => {
+                        conn.upload(cookie, &format!("report-{i}.json.gz"), body)
+                            .await
+                    }
+                };
+                match sent {
                     Ok(200) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
                     _ => errors += 1,
                 }
@@ -110,8 +151,15 @@ pub(crate) async fn receiver(n: usize, concurrency: usize) -> anyhow::Result<()>
     let written = written_bytes().saturating_sub(written);
     lat.sort_by(f64::total_cmp);
     let stored = store.report_count().await?;
+    let what = match channel {
+        Channel::Receiver => "receiver: {n} gzip reports over HTTP",
+        Channel::Upload => {
+            "uploads: {n} gzip reports uploaded by signed-in editors (POST /api/upload)"
+        }
+    }
+    .replace("{n}", &n.to_string());
     println!(
-        "receiver: {n} gzip reports over HTTP (dated over {days} days), {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}; written to disk {:.1} MB ({:.1} KB a report)",
+        "{what} (dated over {days} days), {concurrency} concurrent clients, SQLite: {:.0} reports/s ({secs:.2} s); latency p50 {:.1} ms p99 {:.1} ms; errors {errors}; stored {stored}; written to disk {:.1} MB ({:.1} KB a report)",
         n as f64 / secs,
         pct(&lat, 50),
         pct(&lat, 99),
@@ -176,6 +224,14 @@ impl Conn {
         &mut self,
         req: http::Request<http_body_util::Full<hyper::body::Bytes>>,
     ) -> anyhow::Result<u16> {
+        Ok(self.exchange(req).await?.0)
+    }
+
+    /// Sends `req`; the answer's status and headers (its body is read and dropped).
+    async fn exchange(
+        &mut self,
+        req: http::Request<http_body_util::Full<hyper::body::Bytes>>,
+    ) -> anyhow::Result<(u16, http::HeaderMap)> {
         let sender = match &mut self.sender {
             Some(s) if !s.is_closed() => s,
             _ => {
@@ -196,9 +252,54 @@ impl Conn {
                 return Err(e.into());
             }
         };
-        let status = resp.status().as_u16();
-        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-        Ok(status)
+        let (parts, body) = resp.into_parts();
+        let _ = http_body_util::BodyExt::collect(body).await;
+        Ok((parts.status.as_u16(), parts.headers))
+    }
+
+    /// Signs in with the dashboard's form (`POST /api/auth/login`); the session cookie.
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> anyhow::Result<String> {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let form = format!(
+            "email={}&password={}",
+            utf8_percent_encode(email, NON_ALPHANUMERIC),
+            utf8_percent_encode(password, NON_ALPHANUMERIC)
+        );
+        let req = http::Request::post("/api/auth/login")
+            .header(http::header::HOST, self.addr.to_string())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header("sec-fetch-site", "same-origin")
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(form)))?;
+        let (status, headers) = self.exchange(req).await?;
+        headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|c| c.starts_with("tlswatch_session="))
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("signing in answered {status} without a session"))
+    }
+
+    /// Uploads `body` as the file `name` with the session `cookie`, as the upload page does;
+    /// the answer's status.
+    pub(crate) async fn upload(
+        &mut self,
+        cookie: &str,
+        name: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<u16> {
+        let req = http::Request::post("/api/upload")
+            .header(http::header::HOST, self.addr.to_string())
+            .header(http::header::COOKIE, cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header("x-filename", name)
+            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))?;
+        self.send(req).await
     }
 
     /// POSTs `body` as `ctype` to `path`; the answer's status.
