@@ -666,3 +666,159 @@ async fn a_session_in_use_outlives_its_idle_time_and_a_late_save_does_not_revive
     assert!(sessions.load(&id).await.unwrap().is_none());
     assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 303);
 }
+
+/// A session of `user` (`None`: one not signed in) stored with `data`, expiring at `expiry`
+/// (Unix seconds); its id.
+async fn stored_session(
+    store: &tlswatch::store::Store,
+    data: serde_json::Value,
+    expiry: i64,
+) -> tower_sessions::session::Id {
+    use tower_sessions::cookie::time::OffsetDateTime;
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::session_store::SessionStore;
+    let mut record = Record {
+        id: Id::default(),
+        data: serde_json::from_value(data).unwrap(),
+        expiry_date: OffsetDateTime::from_unix_timestamp(expiry).unwrap(),
+    };
+    tlswatch::store::DbSessionStore(store.clone())
+        .create(&mut record)
+        .await
+        .unwrap();
+    record.id
+}
+
+/// What every signed-in request is checked against, read in one query on each database: the
+/// session unless it has expired, and the account its `user_id` names.
+async fn session_with_user_reads_both_at_once(db: support::TestDb) {
+    let store = &db.store;
+    let now = tlswatch::ingest::now_unix();
+    let editor = create_user(store, "editor@example.com", PW, Role::Editor)
+        .await
+        .unwrap();
+    let signed_in = stored_session(
+        store,
+        serde_json::json!({"user_id": editor, "login_at": now - 5}),
+        now + 600,
+    )
+    .await;
+    let s = store
+        .session_with_user(&signed_in.to_string(), now)
+        .await
+        .unwrap()
+        .expect("an unexpired session");
+    assert_eq!(s.data["login_at"], serde_json::json!(now - 5));
+    let user = s.user.expect("its account");
+    assert_eq!(
+        (user.id, user.email.as_str(), user.role, user.disabled),
+        (editor, "editor@example.com", Role::Editor, false)
+    );
+    // Disabled accounts are still read here (the service turns them away).
+    store.update_user(editor, Role::Editor, true).await.unwrap();
+    let s = store
+        .session_with_user(&signed_in.to_string(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.user.expect("still its account").disabled);
+    // Expired, unknown: nothing.
+    let expired = stored_session(store, serde_json::json!({"user_id": editor}), now - 1).await;
+    assert!(store
+        .session_with_user(&expired.to_string(), now)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session_with_user("no such session", now)
+        .await
+        .unwrap()
+        .is_none());
+    // Not signed in, or naming an account that does not exist: the session without one.
+    for data in [
+        serde_json::json!({"oidc_state": "x"}),
+        serde_json::json!({"user_id": editor + 1000}),
+        serde_json::json!({"user_id": null}),
+    ] {
+        let id = stored_session(store, data.clone(), now + 600).await;
+        let s = store
+            .session_with_user(&id.to_string(), now)
+            .await
+            .unwrap()
+            .expect("an unexpired session");
+        assert!(s.user.is_none(), "{data}");
+        assert_eq!(
+            serde_json::Value::from(s.data.into_iter().collect::<serde_json::Map<_, _>>()),
+            data
+        );
+    }
+}
+
+#[tokio::test]
+async fn session_with_user_reads_both_at_once_on_sqlite() {
+    session_with_user_reads_both_at_once(support::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn session_with_user_reads_both_at_once_on_postgres() {
+    if let Some(db) = support::postgres().await {
+        session_with_user_reads_both_at_once(db).await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_ends_at_once_when_its_account_is_disabled_or_past_its_absolute_limit() {
+    use tower_sessions::session_store::SessionStore;
+    let s = server(Limits::default(), None, 100).await;
+    users(&s).await;
+    let editor = s
+        .store
+        .user_by_email("editor@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (_, cookie, _) = sign_in(&s, "editor@example.com", PW).await;
+    let cookie = cookie.expect("session cookie");
+    let id: tower_sessions::session::Id = cookie
+        .trim_start_matches("tlswatch_session=")
+        .parse()
+        .unwrap();
+    let sessions = tlswatch::store::DbSessionStore(s.store.clone());
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 200);
+    assert_eq!(
+        call(&s, "GET", "/api/v1/domains", Some(&cookie), "").await,
+        200
+    );
+    // Disabled: the next request is signed out and the session is gone, so enabling the
+    // account again does not bring the old cookie back.
+    s.store
+        .update_user(editor, Role::Editor, true)
+        .await
+        .unwrap();
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 303);
+    assert_eq!(
+        call(&s, "GET", "/api/v1/domains", Some(&cookie), "").await,
+        401
+    );
+    assert!(sessions.load(&id).await.unwrap().is_none());
+    s.store
+        .update_user(editor, Role::Editor, false)
+        .await
+        .unwrap();
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 303);
+    // Signed in again, then past the absolute limit (7 days by default) though in use.
+    let (_, cookie, _) = sign_in(&s, "editor@example.com", PW).await;
+    let cookie = cookie.expect("session cookie");
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 200);
+    let id: tower_sessions::session::Id = cookie
+        .trim_start_matches("tlswatch_session=")
+        .parse()
+        .unwrap();
+    let mut record = sessions.load(&id).await.unwrap().expect("stored");
+    let eight_days_ago = tlswatch::ingest::now_unix() - 8 * 86_400;
+    record.data.insert("login_at".into(), eight_days_ago.into());
+    sessions.save(&record).await.unwrap();
+    assert_eq!(call(&s, "GET", "/", Some(&cookie), "").await, 303);
+    assert!(sessions.load(&id).await.unwrap().is_none());
+}

@@ -196,42 +196,43 @@ async fn resolve(
             None => Err((StatusCode::UNAUTHORIZED, "unknown or revoked token\n").into_response()),
         };
     }
-    let Ok(Some(user_id)) = session.get::<i64>(SESSION_USER).await else {
+    // The session and its account in one read (tower-sessions would load the session, then
+    // the account would be a second query). The session is loaded through tower-sessions
+    // only when it changes below.
+    let Some(id) = session.id() else {
         return Ok(None);
     };
-    let login_at = session
-        .get::<i64>(SESSION_LOGIN_AT)
+    let Some(signed) = state
+        .services
+        .accounts
+        .session(&id.to_string())
         .await
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    if now_unix() - login_at > state.auth.absolute_timeout_secs {
+        .map_err(internal)?
+    else {
+        // Unknown or expired: signed out.
+        return Ok(None);
+    };
+    let Some(user_id) = signed.number(SESSION_USER) else {
+        return Ok(None);
+    };
+    let login_at = signed.number(SESSION_LOGIN_AT).unwrap_or(0);
+    let seen = signed.number(SESSION_SEEN_AT).unwrap_or(login_at);
+    let now = now_unix();
+    if now - login_at > state.auth.absolute_timeout_secs {
         let _ = session.flush().await;
         return Ok(None);
     }
-    match state
-        .services
-        .accounts
-        .session_user(user_id)
-        .await
-        .map_err(internal)?
-    {
+    match signed.user.filter(|u| u.id == user_id) {
         Some(user) => {
             // Use moves the idle deadline (the session is saved with a new expiry and its
             // cookie sent again). Not on every request, which would make every page and read
             // a write: once a twentieth of the idle time has passed since the last move.
-            let now = now_unix();
-            let seen = session
-                .get::<i64>(SESSION_SEEN_AT)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(login_at);
             if now - seen >= (state.auth.idle_timeout_secs / 20).max(30) {
                 let _ = session.insert(SESSION_SEEN_AT, now).await;
             }
             Ok(Some(user))
         }
+        // The account is gone or disabled.
         None => {
             let _ = session.flush().await;
             Ok(None)

@@ -19,6 +19,22 @@ pub struct Accounts {
     local_passwords: bool,
 }
 
+/// A session as stored, and who it is signed in as.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The session's data (the user's id, when it was signed in, when last seen).
+    pub data: std::collections::HashMap<String, serde_json::Value>,
+    /// The account the data names, unless it is gone or disabled.
+    pub user: Option<CurrentUser>,
+}
+
+impl SignedIn {
+    /// The number under `key` in the session's data.
+    pub fn number(&self, key: &str) -> Option<i64> {
+        self.data.get(key).and_then(serde_json::Value::as_i64)
+    }
+}
+
 /// The password hash of an account made by single sign-on: no password matches it.
 const NO_PASSWORD: &str = "!sso";
 
@@ -268,14 +284,17 @@ impl Accounts {
             }))
     }
 
-    /// The signed-in user of a session, unless the account is gone or disabled.
-    pub async fn session_user(&self, id: i64) -> Outcome<Option<CurrentUser>> {
+    /// The session `id` (unless it has expired) and its signed-in user, unless the account
+    /// is gone or disabled: what every signed-in request is checked against, read at once.
+    pub async fn session(&self, id: &str) -> Outcome<Option<SignedIn>> {
         Ok(self
             .store
-            .user_by_id(id)
+            .session_with_user(id, now_unix())
             .await?
-            .filter(|u| !u.disabled)
-            .map(|u| current(&u)))
+            .map(|s| SignedIn {
+                user: s.user.filter(|u| !u.disabled).map(|u| current(&u)),
+                data: s.data,
+            }))
     }
 
     async fn audit<R: super::Needs>(&self, by: &Actor<R>, action: &str, detail: &str) {

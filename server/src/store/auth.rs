@@ -7,7 +7,9 @@ use sqlx::Row;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
-use super::Store;
+use std::collections::HashMap;
+
+use super::{Backend, Store};
 
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,18 +91,32 @@ const USER_COLUMNS: &str =
     "id, email, password_hash, role, created_at, disabled, failed_logins, locked_until, org_id, instance_admin";
 
 fn user_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<User> {
+    user_from_row_at(r, 0)
+}
+
+/// A user from [`USER_COLUMNS`] starting at column `at` of `r`.
+fn user_from_row_at(r: &sqlx::any::AnyRow, at: usize) -> anyhow::Result<User> {
     Ok(User {
-        id: r.try_get(0)?,
-        email: r.try_get(1)?,
-        password_hash: r.try_get(2)?,
-        role: Role::parse(&r.try_get::<String, _>(3)?).unwrap_or(Role::Viewer),
-        created_at: r.try_get(4)?,
-        disabled: r.try_get::<i64, _>(5)? != 0,
-        failed_logins: r.try_get(6)?,
-        locked_until: r.try_get(7)?,
-        org_id: r.try_get(8)?,
-        instance_admin: r.try_get::<i64, _>(9)? != 0,
+        id: r.try_get(at)?,
+        email: r.try_get(at + 1)?,
+        password_hash: r.try_get(at + 2)?,
+        role: Role::parse(&r.try_get::<String, _>(at + 3)?).unwrap_or(Role::Viewer),
+        created_at: r.try_get(at + 4)?,
+        disabled: r.try_get::<i64, _>(at + 5)? != 0,
+        failed_logins: r.try_get(at + 6)?,
+        locked_until: r.try_get(at + 7)?,
+        org_id: r.try_get(at + 8)?,
+        instance_admin: r.try_get::<i64, _>(at + 9)? != 0,
     })
+}
+
+/// A session that has not expired, and the account it is signed in as.
+#[derive(Debug, Clone)]
+pub struct SessionWithUser {
+    /// The session's data ([`DbSessionStore`] writes it as a JSON object).
+    pub data: HashMap<String, serde_json::Value>,
+    /// The account named by the data's `user_id`, when there is one and it still exists.
+    pub user: Option<User>,
 }
 
 /// A token's last use is recorded to this many seconds.
@@ -163,6 +179,49 @@ impl Store {
         .await
         .context("reading user")?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The session `id`, unless it has expired by `now`, with the account its data's
+    /// `user_id` names, in one query: every signed-in request needs both, and on SQLite each
+    /// query through the pool is two hand-offs to a connection's thread and back (the query,
+    /// then the pool's check of the connection on its return).
+    pub async fn session_with_user(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> anyhow::Result<Option<SessionWithUser>> {
+        let user_id = match self.backend() {
+            Backend::Sqlite => "json_extract(s.data, '$.user_id')",
+            // A number in the JSON (as written by the session store); anything else names no
+            // account rather than failing the cast.
+            Backend::Postgres => {
+                "case when json_typeof(s.data::json -> 'user_id') = 'number' \
+                 then (s.data::json ->> 'user_id')::bigint end"
+            }
+        };
+        let columns: Vec<String> = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+        let row = sqlx::query(&format!(
+            "select s.data, {} from session s left join app_user u on u.id = {user_id}
+             where s.id = $1 and s.expiry_date > $2",
+            columns.join(", ")
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await
+        .context("reading the session")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let data: String = row.try_get(0)?;
+        let user = match row.try_get::<Option<i64>, _>(1)? {
+            Some(_) => Some(user_from_row_at(&row, 1)?),
+            None => None,
+        };
+        Ok(Some(SessionWithUser {
+            data: serde_json::from_str(&data).context("reading the session's data")?,
+            user,
+        }))
     }
 
     /// Every user, by e-mail.

@@ -32,7 +32,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use auth::{AuditEntry, DbSessionStore, Token, TokenCaller, User};
+pub use auth::{AuditEntry, DbSessionStore, SessionWithUser, Token, TokenCaller, User};
 pub use mailboxes::{Mailbox, MailboxOAuth, MailboxTotals, PollErrorKind};
 pub use orgs::{Claim, Org, DEFAULT_ORG};
 pub use quarantine::{NewRejected, QuarantineQuota, Rejected};
