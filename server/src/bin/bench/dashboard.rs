@@ -88,10 +88,14 @@ pub(crate) async fn dashboard(n: usize, url: Option<String>) -> anyhow::Result<(
     }
     let seed_secs = t.elapsed().as_secs_f64();
     if already == 0 && store.backend() == tlswatch::store::Backend::Postgres {
-        // As after any bulk load: the planner's statistics of the new partitions.
+        // As after any bulk load: the planner's statistics of the new partitions, and the
+        // rollups' old row versions vacuumed (`Store::analyze`).
         let t = Instant::now();
         store.analyze().await?;
-        println!("analyze after seeding: {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "vacuum (analyze) after seeding: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     if already > 0 {
         println!(
