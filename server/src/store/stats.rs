@@ -114,12 +114,9 @@ impl Store {
         };
         // SQLite: whole weeks packed a week per row, straight off the primary key's order
         // (see [`unpack_buckets`]); the edge weeks and longer buckets packed after grouping.
-        let packed_sql;
+        let sqlite_sql;
         let sql = match self.backend() {
-            super::Backend::Postgres => {
-                packed_sql = packed_pg(sql);
-                &packed_sql
-            }
+            super::Backend::Postgres => sql,
             super::Backend::Sqlite if weeks <= 1 => {
                 "select week - $7, json_group_array(domain_id), json_group_array(success), json_group_array(failure)
                  from weekly_domain where week between $1 and $2 and $8 = 1 group by week
@@ -130,8 +127,8 @@ impl Store {
                  group by w"
             }
             super::Backend::Sqlite => {
-                packed_sql = packed(sql);
-                &packed_sql
+                sqlite_sql = packed(sql);
+                &sqlite_sql
             }
         };
         let q = split
@@ -572,19 +569,16 @@ impl Store {
         };
         // SQLite: a day per row, straight off the `daily_domain_day` index's order (see
         // [`unpack_buckets`]).
-        let packed_sql;
+        let sqlite_sql;
         let sql = match self.backend() {
-            super::Backend::Postgres => {
-                packed_sql = packed_pg(sql);
-                &packed_sql
-            }
+            super::Backend::Postgres => sql,
             super::Backend::Sqlite if width <= 1 => {
                 "select day - $1, json_group_array(domain_id), json_group_array(success), json_group_array(failure)
                  from daily_domain where day between $1 and $2 and $3 = 1 group by day"
             }
             super::Backend::Sqlite => {
-                packed_sql = packed(sql);
-                &packed_sql
+                sqlite_sql = packed(sql);
+                &sqlite_sql
             }
         };
         let q = sqlx::query(sql).bind(from).bind(to).bind(width.max(1));
@@ -592,14 +586,21 @@ impl Store {
         self.with_domain_names(rows).await
     }
 
-    /// Runs a sparkline query, packed a bucket per row ([`packed`], [`packed_pg`]): its
-    /// `(domain id, bucket, success, failure)` rows (see [`unpack_buckets`]).
+    /// Runs a sparkline query: `(domain id, bucket, success, failure)` rows on PostgreSQL,
+    /// packed rows on SQLite (see [`unpack_buckets`]).
     async fn buckets<'q>(
         &self,
         q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
+        use sqlx::Row;
         let rows = q.fetch_all(self.pool()).await?;
-        unpack_buckets(&rows)
+        match self.backend() {
+            super::Backend::Postgres => rows
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                .collect(),
+            super::Backend::Sqlite => unpack_buckets(&rows),
+        }
     }
 
     /// `(domain id, …)` rows with the domain's name in place of its id.
@@ -725,19 +726,7 @@ fn packed(sql: &str) -> String {
     )
 }
 
-/// The same on PostgreSQL, for a query of `(domain id, bucket, success, failure)` columns
-/// whatever their names: each bucket's arrays in the order of its domains. At 10 M reports
-/// the 365-day sparklines' 53,000 rows, each decoded by sqlx apart, took 42 ms at p50 where
-/// the query took 20 (BENCHMARKS.md, twenty-first session).
-fn packed_pg(sql: &str) -> String {
-    format!(
-        "select b, json_agg(domain_id order by domain_id)::text, json_agg(s order by domain_id)::text,
-                json_agg(f order by domain_id)::text
-         from ({sql}) as buckets (domain_id, b, s, f) group by b"
-    )
-}
-
-/// Sparkline rows `(bucket, [domain id, …], [success, …], [failure, …])` (JSON arrays
+/// SQLite sparkline rows `(bucket, [domain id, …], [success, …], [failure, …])` (JSON arrays
 /// of one length, in one order) as `(domain id, bucket, success, failure)` rows.
 ///
 /// A sparkline query has a row per domain and day or week: 30,000 for 1,000 domains over 30
