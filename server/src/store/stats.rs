@@ -114,9 +114,12 @@ impl Store {
         };
         // SQLite: whole weeks packed a week per row, straight off the primary key's order
         // (see [`unpack_buckets`]); the edge weeks and longer buckets packed after grouping.
-        let sqlite_sql;
+        let (sqlite_sql, postgres_sql);
         let sql = match self.backend() {
-            super::Backend::Postgres => sql,
+            super::Backend::Postgres => {
+                postgres_sql = packed_pg(sql);
+                &postgres_sql
+            }
             super::Backend::Sqlite if weeks <= 1 => {
                 "select week - $7, json_group_array(domain_id), json_group_array(success), json_group_array(failure)
                  from weekly_domain where week between $1 and $2 and $8 = 1 group by week
@@ -569,9 +572,12 @@ impl Store {
         };
         // SQLite: a day per row, straight off the `daily_domain_day` index's order (see
         // [`unpack_buckets`]).
-        let sqlite_sql;
+        let (sqlite_sql, postgres_sql);
         let sql = match self.backend() {
-            super::Backend::Postgres => sql,
+            super::Backend::Postgres => {
+                postgres_sql = packed_pg(sql);
+                &postgres_sql
+            }
             super::Backend::Sqlite if width <= 1 => {
                 "select day - $1, json_group_array(domain_id), json_group_array(success), json_group_array(failure)
                  from daily_domain where day between $1 and $2 and $3 = 1 group by day"
@@ -586,19 +592,15 @@ impl Store {
         self.with_domain_names(rows).await
     }
 
-    /// Runs a sparkline query: `(domain id, bucket, success, failure)` rows on PostgreSQL,
-    /// packed rows on SQLite (see [`unpack_buckets`]).
+    /// Runs a sparkline query, packed a bucket per row ([`packed`] on SQLite, [`packed_pg`] on
+    /// PostgreSQL): its `(domain id, bucket, success, failure)` rows.
     async fn buckets<'q>(
         &self,
         q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
-        use sqlx::Row;
         let rows = q.fetch_all(self.pool()).await?;
         match self.backend() {
-            super::Backend::Postgres => rows
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-                .collect(),
+            super::Backend::Postgres => unpack_buckets_pg(&rows),
             super::Backend::Sqlite => unpack_buckets(&rows),
         }
     }
@@ -724,6 +726,41 @@ fn packed(sql: &str) -> String {
         "select b, json_group_array(domain_id), json_group_array(s), json_group_array(f)
          from ({sql}) buckets group by b"
     )
+}
+
+/// The same on PostgreSQL, for a query of `(domain id, bucket, success, failure)` columns
+/// whatever their names: a row per bucket with its `domain success failure` triples in one
+/// string, one aggregate, so each triple stays whole. At 10 M reports the 365-day sparklines'
+/// 53,000 rows, each decoded by sqlx apart, took 42 ms at p50 where the query took 16. (Three
+/// `json_agg`s would need an `order by` each to be sure to agree, which sorted on disk: 46 ms
+/// in `psql`; one `json_agg` of arrays took 37–57 ms; this, 26 ms with the transfer.)
+fn packed_pg(sql: &str) -> String {
+    format!(
+        "select b, string_agg(domain_id::text || ' ' || s::text || ' ' || f::text, ' ')
+         from ({sql}) as buckets (domain_id, b, s, f) group by b"
+    )
+}
+
+/// Rows of [`packed_pg`] as `(domain id, bucket, success, failure)` rows.
+fn unpack_buckets_pg(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<Vec<(i64, i64, i64, i64)>> {
+    use sqlx::Row;
+    let mut out = Vec::new();
+    for r in rows {
+        let bucket: i64 = r.try_get(0)?;
+        let packed: &str = r.try_get(1)?;
+        let numbers = packed
+            .split(' ')
+            .map(str::parse::<i64>)
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("sparkline bucket {bucket}: not numbers"))?;
+        anyhow::ensure!(
+            numbers.len() % 3 == 0,
+            "sparkline bucket {bucket}: {} numbers, not triples",
+            numbers.len()
+        );
+        out.extend(numbers.chunks_exact(3).map(|t| (t[0], bucket, t[1], t[2])));
+    }
+    Ok(out)
 }
 
 /// SQLite sparkline rows `(bucket, [domain id, …], [success, …], [failure, …])` (JSON arrays
