@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark and prints one table: machine, ingest (3 runs: median and spread, with the
-# parse-only floor and parsedmarc in the same run), HTTPS receiver throughput and p99, load
+# parse-only floor and parsedmarc in the same run), HTTPS receiver and signed-in uploads: throughput and p99, load
 # (200 uploaders + 50 readers), dashboard p95 at N reports on SQLite and PostgreSQL (default
 # 10 million: 1,000 domains, about an hour of seeding on 2 cores), the checker
 # (one domain, 1,000 domains), WASM sizes, the overview's first and repeat load in Chromium, idle memory and memory under a gzip
@@ -27,6 +27,9 @@ RUSTFLAGS="--cfg erase_components" cargo build --release -p server --bin tlswatc
   echo
   echo "## HTTPS receiver"
   "$B" receiver 20000 64
+  echo
+  echo "## uploads by signed-in editors (POST /api/upload)"
+  "$B" uploads 20000 64
   echo
   echo "## load"
   "$B" load "$LOAD"
